@@ -1,0 +1,253 @@
+"""WordPiece tokenization in TensorFlow ops, identical to Google BERT's `tokenization.py`.
+
+`BertTokenizer` runs inside `tf.function` and SavedModels. It reproduces Google's
+BasicTokenizer + WordpieceTokenizer exactly and also returns, for every wordpiece,
+its start/end *character* offsets into the original string and the index of the
+original whitespace-separated word it came from.
+
+Why not `tensorflow_text.BertTokenizer` / `FastBertTokenizer` end to end: their
+normalisation differs from Google's on real text (NFKC case folding turns "ß" into
+"ss" and "ﬁ" into "fi"; zero-width and soft-hyphen characters split words instead
+of being deleted; the word-length limit counts bytes, not characters), and
+BertTokenizer's offsets point into the normalised text, not the input. So the
+normalisation and pre-tokenisation are done here per character, keeping a map
+back to the input, and only the WordPiece matching itself is delegated to
+`tensorflow_text.FastWordpieceTokenizer`.
+
+`FullTokenizer` is a drop-in for Google's class of the same name, backed by the
+same ops, for BioBERT users' scripts.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import NamedTuple, Sequence
+
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+CLS, SEP, UNK, PAD, MASK = "[CLS]", "[SEP]", "[UNK]", "[PAD]", "[MASK]"
+MAX_CHARS_PER_WORD = 100  # Google's max_input_chars_per_word
+
+# Google's character classes (tokenization.py: _is_whitespace, _is_control,
+# _is_punctuation, _is_chinese_char) as RE2 classes.
+_WHITESPACE = r"[ \t\n\r\p{Zs}]"
+_CONTROL = r"[\p{Cc}\p{Cf}\x{FFFD}]"  # \x00 is in Cc; \t\n\r are whitespace first
+_PUNCTUATION = r"[!-/:-@\[-`{-~\p{P}]"
+_CJK = (r"[\x{4E00}-\x{9FFF}\x{3400}-\x{4DBF}\x{20000}-\x{2A6DF}\x{2A700}-\x{2B73F}"
+        r"\x{2B740}-\x{2B81F}\x{2B820}-\x{2CEAF}\x{F900}-\x{FAFF}\x{2F800}-\x{2FA1F}]")
+
+
+class VocabError(ValueError):
+    """A vocabulary file is missing, unreadable or unusable."""
+
+
+def load_vocab(vocab_file: str) -> list[str]:
+    """Reads `vocab.txt` (one token per line, id = line number) as Google does (`line.strip()`)."""
+    if not os.path.exists(vocab_file):
+        raise VocabError(f"vocab file not found: {vocab_file}")
+    tokens: list[str] = []
+    first_line: dict[str, int] = {}
+    with open(vocab_file, "rb") as f:
+        for line_number, raw in enumerate(f, start=1):
+            try:
+                token = raw.decode("utf-8").strip()
+            except UnicodeDecodeError as e:
+                raise VocabError(f"{vocab_file}:{line_number}: not UTF-8 ({e.reason})") from None
+            if not token:
+                raise VocabError(f"{vocab_file}:{line_number}: empty token")
+            if token in first_line:
+                raise VocabError(f"{vocab_file}:{line_number}: duplicate token {token!r} "
+                                 f"(first on line {first_line[token]})")
+            first_line[token] = line_number
+            tokens.append(token)
+    if not tokens:
+        raise VocabError(f"vocab file is empty: {vocab_file}")
+    missing = [t for t in (UNK, CLS, SEP) if t not in first_line]
+    if missing:
+        raise VocabError(f"{vocab_file}: required special tokens missing: {', '.join(missing)}")
+    return tokens
+
+
+class Wordpieces(NamedTuple):
+    """Ragged [batch, pieces] tokenizer output; offsets are character offsets into the input."""
+
+    token_ids: tf.RaggedTensor
+    start_offsets: tf.RaggedTensor
+    end_offsets: tf.RaggedTensor
+    word_ids: tf.RaggedTensor  # index of the whitespace-separated input word
+
+
+class BertTokenizer(tf.Module):
+    """Google-BERT WordPiece tokenizer as TensorFlow ops, with character offsets and word ids."""
+
+    def __init__(self, vocab: str | Sequence[str], do_lower_case: bool = True,
+                 name: str | None = None):
+        super().__init__(name=name)
+        self.vocab_file = vocab if isinstance(vocab, str) else None
+        self.vocab = load_vocab(vocab) if isinstance(vocab, str) else list(vocab)
+        self.do_lower_case = bool(do_lower_case)
+        ids = {token: i for i, token in enumerate(self.vocab)}
+        self.cls_id, self.sep_id, self.unk_id = ids[CLS], ids[SEP], ids[UNK]
+        self.pad_id = ids.get(PAD, 0)
+        self.mask_id = ids.get(MASK)
+        # Word length is checked in characters below, so the byte limit here only needs
+        # to admit every 100-character word (at most 4 bytes per character).
+        self._wordpiece = tf_text.FastWordpieceTokenizer(
+            vocab=self.vocab, suffix_indicator="##", max_bytes_per_word=4 * MAX_CHARS_PER_WORD,
+            token_out_type=tf.int32, unknown_token=UNK, no_pretokenization=True,
+            support_detokenization=False)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def tokenize(self, texts: tf.Tensor) -> Wordpieces:
+        """Tokenizes a batch of UTF-8 strings into wordpieces (invalid bytes are dropped, as Google does)."""
+        chars, _ = tf.strings.unicode_split_with_offsets(texts, "UTF-8", errors="replace")
+        flat = chars.flat_values
+        is_space = tf.strings.regex_full_match(flat, _WHITESPACE)
+        is_dropped = tf.logical_and(tf.strings.regex_full_match(flat, _CONTROL),
+                                    tf.logical_not(is_space))
+        normal = flat
+        if self.do_lower_case:
+            normal = tf_text.normalize_utf8(tf.strings.lower(normal, encoding="utf-8"), "NFD")
+            normal = tf.strings.regex_replace(normal, r"\p{Mn}", "")
+        normal = tf.where(is_space, " ", tf.where(is_dropped, "", normal))
+        normalized = tf.strings.reduce_join(chars.with_flat_values(normal), axis=-1)
+
+        # byte_to_char[row][b]: index of the input character that produced byte b of
+        # the normalised row. Each normalised byte comes from exactly one input char.
+        char_index = tf.ragged.range(chars.row_lengths()).flat_values
+        normal_bytes = tf.cast(tf.strings.length(normal), tf.int64)
+        byte_to_char = tf.RaggedTensor.from_row_lengths(
+            tf.repeat(char_index, normal_bytes),
+            tf.reduce_sum(chars.with_flat_values(normal_bytes), axis=1))
+
+        # word_of_char: running count of whitespace-delimited words in the input.
+        prev_is_space = tf.concat([[True], is_space[:-1]], axis=0)
+        is_word_start = tf.logical_and(tf.logical_not(is_space),
+                                       tf.logical_or(prev_is_space, _is_row_start(chars)))
+        starts_so_far = tf.cumsum(tf.cast(is_word_start, tf.int32))
+        row_offset = tf.gather(tf.concat([[0], starts_so_far], 0), chars.row_starts())
+        word_of_char = starts_so_far - tf.repeat(row_offset, chars.row_lengths()) - 1
+
+        words, word_starts, _ = tf_text.regex_split_with_offsets(
+            normalized, f" +|{_PUNCTUATION}|{_CJK}", f"{_PUNCTUATION}|{_CJK}")
+        too_long = tf.strings.length(words.flat_values, unit="UTF8_CHAR") > MAX_CHARS_PER_WORD
+        # A too-long word becomes the literal "[UNK]", which WordPiece matches as one token.
+        word_text = tf.where(too_long, UNK, words.flat_values)
+        ids, piece_starts, piece_ends = self._wordpiece.tokenize_with_offsets(word_text)
+        piece_word = ids.value_rowids()  # index into words.flat_values
+        piece_long = tf.gather(too_long, piece_word)
+        word_bytes = tf.strings.length(tf.gather(words.flat_values, piece_word), "BYTE")
+        word_bytes = tf.cast(word_bytes, tf.int64)
+        piece_ends = tf.where(piece_long, word_bytes, tf.cast(piece_ends.flat_values, tf.int64))
+        word_start = tf.gather(word_starts.flat_values, piece_word)
+        byte_start = word_start + tf.cast(piece_starts.flat_values, tf.int64)
+        byte_end = word_start + piece_ends
+
+        piece_row = tf.gather(words.value_rowids(), piece_word)
+        row_base = tf.gather(byte_to_char.row_starts(), piece_row)
+        start_char = tf.gather(byte_to_char.flat_values, row_base + byte_start)
+        end_char = tf.gather(byte_to_char.flat_values, row_base + byte_end - 1) + 1
+        char_base = tf.gather(chars.row_starts(), piece_row)
+        word_id = tf.gather(word_of_char, char_base + start_char)
+
+        pieces_per_row = tf.math.bincount(tf.cast(piece_row, tf.int32),
+                                          minlength=tf.size(texts), maxlength=tf.size(texts))
+
+        def rows(values):
+            return tf.RaggedTensor.from_row_lengths(values, tf.cast(pieces_per_row, tf.int64))
+
+        return Wordpieces(rows(ids.flat_values), rows(tf.cast(start_char, tf.int32)),
+                          rows(tf.cast(end_char, tf.int32)), rows(tf.cast(word_id, tf.int32)))
+
+    def pack(self, first: Wordpieces, second: Wordpieces | None = None,
+             seq_length: int = 128) -> dict[str, tf.Tensor]:
+        """Packs one or two segments into `[CLS] a [SEP] (b [SEP])`, padded to `seq_length`.
+
+        Truncation follows Google's `_truncate_seq_pair` (pop from the longer segment,
+        from `b` on ties) and is reported per example in `num_truncated`, never silent.
+        Offsets and word ids of `[CLS]`, `[SEP]` and padding are -1; `segment_ids`
+        tell which segment a position belongs to.
+        """
+        segments = [first] if second is None else [first, second]
+        budget = seq_length - 1 - len(segments)
+        if budget < 1:
+            raise ValueError(f"seq_length={seq_length} leaves no room for text")
+        lengths = [s.token_ids.row_lengths() for s in segments]
+        keep = truncation_lengths(lengths, budget)
+        batch = tf.shape(lengths[0], out_type=tf.int64)[0]
+
+        def special(token_id):
+            return tf.RaggedTensor.from_row_lengths(tf.fill([batch], token_id), tf.ones([batch], tf.int64))
+
+        def assemble(field, cls_value, sep_value, pad_value):
+            parts = [special(cls_value)]
+            for segment, n in zip(segments, keep):
+                values = getattr(segment, field)
+                parts += [tf.ragged.boolean_mask(values, tf.ragged.range(values.row_lengths())
+                                                 < tf.expand_dims(n, 1)), special(sep_value)]
+            return tf.concat(parts, axis=1).to_tensor(pad_value, shape=[None, seq_length])
+
+        seg_parts = [special(0)]
+        for i, n in enumerate(keep):
+            seg_parts += [tf.RaggedTensor.from_row_lengths(tf.fill([tf.reduce_sum(n)], i), n),
+                          special(i)]
+        token_ids = assemble("token_ids", self.cls_id, self.sep_id, self.pad_id)
+        return {
+            "token_ids": token_ids,
+            "segment_ids": tf.concat(seg_parts, axis=1).to_tensor(0, shape=[None, seq_length]),
+            "padding_mask": tf.cast(
+                tf.sequence_mask(1 + len(segments) + tf.add_n(keep), seq_length), tf.int32),
+            "start_offsets": assemble("start_offsets", -1, -1, -1),
+            "end_offsets": assemble("end_offsets", -1, -1, -1),
+            "word_ids": assemble("word_ids", -1, -1, -1),
+            "num_truncated": tf.cast(tf.add_n(lengths) - tf.add_n(keep), tf.int32),
+        }
+
+
+def _is_row_start(ragged: tf.RaggedTensor) -> tf.Tensor:
+    """Boolean per flat value: is it the first value of its row?"""
+    return tf.equal(tf.ragged.range(ragged.row_lengths()).flat_values, 0)
+
+
+def truncation_lengths(lengths: Sequence[tf.Tensor], budget) -> list[tf.Tensor]:
+    """Kept lengths after Google's truncation of one or two segments to `budget` tokens.
+
+    Google pops one token at a time from the longer segment (from the second on ties);
+    the closed form below gives the same lengths without the loop.
+    """
+    if len(lengths) == 1:
+        return [tf.minimum(lengths[0], budget)]
+    a, b = lengths
+    fits = a + b <= budget
+    keep_a = tf.where(fits, a, tf.where(b <= budget // 2, budget - b,
+                                        tf.where(a <= (budget + 1) // 2, a, (budget + 1) // 2)))
+    return [keep_a, tf.where(fits, b, budget - keep_a)]
+
+
+class FullTokenizer:
+    """Google BERT's `tokenization.FullTokenizer` interface, backed by `BertTokenizer`."""
+
+    def __init__(self, vocab_file: str, do_lower_case: bool = True):
+        self.tokenizer = BertTokenizer(vocab_file, do_lower_case)
+        self.inv_vocab = dict(enumerate(self.tokenizer.vocab))
+        self.vocab = {token: i for i, token in self.inv_vocab.items()}
+
+    def tokenize(self, text: str) -> list[str]:
+        return self.convert_ids_to_tokens(self.tokenize_to_ids([text])[0])
+
+    def tokenize_to_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Batch tokenization straight to ids (much faster than one `tokenize` call per text)."""
+        if not texts:
+            return []
+        return self.tokenizer.tokenize(tf.constant(list(texts))).token_ids.to_list()
+
+    def convert_tokens_to_ids(self, tokens: Sequence[str]) -> list[int]:
+        return [self.vocab[token] for token in tokens]
+
+    def convert_ids_to_tokens(self, ids: Sequence[int]) -> list[str]:
+        return [self.inv_vocab[i] for i in ids]
