@@ -1,0 +1,93 @@
+"""Corpus → masked-LM / next-sentence TFRecords, with Google BERT's flags and schema.
+
+    python -m tfrecords_tools.create_pretraining_data \
+        --input_file=pubmed/*.xml.gz --output_file=out/pubmed-0.tfrecord,out/pubmed-1.tfrecord \
+        --vocab_file=vocab.txt --do_lower_case=false
+
+`--input_file` takes globs and comma lists, optionally weighted for corpus mixing
+(`pubmed/*:0.7,wiki/*:0.3`, see `corpus.mix_corpora`); `--filter_pattern` /
+`--filter_terms_file` keep a sub-domain (Su & Vijay-Shanker's extra stage).
+Examples go round-robin to the `--output_file` list, as in Google's script.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags, logging  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("input_file", None, "Input corpus files: globs, comma list, optional :weight.")
+flags.DEFINE_string("output_file", None, "Output TFRecord file(s), comma-separated.")
+flags.DEFINE_string("vocab_file", None, "The vocabulary file the BERT model was trained on.")
+flags.DEFINE_bool("do_lower_case", True, "Lowercase and strip accents (False for cased models "
+                  "such as BioBERT).")
+flags.DEFINE_bool("do_whole_word_mask", False, "Mask whole words instead of single wordpieces.")
+flags.DEFINE_integer("max_seq_length", 128, "Maximum sequence length.")
+flags.DEFINE_integer("max_predictions_per_seq", 20, "Maximum masked LM predictions per sequence.")
+flags.DEFINE_integer("random_seed", 12345, "Random seed for data generation.")
+flags.DEFINE_integer("dupe_factor", 10, "Number of times to duplicate the input data (with "
+                     "different masks).")
+flags.DEFINE_float("masked_lm_prob", 0.15, "Masked LM probability.")
+flags.DEFINE_float("short_seq_prob", 0.1, "Probability of creating sequences shorter than the "
+                   "maximum length.")
+flags.DEFINE_enum("input_format", "auto", ["auto", "text", "lines", "pubmed_xml", "bioc"],
+                  "text: one sentence per line, blank line between documents (Google); lines: "
+                  "one document per line; pubmed_xml: PubMed/MEDLINE XML; bioc: BioC XML.")
+flags.DEFINE_bool("skip_bad_documents", False, "Skip undecodable documents (counted in the "
+                  "summary) instead of stopping with an error.")
+flags.DEFINE_string("filter_pattern", None, "Keep only documents matching this regex.")
+flags.DEFINE_string("filter_terms_file", None, "Keep only documents containing one of these "
+                    "terms (one per line, case-insensitive, whole words).")
+flags.DEFINE_integer("documents_per_chunk", 20000, "Documents processed together; bounds memory. "
+                     "Random next sentences come from the same chunk.")
+flags.DEFINE_bool("progress", True, "Show a progress bar.")
+flags.mark_flags_as_required(["input_file", "output_file", "vocab_file"])
+
+
+def main(argv):
+    del argv
+    from tqdm import tqdm
+
+    from biobert_tf.tokenization import BertTokenizer
+    from tfrecords_tools import corpus, pipeline
+    from tfrecords_tools.instances import InstanceOptions
+
+    options = InstanceOptions(FLAGS.max_seq_length, FLAGS.max_predictions_per_seq,
+                              FLAGS.masked_lm_prob, FLAGS.short_seq_prob, FLAGS.do_whole_word_mask)
+    tokenizer = BertTokenizer(FLAGS.vocab_file, FLAGS.do_lower_case)
+    stats = corpus.CorpusStats()
+    sources = [(corpus.DocumentFiles(corpus.expand_input_files(pattern), FLAGS.input_format,
+                                     FLAGS.skip_bad_documents, stats), weight)
+               for pattern, weight in corpus.parse_weighted_inputs(FLAGS.input_file)]
+    documents = (iter(sources[0][0]) if len(sources) == 1
+                 else corpus.mix_corpora(sources, FLAGS.random_seed))
+    if FLAGS.filter_pattern or FLAGS.filter_terms_file:
+        documents = corpus.filter_documents(documents, FLAGS.filter_pattern, FLAGS.filter_terms_file)
+
+    output_files = [p.strip() for p in FLAGS.output_file.split(",") if p.strip()]
+    for path in output_files:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    logging.info("writing to %s", ", ".join(output_files))
+    total = pipeline.Summary()
+    with pipeline.RoundRobinWriter(output_files) as writer, \
+            tqdm(unit=" docs", disable=not FLAGS.progress, dynamic_ncols=True) as bar:
+        for index, chunk in enumerate(pipeline.chunks(documents, FLAGS.documents_per_chunk)):
+            instances, summary = pipeline.process_chunk(
+                chunk, tokenizer, options, FLAGS.dupe_factor,
+                pipeline.chunk_seed(FLAGS.random_seed, index))
+            writer.write(pipeline.serialize(instances))
+            total.add(summary)
+            bar.update(len(chunk))
+            bar.set_postfix(instances=total.instances,
+                            per_s=f"{total.instances / max(bar.format_dict['elapsed'], 1e-9):.0f}")
+    print(f"read: {stats}")
+    print(f"wrote: {total}")
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

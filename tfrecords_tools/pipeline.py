@@ -1,0 +1,145 @@
+"""Documents → tokenized chunks → instances → TFRecord examples.
+
+The steps shared by the single-process command (`create_pretraining_data`) and the
+Beam pipeline. Documents are processed in chunks of `documents_per_chunk`, so memory
+stays bounded whatever the corpus size; random next sentences are drawn from the
+same chunk and instances are shuffled within it (Google holds the whole corpus in
+memory and shuffles globally, which does not scale to PubMed). Each chunk gets its
+own seed derived from (seed, chunk index), so output is deterministic per seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import time
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from biobert_tf.pretraining_data import FEATURES
+from biobert_tf.tokenization import BertTokenizer
+from tfrecords_tools.corpus import Document
+from tfrecords_tools.instances import InstanceMaker, InstanceOptions, Instances, TokenizedDocuments
+
+TOKENIZE_BATCH = 1024  # sentences per tokenizer call
+
+
+@dataclasses.dataclass
+class Summary:
+    """Counts reported at the end of a run."""
+
+    documents: int = 0
+    sentences: int = 0
+    instances: int = 0
+    tokens: int = 0  # non-padding tokens of all instances, [CLS]/[SEP] included
+    masked_tokens: int = 0
+    seconds: float = 0.0
+
+    def add(self, other: "Summary") -> None:
+        for field in dataclasses.fields(self):
+            setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
+
+    def __str__(self) -> str:
+        rate = self.instances / self.seconds if self.seconds else 0.0
+        return (f"{self.documents} documents, {self.sentences} sentences, {self.instances} instances "
+                f"({rate:.0f}/s), {self.tokens} tokens, {self.masked_tokens} masked tokens")
+
+
+def chunk_seed(seed: int, chunk_index: int) -> int:
+    return int(np.random.SeedSequence([seed, chunk_index]).generate_state(1)[0])
+
+
+def tokenize_documents(tokenizer: BertTokenizer, documents: Sequence[Document]) -> TokenizedDocuments:
+    """Wordpiece ids of every sentence; like Google, sentences with no wordpieces and
+    documents left empty are dropped."""
+    sentences = [s for doc in documents for s in doc.sentences]
+    values, lengths = [], []
+    for start in range(0, len(sentences), TOKENIZE_BATCH):
+        pieces = tokenizer.tokenize(tf.constant(sentences[start:start + TOKENIZE_BATCH])).token_ids
+        values.append(pieces.flat_values.numpy())
+        lengths.append(pieces.row_lengths().numpy())
+    tokens = np.concatenate(values) if values else np.zeros([0], np.int32)
+    lengths = np.concatenate(lengths).tolist() if lengths else []
+    bounds, offset, position = [], 0, 0
+    for doc in documents:
+        starts = []
+        for length in lengths[position:position + len(doc.sentences)]:
+            if length:
+                starts.append(offset)
+            offset += length
+        position += len(doc.sentences)
+        if starts:
+            # Dropped empty sentences have no tokens, so the sentences stay contiguous.
+            bounds.append(starts + [offset])
+    return TokenizedDocuments(tokens, bounds)
+
+
+def make_instances(documents: TokenizedDocuments, vocab: Sequence[str], options: InstanceOptions,
+                   dupe_factor: int, seed: int) -> Instances:
+    """`dupe_factor` passes over the documents (each masked anew), shuffled together."""
+    maker = InstanceMaker(vocab, options, seed)
+    maker.py_rng.shuffle(documents.sentences)  # Google shuffles the documents first
+    batches = [maker.make(documents) for _ in range(dupe_factor)]
+    instances = Instances(**{f.name: np.concatenate([getattr(b, f.name) for b in batches])
+                             for f in dataclasses.fields(Instances)})
+    return instances.take(maker.np_rng.permutation(len(instances)))
+
+
+def serialize(instances: Instances) -> Iterator[bytes]:
+    """One serialized `tf.train.Example` per instance, in Google's schema."""
+    columns = {name: getattr(instances, name) for name in FEATURES}
+    columns["next_sentence_labels"] = columns["next_sentence_labels"][:, None]
+    for row in range(len(instances)):
+        feature = {}
+        for name, values in columns.items():
+            if values.dtype == np.float32:
+                feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=values[row]))
+            else:
+                feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=values[row]))
+        yield tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def process_chunk(documents: Sequence[Document], tokenizer: BertTokenizer, options: InstanceOptions,
+                  dupe_factor: int, seed: int) -> tuple[Instances, Summary]:
+    """Everything for one chunk of documents, from text to shuffled instances."""
+    start = time.perf_counter()
+    tokenized = tokenize_documents(tokenizer, documents)
+    instances = make_instances(tokenized, tokenizer.vocab, options, dupe_factor, seed)
+    summary = Summary(documents=len(tokenized),
+                      sentences=sum(len(bounds) - 1 for bounds in tokenized.sentences),
+                      instances=len(instances), tokens=int(instances.input_mask.sum()),
+                      masked_tokens=int(instances.masked_lm_weights.sum()),
+                      seconds=time.perf_counter() - start)
+    return instances, summary
+
+
+def chunks(documents: Iterable[Document], size: int) -> Iterator[list[Document]]:
+    iterator = iter(documents)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+class RoundRobinWriter:
+    """Writes examples to several TFRecord files in turn, as Google's script does."""
+
+    def __init__(self, paths: Sequence[str]):
+        self.paths = list(paths)
+        self._writers = [tf.io.TFRecordWriter(p) for p in self.paths]
+        self._next = 0
+
+    def write(self, examples: Iterable[bytes]) -> None:
+        for example in examples:
+            self._writers[self._next].write(example)
+            self._next = (self._next + 1) % len(self._writers)
+
+    def close(self) -> None:
+        for writer in self._writers:
+            writer.close()
+
+    def __enter__(self) -> "RoundRobinWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
