@@ -109,8 +109,7 @@ class BertTokenizer(tf.Module):
         """Tokenizes a batch of UTF-8 strings into wordpieces (invalid bytes are dropped, as Google does)."""
         normal = _normalize(texts, self.do_lower_case)
 
-        words, word_starts, _ = tf_text.regex_split_with_offsets(
-            normal.text, f" +|{_PUNCTUATION}|{_CJK}", f"{_PUNCTUATION}|{_CJK}")
+        words, word_starts, _ = _split_words(normal.text)
         too_long = tf.strings.length(words.flat_values, unit="UTF8_CHAR") > MAX_CHARS_PER_WORD
         # A too-long word becomes the literal "[UNK]", which WordPiece matches as one token.
         word_text = tf.where(too_long, UNK, words.flat_values)
@@ -182,6 +181,18 @@ class BertTokenizer(tf.Module):
             "word_ids": assemble("word_ids", -1, -1, -1),
             "num_truncated": tf.cast(tf.add_n(lengths) - tf.add_n(keep), tf.int32),
         }
+
+
+def split_words(texts: tf.Tensor, do_lower_case: bool) -> tf.RaggedTensor:
+    """Google's BasicTokenizer on a batch of strings: the normalised words that WordPiece
+    then splits (ragged [batch, words]); e.g. for counting words to learn a vocabulary."""
+    return _split_words(_normalize(tf.convert_to_tensor(texts, tf.string), do_lower_case).text)[0]
+
+
+def _split_words(normalized: tf.Tensor):
+    """Whitespace separates words; each punctuation character and CJK ideograph is a word."""
+    return tf_text.regex_split_with_offsets(normalized, f" +|{_PUNCTUATION}|{_CJK}",
+                                            f"{_PUNCTUATION}|{_CJK}")
 
 
 class _Normalized(NamedTuple):
