@@ -14,7 +14,14 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import time  # noqa: E402
+
 from absl import app, flags, logging  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from biobert_tf.tokenization import BertTokenizer  # noqa: E402
+from tfrecords_tools import corpus, pipeline  # noqa: E402
+from tfrecords_tools.instances import InstanceOptions  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("input_file", None, "Input corpus files: globs, comma list, optional :weight.")
@@ -42,29 +49,16 @@ flags.DEFINE_string("filter_terms_file", None, "Keep only documents containing o
 flags.DEFINE_integer("documents_per_chunk", 20000, "Documents processed together; bounds memory. "
                      "Random next sentences come from the same chunk.")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
-flags.mark_flags_as_required(["input_file", "output_file", "vocab_file"])
 
 
 def main(argv):
     del argv
-    from tqdm import tqdm
-
-    from biobert_tf.tokenization import BertTokenizer
-    from tfrecords_tools import corpus, pipeline
-    from tfrecords_tools.instances import InstanceOptions
-
+    start = time.perf_counter()
     options = InstanceOptions(FLAGS.max_seq_length, FLAGS.max_predictions_per_seq,
                               FLAGS.masked_lm_prob, FLAGS.short_seq_prob, FLAGS.do_whole_word_mask)
     tokenizer = BertTokenizer(FLAGS.vocab_file, FLAGS.do_lower_case)
     stats = corpus.CorpusStats()
-    sources = [(corpus.DocumentFiles(corpus.expand_input_files(pattern), FLAGS.input_format,
-                                     FLAGS.skip_bad_documents, stats), weight)
-               for pattern, weight in corpus.parse_weighted_inputs(FLAGS.input_file)]
-    documents = (iter(sources[0][0]) if len(sources) == 1
-                 else corpus.mix_corpora(sources, FLAGS.random_seed))
-    if FLAGS.filter_pattern or FLAGS.filter_terms_file:
-        documents = corpus.filter_documents(documents, FLAGS.filter_pattern, FLAGS.filter_terms_file)
-
+    streams = document_streams(stats)
     output_files = [p.strip() for p in FLAGS.output_file.split(",") if p.strip()]
     for path in output_files:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -72,20 +66,46 @@ def main(argv):
     total = pipeline.Summary()
     with pipeline.RoundRobinWriter(output_files) as writer, \
             tqdm(unit=" docs", disable=not FLAGS.progress, dynamic_ncols=True) as bar:
-        for index, chunk in enumerate(pipeline.chunks(documents, FLAGS.documents_per_chunk)):
+        chunks = (keyed for index, documents in enumerate(streams)
+                  for keyed in pipeline.keyed_chunks(index, documents, FLAGS.documents_per_chunk))
+        for key, chunk in chunks:
             instances, summary = pipeline.process_chunk(
                 chunk, tokenizer, options, FLAGS.dupe_factor,
-                pipeline.chunk_seed(FLAGS.random_seed, index))
+                pipeline.chunk_seed(FLAGS.random_seed, key))
             writer.write(pipeline.serialize(instances))
             total.add(summary)
             bar.update(len(chunk))
             bar.set_postfix(instances=total.instances,
                             per_s=f"{total.instances / max(bar.format_dict['elapsed'], 1e-9):.0f}")
+    seconds = time.perf_counter() - start
     print(f"read: {stats}")
-    print(f"wrote: {total}")
+    print(f"wrote: {total} in {seconds:.1f} s ({total.instances / seconds:.0f} instances/s)")
+
+
+def is_mixture(input_file: str) -> bool:
+    """Weights other than 1 mix the inputs; a plain comma list is read one file after another."""
+    return any(weight != 1.0 for _, weight in corpus.parse_weighted_inputs(input_file))
+
+
+def document_streams(stats: corpus.CorpusStats) -> list:
+    """One document stream per input file or, when inputs are weighted, one mixed stream;
+    sub-domain filtered if asked."""
+    sources = [(corpus.DocumentFiles(corpus.expand_input_files(pattern), FLAGS.input_format,
+                                     FLAGS.skip_bad_documents, stats), weight)
+               for pattern, weight in corpus.parse_weighted_inputs(FLAGS.input_file)]
+    if is_mixture(FLAGS.input_file):
+        streams = [corpus.mix_corpora(sources, FLAGS.random_seed)]
+    else:
+        streams = [corpus.DocumentFiles([path], FLAGS.input_format, FLAGS.skip_bad_documents,
+                                        stats) for source, _ in sources for path in source.paths]
+    if FLAGS.filter_pattern or FLAGS.filter_terms_file:
+        streams = [corpus.filter_documents(s, FLAGS.filter_pattern, FLAGS.filter_terms_file)
+                   for s in streams]
+    return streams
 
 
 def run():
+    flags.mark_flags_as_required(["input_file", "output_file", "vocab_file"])
     app.run(main)
 
 

@@ -1,18 +1,19 @@
 """Documents → tokenized chunks → instances → TFRecord examples.
 
 The steps shared by the single-process command (`create_pretraining_data`) and the
-Beam pipeline. Documents are processed in chunks of `documents_per_chunk`, so memory
-stays bounded whatever the corpus size; random next sentences are drawn from the
-same chunk and instances are shuffled within it (Google holds the whole corpus in
-memory and shuffles globally, which does not scale to PubMed). Each chunk gets its
-own seed derived from (seed, chunk index), so output is deterministic per seed.
+Beam pipeline. Documents are processed in chunks of `documents_per_chunk` documents
+of one input file, so memory stays bounded whatever the corpus size; random next
+sentences are drawn from the same chunk and instances are shuffled within it
+(Google holds the whole corpus in memory and shuffles globally, which does not
+scale to PubMed). Each chunk gets its own seed derived from (seed, file index,
+chunk index), so the output is deterministic per seed and the same whichever
+process makes it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-import time
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
@@ -21,6 +22,7 @@ import tensorflow as tf
 from biobert_tf.pretraining_data import FEATURES
 from biobert_tf.tokenization import BertTokenizer
 from tfrecords_tools.corpus import Document
+from tfrecords_tools.example_encoder import encode_examples
 from tfrecords_tools.instances import InstanceMaker, InstanceOptions, Instances, TokenizedDocuments
 
 TOKENIZE_BATCH = 1024  # sentences per tokenizer call
@@ -35,20 +37,19 @@ class Summary:
     instances: int = 0
     tokens: int = 0  # non-padding tokens of all instances, [CLS]/[SEP] included
     masked_tokens: int = 0
-    seconds: float = 0.0
 
     def add(self, other: "Summary") -> None:
         for field in dataclasses.fields(self):
             setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
 
     def __str__(self) -> str:
-        rate = self.instances / self.seconds if self.seconds else 0.0
-        return (f"{self.documents} documents, {self.sentences} sentences, {self.instances} instances "
-                f"({rate:.0f}/s), {self.tokens} tokens, {self.masked_tokens} masked tokens")
+        return (f"{self.documents} documents, {self.sentences} sentences, {self.instances} "
+                f"instances, {self.tokens} tokens, {self.masked_tokens} masked tokens")
 
 
-def chunk_seed(seed: int, chunk_index: int) -> int:
-    return int(np.random.SeedSequence([seed, chunk_index]).generate_state(1)[0])
+def chunk_seed(seed: int, key: Sequence[int]) -> int:
+    """The seed of the chunk named by `key` (stream index, chunk index in the stream)."""
+    return int(np.random.SeedSequence([seed, *key]).generate_state(1)[0])
 
 
 def tokenize_documents(tokenizer: BertTokenizer, documents: Sequence[Document]) -> TokenizedDocuments:
@@ -87,38 +88,37 @@ def make_instances(documents: TokenizedDocuments, vocab: Sequence[str], options:
     return instances.take(maker.np_rng.permutation(len(instances)))
 
 
-def serialize(instances: Instances) -> Iterator[bytes]:
-    """One serialized `tf.train.Example` per instance, in Google's schema."""
+def serialize(instances: Instances) -> list[bytes]:
+    """One serialized `tf.train.Example` per instance, in Google's schema (features in
+    schema order, so the bytes are the same in every process)."""
     columns = {name: getattr(instances, name) for name in FEATURES}
     columns["next_sentence_labels"] = columns["next_sentence_labels"][:, None]
-    for row in range(len(instances)):
-        feature = {}
-        for name, values in columns.items():
-            if values.dtype == np.float32:
-                feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=values[row]))
-            else:
-                feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=values[row]))
-        yield tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    return encode_examples(columns)
 
 
 def process_chunk(documents: Sequence[Document], tokenizer: BertTokenizer, options: InstanceOptions,
                   dupe_factor: int, seed: int) -> tuple[Instances, Summary]:
     """Everything for one chunk of documents, from text to shuffled instances."""
-    start = time.perf_counter()
     tokenized = tokenize_documents(tokenizer, documents)
     instances = make_instances(tokenized, tokenizer.vocab, options, dupe_factor, seed)
     summary = Summary(documents=len(tokenized),
                       sentences=sum(len(bounds) - 1 for bounds in tokenized.sentences),
                       instances=len(instances), tokens=int(instances.input_mask.sum()),
-                      masked_tokens=int(instances.masked_lm_weights.sum()),
-                      seconds=time.perf_counter() - start)
+                      masked_tokens=int(instances.masked_lm_weights.sum()))
     return instances, summary
 
 
-def chunks(documents: Iterable[Document], size: int) -> Iterator[list[Document]]:
+def keyed_chunks(stream_index: int, documents: Iterable[Document],
+                 size: int) -> Iterator[tuple[tuple[int, int], list[Document]]]:
+    """Consecutive chunks of `size` documents of one stream (an input file, or a mixed
+    corpus), keyed (stream index, chunk index): the key fixes the chunk's seed, so a
+    Beam worker given the same chunk makes the same instances."""
     iterator = iter(documents)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk
+    for chunk_index in itertools.count():
+        chunk = list(itertools.islice(iterator, size))
+        if not chunk:
+            return
+        yield (stream_index, chunk_index), chunk
 
 
 class RoundRobinWriter:
