@@ -182,3 +182,25 @@ def test_command_line_writes_round_robin_files_and_summary(tmp_path):
     counts = [sum(1 for _ in tf.data.TFRecordDataset(p)) for p in outputs]
     assert abs(counts[0] - counts[1]) <= 1 and sum(counts) > 100
     assert f"{sum(counts)} instances" in result.stdout
+
+
+def test_command_line_mixing_and_subdomain_filter(tmp_path):
+    lines = open(shared_file("corpus", "bioasq_abstracts.txt"), encoding="utf-8").readlines()
+    (tmp_path / "big.txt").write_text("".join(lines[:40]), encoding="utf-8")
+    (tmp_path / "small.txt").write_text("".join(lines[40:50]), encoding="utf-8")
+    gene_docs = sum("gene" in line for line in lines[:50])
+    args = [sys.executable, "-m", "tfrecords_tools.create_pretraining_data",
+            f"--vocab_file={resources.path(resources.DEMO_VOCAB)}", "--do_lower_case=false",
+            "--dupe_factor=1", "--noprogress", f"--output_file={tmp_path}/out.tfrecord"]
+    mixed = subprocess.run(args + [f"--input_file={tmp_path}/big.txt:0.5,{tmp_path}/small.txt:0.5"],
+                           capture_output=True, text=True, timeout=300)
+    assert mixed.returncode == 0, mixed.stderr[-2000:]
+    # Equal shares: the small corpus is read again until the big one is read through.
+    read = int(mixed.stdout.split("read: ")[1].split()[0])
+    assert read >= 60
+    filtered = subprocess.run(args + [f"--input_file={tmp_path}/big.txt,{tmp_path}/small.txt",
+                                      r"--filter_pattern=\bgene\b"],
+                              capture_output=True, text=True, timeout=300)
+    assert filtered.returncode == 0, filtered.stderr[-2000:]
+    wrote = int(filtered.stdout.split("wrote: ")[1].split()[0])
+    assert 0 < wrote <= gene_docs < 50
