@@ -362,9 +362,19 @@ def load_pretraining_model(path: str, config_file: str | None = None,
     """(config, encoder + MLM/NSP heads). Heads absent from the checkpoint stay freshly
     initialised (logged) unless `require_heads`, which makes their absence an error."""
     checkpoint = read_checkpoint(path, config_file)
+    model = BertPretrainer(BertEncoder.from_bert_config(checkpoint.config))
+    restore_pretraining_weights(model, checkpoint, require_heads)
+    return checkpoint.config, model
+
+
+def restore_pretraining_weights(model: BertPretrainer, checkpoint: Checkpoint | str,
+                                require_heads: bool = False) -> None:
+    """Sets an existing pretraining model (e.g. built in a strategy scope) from a checkpoint;
+    the heads too when the checkpoint has them."""
+    if isinstance(checkpoint, str):
+        checkpoint = read_checkpoint(checkpoint)
     if checkpoint.vocab_file:
         check_vocab(checkpoint.config, checkpoint.vocab_file)
-    model = BertPretrainer(BertEncoder.from_bert_config(checkpoint.config))
     has_heads = any(n.startswith("cls/") for n in checkpoint.weights)
     if has_heads or require_heads:
         ignored = assign_weights(model, checkpoint.weights, checkpoint.source)
@@ -375,7 +385,6 @@ def load_pretraining_model(path: str, config_file: str | None = None,
     if ignored:
         logging.info("%s: %d variables not loaded: %s", checkpoint.source, len(ignored),
                      ", ".join(ignored))
-    return checkpoint.config, model
 
 
 # ---- keras-hub presets ------------------------------------------------------------------

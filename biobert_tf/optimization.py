@@ -1,0 +1,226 @@
+"""Google BERT's optimizer for Keras 3: Adam with decoupled weight decay, warmup + linear decay.
+
+This reproduces google-research/bert `optimization.py`:
+
+- `AdamWeightDecay`: Adam without bias correction, plus weight decay 0.01 added to the
+  update (not to the loss) of every variable except LayerNorm parameters and biases.
+- `learning_rate_schedule`: linear warmup from 0, then linear decay to 0 at
+  `num_train_steps`.
+- `clip_gradients`: global-norm clipping to 1.0, done by the training loop.
+
+Calling pattern in a custom loop under a `tf.distribute` strategy (Mirrored,
+MultiWorkerMirrored, TPU), the one `tests/test_optimization.py` checks against a single
+device with the whole batch:
+
+    with strategy.scope():
+        model = ...
+        optimizer = create_optimizer(lr, num_train_steps, num_warmup_steps,
+                                     aggregate_gradients=False)
+        optimizer.build(model.trainable_variables)
+
+    def replica_step(batch):
+        with tf.GradientTape() as tape:
+            # Sum of per-example losses divided by the GLOBAL batch size.
+            loss = ...
+        grads = tape.gradient(loss, model.trainable_variables)
+        grads = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        grads = clip_gradients(grads, 1.0)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+
+    strategy.run(replica_step, args=(batch,))  # inside a tf.function
+
+Why `aggregate_gradients=False`: Keras 3's TensorFlow optimizer all-reduces (sums) the
+gradients itself when `apply_gradients` runs in a replica context. Google clips the
+global norm of the aggregated gradient, so the loop has to all-reduce first, and a second
+sum inside Keras would multiply the gradients by the number of replicas. Adam hides
+most of that (m / sqrt(v) is nearly scale-invariant) but not all: ε and the slots change.
+With the default `aggregate_gradients=True` (what `model.fit` needs), pass the clipped
+gradients divided by `strategy.num_replicas_in_sync` instead (for a `tf.IndexedSlices`,
+such as the segment-embedding gradient, divide its `.values`); that is also exact, but
+costs a second all-reduce of every gradient. The recommended pattern works unchanged
+with the optimizer wrapped in `keras.optimizers.LossScaleOptimizer` (scale the loss,
+clip at `1.0 * dynamic_scale`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+import keras
+import tensorflow as tf
+
+LearningRateSchedule = keras.optimizers.schedules.LearningRateSchedule
+
+# Google's exclusion list, matched (re.search) against each variable's path. Our Keras
+# LayerNorm layers are named "*layer_norm*" (weights "gamma"/"beta"); "bias" also covers
+# the MLM head's "output_bias".
+DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY = ("LayerNorm", "layer_norm", "bias")
+
+
+@keras.saving.register_keras_serializable(package="biobert_tf")
+class WarmupLinearDecay(LearningRateSchedule):
+    """Google BERT's learning rate: linear warmup from 0, then linear decay to 0.
+
+    At step `s` the rate is `init_lr * s / num_warmup_steps` while `s < num_warmup_steps`,
+    otherwise `init_lr * (1 - min(s, num_train_steps) / num_train_steps)`. The decay counts
+    from step 0, not from the end of warmup, exactly as Google's code does.
+    """
+
+    def __init__(self, init_lr: float, num_train_steps: int, num_warmup_steps: int = 0):
+        if num_train_steps <= 0:
+            raise ValueError(f"num_train_steps must be positive, got {num_train_steps}")
+        if num_warmup_steps < 0:
+            raise ValueError(f"num_warmup_steps must be >= 0, got {num_warmup_steps}")
+        self.init_lr = float(init_lr)
+        self.num_train_steps = int(num_train_steps)
+        self.num_warmup_steps = int(num_warmup_steps)
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        # Polynomial decay with power 1 and end rate 0; constant 0 after num_train_steps.
+        done = tf.minimum(step, float(self.num_train_steps)) / float(self.num_train_steps)
+        learning_rate = self.init_lr * (1.0 - done)
+        if self.num_warmup_steps:
+            warmup_rate = self.init_lr * step / float(self.num_warmup_steps)
+            learning_rate = tf.where(step < float(self.num_warmup_steps), warmup_rate,
+                                     learning_rate)
+        return learning_rate
+
+    def get_config(self) -> dict:
+        return {"init_lr": self.init_lr, "num_train_steps": self.num_train_steps,
+                "num_warmup_steps": self.num_warmup_steps}
+
+
+def learning_rate_schedule(init_lr: float, num_train_steps: int,
+                           num_warmup_steps: int) -> LearningRateSchedule:
+    """Google BERT's warmup + linear-decay schedule (see `WarmupLinearDecay`)."""
+    return WarmupLinearDecay(init_lr, num_train_steps, num_warmup_steps)
+
+
+@keras.saving.register_keras_serializable(package="biobert_tf")
+class AdamWeightDecay(keras.optimizers.Optimizer):
+    """Google BERT's "AdamWeightDecayOptimizer" as a Keras 3 optimizer.
+
+    For each variable `p` with gradient `g` (Google's defaults β1 0.9, β2 0.999, ε 1e-6):
+
+        m = β1 m + (1 - β1) g
+        v = β2 v + (1 - β2) g²
+        update = m / (sqrt(v) + ε) + weight_decay_rate * p    # decay term only if p decays
+        p = p - learning_rate * update
+
+    There is **no bias correction** of m and v: Google's BERT omits it, which matters in the
+    early steps. With a constant gradient, m / sqrt(v) is 3.2·sign(g) after step 1 (Adam:
+    sign(g)), at most about 6.6· (step 12) and still 1.26· at step 1000. Warmup keeps those
+    early steps small, but the trajectory is not Adam's or AdamW's.
+
+    Weight decay is decoupled (it never touches the gradient or the moments) and uses the
+    value of `p` before the step. It is skipped for variables whose path matches any regex
+    in `exclude_from_weight_decay` (Google's list by default: LayerNorm weights and biases).
+
+    Keras' own `weight_decay=` machinery is not used: its decay is a separate assignment
+    before the Adam step (same maths, other rounding, an extra pass over every weight) and
+    it matches exclusions against a name that depends on the backend. The moments are dense
+    as in Google's code: sparse embedding gradients are densified, so the moments of rows
+    absent from a batch still decay.
+
+    `aggregate_gradients=False` makes `apply_gradients` use the gradients it is given as
+    they are, for training loops that all-reduce (and clip) across replicas themselves; see
+    the module docstring. Create the optimizer inside `strategy.scope()`.
+    """
+
+    def __init__(self, learning_rate: float | LearningRateSchedule = 0.001,
+                 weight_decay_rate: float = 0.01, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-6,
+                 exclude_from_weight_decay: Sequence[str] = DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY,
+                 aggregate_gradients: bool = True, name: str = "adam_weight_decay", **kwargs):
+        if kwargs.pop("weight_decay", None) is not None:
+            raise ValueError("AdamWeightDecay decays weights itself: set weight_decay_rate, "
+                             "not Keras' weight_decay")
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.weight_decay_rate = float(weight_decay_rate)
+        self.beta_1 = float(beta_1)
+        self.beta_2 = float(beta_2)
+        self.epsilon = float(epsilon)
+        self.weight_decay_exclusions = tuple(exclude_from_weight_decay)
+        self.aggregate_gradients = bool(aggregate_gradients)
+
+    def applies_weight_decay(self, variable) -> bool:
+        """Whether `variable` (a Keras variable) is decayed: its path matches no exclusion."""
+        if not self.weight_decay_rate:
+            return False
+        path = variable.path
+        return not any(re.search(pattern, path) for pattern in self.weight_decay_exclusions)
+
+    def exclude_from_weight_decay(self, var_list=None, var_names=None):
+        # Keras' hook feeds its own weight_decay, which this optimizer does not use; failing
+        # loudly beats silently decaying what the caller meant to exclude.
+        raise NotImplementedError("pass exclude_from_weight_decay=[regex, ...] to AdamWeightDecay")
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        # Slot names follow Google's TF1 checkpoints ("<variable>/adam_m", "<variable>/adam_v").
+        self._m, self._v = self.add_optimizer_variables(var_list, ["adam_m", "adam_v"])
+        self._decays = tuple(self.applies_weight_decay(variable) for variable in var_list)
+
+    def update_step(self, gradient, variable, learning_rate):
+        index = self._get_variable_index(variable)
+        m, v = self._m[index], self._v[index]
+        dtype = variable.dtype
+        # Dense like Google's update; a no-op for gradients that are already dense.
+        gradient = tf.cast(tf.convert_to_tensor(gradient), dtype)
+        next_m = self.beta_1 * m.value + (1.0 - self.beta_1) * gradient
+        next_v = self.beta_2 * v.value + (1.0 - self.beta_2) * tf.square(gradient)
+        update = next_m / (tf.sqrt(next_v) + self.epsilon)
+        if self._decays[index]:
+            update += self.weight_decay_rate * tf.convert_to_tensor(variable)
+        self.assign(m, next_m)
+        self.assign(v, next_v)
+        self.assign_sub(variable, tf.cast(learning_rate, dtype) * update)
+
+    def _all_reduce_sum_gradients(self, grads_and_vars):
+        # Keras' TensorFlow optimizer sums the gradients across replicas here, in replica
+        # context; skip that when the training loop has already done it.
+        if self.aggregate_gradients:
+            return super()._all_reduce_sum_gradients(grads_and_vars)
+        return list(grads_and_vars)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        del config["weight_decay"]  # Keras' own decay, always None here.
+        config.update({
+            "weight_decay_rate": self.weight_decay_rate,
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "epsilon": self.epsilon,
+            "exclude_from_weight_decay": list(self.weight_decay_exclusions),
+            "aggregate_gradients": self.aggregate_gradients,
+        })
+        return config
+
+
+def create_optimizer(init_lr: float, num_train_steps: int, num_warmup_steps: int,
+                     weight_decay: float = 0.01,
+                     aggregate_gradients: bool = True) -> AdamWeightDecay:
+    """Google BERT's optimizer: `AdamWeightDecay` on the warmup + linear-decay schedule.
+
+    Gradient clipping is not part of it: call `clip_gradients` on the aggregated gradients.
+    """
+    return AdamWeightDecay(
+        learning_rate=learning_rate_schedule(init_lr, num_train_steps, num_warmup_steps),
+        weight_decay_rate=weight_decay, aggregate_gradients=aggregate_gradients)
+
+
+def clip_gradients(grads: Iterable, clip_norm: float = 1.0) -> list:
+    """Scales all gradients together so their global L2 norm is at most `clip_norm`.
+
+    `None` entries (variables without a gradient) pass through. Google clips to 1.0.
+
+    Call it on gradients already summed across replicas. Keras' `global_clipnorm` is not a
+    substitute under a strategy: the optimizer clips before its own cross-replica sum, so
+    each replica would clip its partial gradient by its own norm.
+    """
+    clipped, _ = tf.clip_by_global_norm(list(grads), clip_norm)
+    return clipped

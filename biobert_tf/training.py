@@ -1,0 +1,254 @@
+"""The one training loop of biobert-tf: pretraining and every fine-tuning task use it.
+
+A custom loop, not `model.fit`: Keras 3's `fit` breaks under
+MultiWorkerMirroredStrategy (keras-team/keras#20585), and a TPU wants many steps per
+host call. Each call of the compiled `_train_steps` runs up to `iterations_per_loop`
+steps inside `strategy.run`; between calls the host logs, writes TensorBoard
+summaries and saves checkpoints.
+
+A checkpoint holds the model and the optimizer (its step counter is the global
+step). The input pipeline is deterministic and, on restart, skips the batches
+already trained on, so a job killed at any point and restarted with the same flags
+continues with the same weights, optimizer state, learning rate and data position,
+under every strategy (distributed iterators, TPU ones included, cannot be saved).
+
+Tasks plug in through `Task.compute`, which returns the replica's share of the
+global loss and (numerator, denominator) sums for each metric; the loop sums them
+over replicas and steps, so every metric is exact over the logged interval.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from typing import Callable, Protocol
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from biobert_tf.optimization import clip_gradients
+
+CLIP_NORM = 1.0  # Google BERT clips the global gradient norm to 1.0
+
+
+class Task(Protocol):
+    """What the loop needs from a task (pretraining, NER, RE, QA)."""
+
+    model: keras.Model
+    metric_names: tuple[str, ...]
+
+    def compute(self, batch: dict, training: bool) -> tuple[tf.Tensor, dict[str, tuple]]:
+        """In replica context: (this replica's share of the global mean loss,
+        {metric: (numerator, denominator)} summed over this replica's examples)."""
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+def global_sum(value: tf.Tensor) -> tf.Tensor:
+    """Sum over all replicas, from replica context (e.g. a loss normaliser)."""
+    return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, value)
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopConfig:
+    output_dir: str
+    num_train_steps: int
+    iterations_per_loop: int = 1000
+    save_checkpoints_steps: int = 1000
+    keep_checkpoint_max: int = 5
+    global_batch_size: int = 32
+
+
+class _Sums:
+    """Per-replica running sums, added in replica context and read (summed) on the host."""
+
+    def __init__(self, names: tuple[str, ...]):
+        self.variables = {name: tf.Variable(0.0, trainable=False, name=name.replace("/", "_"),
+                                            synchronization=tf.VariableSynchronization.ON_READ,
+                                            aggregation=tf.VariableAggregation.SUM)
+                          for name in names}
+
+    def add(self, values: dict[str, tf.Tensor]) -> None:
+        for name, value in values.items():
+            self.variables[name].assign_add(tf.cast(value, tf.float32))
+
+    def read_and_reset(self) -> dict[str, float]:
+        values = {name: float(v.read_value()) for name, v in self.variables.items()}
+        for v in self.variables.values():
+            v.assign(tf.zeros_like(v))
+        return values
+
+
+def ratios(sums: dict[str, float], names: tuple[str, ...]) -> dict[str, float]:
+    """metric = numerator / denominator, for the (name/num, name/den) pairs in `sums`."""
+    return {name: sums[f"{name}/num"] / max(sums[f"{name}/den"], 1e-12) for name in names}
+
+
+class Trainer:
+    """Runs a `Task` under a strategy: training with checkpoints and resume, and evaluation.
+
+    Build the task's model and the optimizer inside `strategy.scope()` before this.
+    """
+
+    def __init__(self, strategy: tf.distribute.Strategy, task: Task,
+                 optimizer: keras.optimizers.Optimizer, config: LoopConfig):
+        inner = getattr(optimizer, "inner_optimizer", optimizer)  # under a LossScaleOptimizer
+        if getattr(inner, "aggregate_gradients", True):
+            raise ValueError("the training loop sums and clips gradients across replicas itself: "
+                             "create the optimizer with aggregate_gradients=False")
+        self.strategy, self.task, self.optimizer, self.config = strategy, task, optimizer, config
+        self._names = tuple(f"{m}/{part}" for m in ("loss",) + task.metric_names
+                            for part in ("num", "den"))
+        with strategy.scope():
+            self._sums = _Sums(self._names)
+            # Slots must exist before the first step: a tf.function under a strategy
+            # cannot create per-replica variables.
+            optimizer.build(task.model.trainable_variables)
+
+    @property
+    def step(self) -> int:
+        return int(self.optimizer.iterations.numpy())
+
+    # ---- training ------------------------------------------------------------------
+    def _replica_step(self, batch: dict) -> None:
+        variables = self.task.model.trainable_variables
+        scale = getattr(self.optimizer, "dynamic_scale", None)  # float16 loss scaling
+        with tf.GradientTape() as tape:
+            loss, sums = self.task.compute(batch, training=True)
+            scaled_loss = loss * tf.cast(scale, loss.dtype) if scale is not None else loss
+        grads = tape.gradient(scaled_loss, variables)
+        grads = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        # Clipping the scaled gradients at CLIP_NORM * scale equals clipping the true ones.
+        grads = clip_gradients(grads, CLIP_NORM * (scale if scale is not None else 1.0))
+        self.optimizer.apply_gradients(zip(grads, variables))
+        self._sums.add({"loss/num": loss, "loss/den": 1.0 / self.strategy.num_replicas_in_sync,
+                        **{f"{m}/{part}": v for m, (num, den) in sums.items()
+                           for part, v in (("num", num), ("den", den))}})
+
+    @tf.function
+    def _train_steps(self, iterator, num_steps: tf.Tensor) -> None:
+        for _ in tf.range(num_steps):
+            self.strategy.run(self._replica_step, args=(next(iterator),))
+
+    def fit(self, dataset_fn: Callable[[tf.distribute.InputContext, int], tf.data.Dataset],
+            initialize: Callable[[], None] | None = None) -> int:
+        """Trains to `num_train_steps`, resuming from the newest checkpoint in `output_dir`
+        (else calling `initialize`, e.g. to load an init checkpoint). Returns the step.
+
+        `dataset_fn(input_context, start_step)` must give a deterministic per-replica
+        dataset that has skipped the `start_step` batches already trained on.
+        """
+        config = self.config
+        checkpoint = tf.train.Checkpoint(model=self.task.model, optimizer=self.optimizer)
+        manager = tf.train.CheckpointManager(
+            checkpoint, _worker_dir(config.output_dir, self.strategy),
+            max_to_keep=config.keep_checkpoint_max, step_counter=self.optimizer.iterations,
+            checkpoint_name="ckpt")
+        latest = tf.train.latest_checkpoint(config.output_dir)  # the chief's, for every worker
+        if latest:
+            checkpoint.restore(latest).assert_existing_objects_matched()
+            logging.info("restored step %d from %s", self.step, latest)
+        elif initialize is not None:
+            initialize()
+        start_step = self.step
+        iterator = iter(self.strategy.distribute_datasets_from_function(
+            lambda context: dataset_fn(context, start_step)))
+        writer = (tf.summary.create_file_writer(os.path.join(config.output_dir, "train"))
+                  if _is_chief(self.strategy) else tf.summary.create_noop_writer())
+        start_time = time.perf_counter()
+        while self.step < config.num_train_steps:
+            step = self.step
+            until_save = config.save_checkpoints_steps - step % config.save_checkpoints_steps
+            num_steps = min(config.iterations_per_loop, config.num_train_steps - step, until_save)
+            loop_start = time.perf_counter()
+            self._train_steps(iterator, tf.constant(num_steps))
+            metrics = self._metrics(self._sums.read_and_reset())
+            seconds = time.perf_counter() - loop_start
+            if not math.isfinite(metrics["loss"]):
+                raise TrainingDivergedError(
+                    f"loss is {metrics['loss']} at step {self.step}; stopping. The last good "
+                    f"checkpoint is {tf.train.latest_checkpoint(config.output_dir) or '(none yet)'}: "
+                    "lower --learning_rate or check the data and restart")
+            self._log(metrics, num_steps, seconds, start_step, start_time, writer)
+            if self.step % config.save_checkpoints_steps == 0 or \
+                    self.step >= config.num_train_steps:
+                manager.save(checkpoint_number=self.step)
+                _cleanup_worker_dir(manager.directory, config.output_dir)
+        return self.step
+
+    def _metrics(self, sums: dict[str, float]) -> dict[str, float]:
+        metrics = ratios(sums, ("loss",) + self.task.metric_names)
+        metrics["learning_rate"] = float(_current_lr(self.optimizer))
+        return metrics
+
+    def _log(self, metrics, num_steps, seconds, start_step, start_time, writer) -> None:
+        config, step = self.config, self.step
+        steps_per_second = num_steps / seconds
+        done = step - start_step
+        eta = (config.num_train_steps - step) * (time.perf_counter() - start_time) / max(done, 1)
+        logging.info("step %d/%d  loss %.4f  %s  %.2f steps/s  %.1f examples/s  ETA %s", step,
+                     config.num_train_steps, metrics["loss"],
+                     "  ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k != "loss"),
+                     steps_per_second, steps_per_second * config.global_batch_size,
+                     time.strftime("%H:%M:%S", time.gmtime(eta)))
+        with writer.as_default(step=step):
+            for name, value in metrics.items():
+                tf.summary.scalar(name, value)
+            tf.summary.scalar("examples_per_second", steps_per_second * config.global_batch_size)
+
+    # ---- evaluation ----------------------------------------------------------------
+    def _replica_eval_step(self, batch: dict) -> None:
+        loss, sums = self.task.compute(batch, training=False)
+        self._sums.add({"loss/num": loss, "loss/den": 1.0 / self.strategy.num_replicas_in_sync,
+                        **{f"{m}/{part}": v for m, (num, den) in sums.items()
+                           for part, v in (("num", num), ("den", den))}})
+
+    @tf.function
+    def _eval_step(self, batch) -> None:
+        self.strategy.run(self._replica_eval_step, args=(batch,))
+
+    def evaluate(self, dataset_fn: Callable[[tf.distribute.InputContext], tf.data.Dataset],
+                 max_steps: int | None = None) -> dict[str, float]:
+        """Metrics over the evaluation data (at most `max_steps` batches)."""
+        self._sums.read_and_reset()
+        steps = 0
+        for batch in self.strategy.distribute_datasets_from_function(dataset_fn):
+            if max_steps is not None and steps >= max_steps:
+                break
+            self._eval_step(batch)
+            steps += 1
+        metrics = ratios(self._sums.read_and_reset(), ("loss",) + self.task.metric_names)
+        metrics.update(global_step=self.step, eval_steps=steps)
+        return metrics
+
+
+def _current_lr(optimizer) -> tf.Tensor:
+    lr = optimizer.learning_rate
+    return lr(optimizer.iterations) if callable(lr) else lr
+
+
+def _is_chief(strategy: tf.distribute.Strategy) -> bool:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    return resolver.task_type == "chief" or (resolver.task_type == "worker" and
+                                             resolver.task_id == 0 and
+                                             "chief" not in resolver.cluster_spec().jobs)
+
+
+def _worker_dir(output_dir: str, strategy: tf.distribute.Strategy) -> str:
+    """Every MultiWorkerMirrored worker must save; only the chief's copy is kept."""
+    if _is_chief(strategy):
+        return output_dir
+    resolver = strategy.cluster_resolver
+    return os.path.join(output_dir, f"worker_tmp_{resolver.task_type}_{resolver.task_id}")
+
+
+def _cleanup_worker_dir(directory: str, output_dir: str) -> None:
+    if directory != output_dir:
+        tf.io.gfile.rmtree(directory)
