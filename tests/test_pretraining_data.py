@@ -12,7 +12,7 @@ from biobert_tf.pretraining_data import parse_examples
 from biobert_tf.tokenization import BertTokenizer
 from tfrecords_tools import pipeline
 from tfrecords_tools.corpus import read_documents
-from tfrecords_tools.instances import InstanceOptions, truncation_lengths
+from tfrecords_tools.instances import InstanceOptions, concatenate, truncation_lengths
 from conftest import shared_file
 
 SEQ, PRED = 64, 10
@@ -32,7 +32,8 @@ def documents():
 def _instances(tokenizer, documents, seed=7, **options):
     options = InstanceOptions(**{"max_seq_length": SEQ, "max_predictions_per_seq": PRED, **options})
     tokenized = pipeline.tokenize_documents(tokenizer, documents)
-    return tokenized, pipeline.make_instances(tokenized, tokenizer.vocab, options, 3, seed)
+    passes = list(pipeline.make_instances(tokenized, tokenizer.vocab, options, 3, seed))
+    return tokenized, concatenate(passes)
 
 
 @pytest.fixture(scope="module")

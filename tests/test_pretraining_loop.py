@@ -32,7 +32,7 @@ def data_dir(tmp_path_factory):
     directory = tmp_path_factory.mktemp("pretraining")
     docs = list(read_documents(str(shared_file("corpus", "bioasq_abstracts.txt"))))[:60]
     tokenizer = BertTokenizer(VOCAB, do_lower_case=False)
-    instances, _ = pipeline.process_chunk(docs, tokenizer, InstanceOptions(SEQ, PRED), 1, 5)
+    [(instances, _)] = pipeline.process_chunk(docs, tokenizer, InstanceOptions(SEQ, PRED), 1, 5)
     paths = [str(directory / f"data-{i}.tfrecord") for i in range(2)]
     with pipeline.RoundRobinWriter(paths) as writer:
         writer.write(pipeline.serialize(instances))

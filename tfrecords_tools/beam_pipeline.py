@@ -52,12 +52,12 @@ class _MakeExamples(beam.DoFn):
 
     def process(self, keyed_chunk) -> Iterator[bytes]:
         key, documents = keyed_chunk
-        instances, summary = pipeline.process_chunk(documents, self.tokenizer, self.options,
-                                                    self.dupe_factor,
-                                                    pipeline.chunk_seed(self.seed, key))
-        beam.metrics.Metrics.counter("pretraining", "documents").inc(summary.documents)
-        beam.metrics.Metrics.counter("pretraining", "instances").inc(summary.instances)
-        yield from pipeline.serialize(instances)
+        for instances, summary in pipeline.process_chunk(documents, self.tokenizer, self.options,
+                                                         self.dupe_factor,
+                                                         pipeline.chunk_seed(self.seed, key)):
+            beam.metrics.Metrics.counter("pretraining", "documents").inc(summary.documents)
+            beam.metrics.Metrics.counter("pretraining", "instances").inc(summary.instances)
+            yield from pipeline.serialize(instances)
 
 
 def _read_chunks(indexed_path, input_format: str, skip_bad_documents: bool,
@@ -74,7 +74,7 @@ def _read_chunks(indexed_path, input_format: str, skip_bad_documents: bool,
 def build(root: beam.Pipeline, input_files: list[str], output_prefix: str, num_shards: int,
           vocab_file: str, do_lower_case: bool, options: InstanceOptions, dupe_factor: int,
           seed: int, input_format: str = "auto", skip_bad_documents: bool = False,
-          documents_per_chunk: int = 20000, filter_pattern: str | None = None,
+          documents_per_chunk: int = 2000, filter_pattern: str | None = None,
           filter_terms_file: str | None = None) -> None:
     """Adds the read → chunk → make examples → write steps to `root`."""
     _ = (root

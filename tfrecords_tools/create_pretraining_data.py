@@ -46,7 +46,7 @@ flags.DEFINE_bool("skip_bad_documents", False, "Skip undecodable documents (coun
 flags.DEFINE_string("filter_pattern", None, "Keep only documents matching this regex.")
 flags.DEFINE_string("filter_terms_file", None, "Keep only documents containing one of these "
                     "terms (one per line, case-insensitive, whole words).")
-flags.DEFINE_integer("documents_per_chunk", 20000, "Documents processed together; bounds memory. "
+flags.DEFINE_integer("documents_per_chunk", 2000, "Documents processed together; bounds memory. "
                      "Random next sentences come from the same chunk.")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
 
@@ -69,11 +69,11 @@ def main(argv):
         chunks = (keyed for index, documents in enumerate(streams)
                   for keyed in pipeline.keyed_chunks(index, documents, FLAGS.documents_per_chunk))
         for key, chunk in chunks:
-            instances, summary = pipeline.process_chunk(
-                chunk, tokenizer, options, FLAGS.dupe_factor,
-                pipeline.chunk_seed(FLAGS.random_seed, key))
-            writer.write(pipeline.serialize(instances))
-            total.add(summary)
+            for instances, summary in pipeline.process_chunk(
+                    chunk, tokenizer, options, FLAGS.dupe_factor,
+                    pipeline.chunk_seed(FLAGS.random_seed, key)):
+                writer.write(pipeline.serialize(instances))
+                total.add(summary)
             bar.update(len(chunk))
             bar.set_postfix(instances=total.instances,
                             per_s=f"{total.instances / max(bar.format_dict['elapsed'], 1e-9):.0f}")

@@ -30,6 +30,8 @@ from typing import Sequence
 
 import numpy as np
 
+MASK_BATCH = 4096  # instances packed and masked together (bounds the temporaries)
+
 
 
 @dataclasses.dataclass
@@ -90,6 +92,11 @@ class Instances:
                             for f in dataclasses.fields(self)})
 
 
+def concatenate(batches: Sequence[Instances]) -> Instances:
+    return Instances(**{f.name: np.concatenate([getattr(b, f.name) for b in batches])
+                        for f in dataclasses.fields(Instances)})
+
+
 @dataclasses.dataclass
 class _Pairs:
     """Segment pairs as slices of `TokenizedDocuments.tokens`, before truncation."""
@@ -99,6 +106,10 @@ class _Pairs:
     second_start: list[int] = dataclasses.field(default_factory=list)
     second_end: list[int] = dataclasses.field(default_factory=list)
     is_random_next: list[bool] = dataclasses.field(default_factory=list)
+
+    def slice(self, start: int, size: int) -> "_Pairs":
+        return _Pairs(*(getattr(self, f.name)[start:start + size]
+                        for f in dataclasses.fields(self)))
 
     def add(self, first: tuple[int, int], second: tuple[int, int], is_random_next: bool) -> None:
         self.first_start.append(first[0])
@@ -128,7 +139,9 @@ class InstanceMaker:
         pairs = _Pairs()
         for index in range(len(documents)):
             self._document_pairs(documents.sentences, index, pairs)
-        return self._mask(*self._pack(documents.tokens, pairs))
+        # Packing and masking in slices bounds their [instances, seq_length] temporaries.
+        return concatenate([self._mask(*self._pack(documents.tokens, pairs.slice(start, MASK_BATCH)))
+                            for start in range(0, len(pairs.is_random_next), MASK_BATCH)])
 
     def _document_pairs(self, documents: list[list[int]], index: int, pairs: _Pairs) -> None:
         rng = self.py_rng

@@ -78,14 +78,14 @@ def tokenize_documents(tokenizer: BertTokenizer, documents: Sequence[Document]) 
 
 
 def make_instances(documents: TokenizedDocuments, vocab: Sequence[str], options: InstanceOptions,
-                   dupe_factor: int, seed: int) -> Instances:
-    """`dupe_factor` passes over the documents (each masked anew), shuffled together."""
+                   dupe_factor: int, seed: int) -> Iterator[Instances]:
+    """`dupe_factor` passes over the documents, each masked anew and shuffled; yielded one
+    pass at a time so that only one pass is in memory (Google shuffles all of them together)."""
     maker = InstanceMaker(vocab, options, seed)
     maker.py_rng.shuffle(documents.sentences)  # Google shuffles the documents first
-    batches = [maker.make(documents) for _ in range(dupe_factor)]
-    instances = Instances(**{f.name: np.concatenate([getattr(b, f.name) for b in batches])
-                             for f in dataclasses.fields(Instances)})
-    return instances.take(maker.np_rng.permutation(len(instances)))
+    for _ in range(dupe_factor):
+        instances = maker.make(documents)
+        yield instances.take(maker.np_rng.permutation(len(instances)))
 
 
 def serialize(instances: Instances) -> list[bytes]:
@@ -97,15 +97,18 @@ def serialize(instances: Instances) -> list[bytes]:
 
 
 def process_chunk(documents: Sequence[Document], tokenizer: BertTokenizer, options: InstanceOptions,
-                  dupe_factor: int, seed: int) -> tuple[Instances, Summary]:
-    """Everything for one chunk of documents, from text to shuffled instances."""
+                  dupe_factor: int, seed: int) -> Iterator[tuple[Instances, Summary]]:
+    """Everything for one chunk of documents, from text to shuffled instances, one
+    `dupe_factor` pass at a time (the first pass's summary also counts the documents)."""
     tokenized = tokenize_documents(tokenizer, documents)
-    instances = make_instances(tokenized, tokenizer.vocab, options, dupe_factor, seed)
-    summary = Summary(documents=len(tokenized),
-                      sentences=sum(len(bounds) - 1 for bounds in tokenized.sentences),
-                      instances=len(instances), tokens=int(instances.input_mask.sum()),
-                      masked_tokens=int(instances.masked_lm_weights.sum()))
-    return instances, summary
+    for index, instances in enumerate(make_instances(tokenized, tokenizer.vocab, options,
+                                                     dupe_factor, seed)):
+        first = index == 0
+        yield instances, Summary(
+            documents=len(tokenized) if first else 0,
+            sentences=sum(len(bounds) - 1 for bounds in tokenized.sentences) if first else 0,
+            instances=len(instances), tokens=int(instances.input_mask.sum()),
+            masked_tokens=int(instances.masked_lm_weights.sum()))
 
 
 def keyed_chunks(stream_index: int, documents: Iterable[Document],
