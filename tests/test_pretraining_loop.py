@@ -206,3 +206,14 @@ def test_nan_loss_stops_with_a_clear_message(tmp_path):
     with pytest.raises(training.TrainingDivergedError, match="loss is nan at step 2"):
         trainer.fit(lambda context, start: tf.data.Dataset.from_tensors(tf.ones([2, 2])).repeat())
     assert tf.train.latest_checkpoint(str(tmp_path)) is None  # nothing bad was saved
+
+
+@pytest.mark.parametrize("precision", ["bfloat16", "float16"])
+def test_mixed_precision_trains_and_exports_float32(data_dir, tmp_path, precision):
+    log = run_pretraining(data_dir, tmp_path, "--do_train", "--num_train_steps=3",
+                          "--save_checkpoints_steps=3", "--iterations_per_loop=3",
+                          f"--mixed_precision={precision}")
+    loss = float(log.split("step 3/3  loss ")[1].split()[0])
+    assert math.isfinite(loss)
+    reader = tf.train.load_checkpoint(str(tmp_path / "tf1" / "model.ckpt-3"))
+    assert reader.get_variable_to_dtype_map()["bert/embeddings/word_embeddings"] == tf.float32
