@@ -102,9 +102,10 @@ def main(argv):
         initialize = (lambda: checkpoints.restore_pretraining_weights(model, init)) if init else None
         step = trainer.fit(lambda context, start_step: dataset(
             context, FLAGS.train_batch_size, FLAGS.input_file, True, start_step), initialize)
-        exported = checkpoints.export(model, os.path.join(FLAGS.output_dir, "tf1"), "tf1",
-                                      vocab_file, checkpoint_name=f"model.ckpt-{step}")
-        logging.info("exported step %d in Google's TF1 layout: %s", step, exported)
+        if training.is_chief(strategy):
+            exported = checkpoints.export(model, os.path.join(FLAGS.output_dir, "tf1"), "tf1",
+                                          vocab_file, checkpoint_name=f"model.ckpt-{step}")
+            logging.info("exported step %d in Google's TF1 layout: %s", step, exported)
     if FLAGS.do_eval:
         latest = tf.train.latest_checkpoint(FLAGS.output_dir)
         if not FLAGS.do_train and latest:
@@ -114,12 +115,8 @@ def main(argv):
         results = trainer.evaluate(lambda context: dataset(
             context, FLAGS.eval_batch_size, FLAGS.eval_input_file or FLAGS.input_file, False),
             FLAGS.max_eval_steps)
-        path = os.path.join(FLAGS.output_dir, "eval_results.txt")
-        with tf.io.gfile.GFile(path, "w") as f:
-            for key in sorted(results):
-                f.write(f"{key} = {results[key]}\n")
-                logging.info("  %s = %s", key, results[key])
-        logging.info("wrote %s", path)
+        if training.is_chief(strategy):
+            training.write_results(os.path.join(FLAGS.output_dir, "eval_results.txt"), results)
 
 
 if __name__ == "__main__":

@@ -141,7 +141,7 @@ def read_scalars(log_dir: str) -> dict[str, list[tuple[int, float]]]:
     return {tag: sorted(points.items()) for tag, points in scalars.items()}
 
 
-def plot(scalars, before, after, path, title):
+def plot(scalars, before, after, path, title, interval):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -150,7 +150,7 @@ def plot(scalars, before, after, path, title):
     for ax, tag, label in ((axes[0], "masked_lm_loss", "masked-LM loss"),
                            (axes[1], "masked_lm_accuracy", "masked-LM accuracy")):
         steps, values = zip(*scalars[tag])
-        ax.plot(steps, values, marker=".", label="training batches (per 10-step interval)")
+        ax.plot(steps, values, marker=".", label=f"training batches (mean over each {interval} steps)")
         ax.scatter([0], [before[tag]], color="tab:red", zorder=3, label="held-out, before")
         ax.scatter([after["global_step"]], [after[tag]], color="tab:green", zorder=3,
                    label="held-out, after")
@@ -228,7 +228,7 @@ def main():
     plot(scalars, before, after, args.plot,
          f"all-MiniLM-L6-v2, continued MLM+NSP pretraining on {n_train_docs} PubMed abstracts "
          f"(batch {args.train_batch_size}, lr {args.learning_rate:g}); held-out: "
-         f"{n_eval_docs} abstracts, {counts['eval']} instances")
+         f"{n_eval_docs} abstracts, {counts['eval']} instances", args.iterations_per_loop)
 
     print(f"\nheld-out evaluation ({counts['eval']} instances from {n_eval_docs} abstracts):")
     print(f"  {'metric':24s} {'before':>8s} {'after':>8s}")

@@ -159,7 +159,7 @@ class Trainer:
         iterator = iter(self.strategy.distribute_datasets_from_function(
             lambda context: dataset_fn(context, start_step)))
         writer = (tf.summary.create_file_writer(os.path.join(config.output_dir, "train"))
-                  if _is_chief(self.strategy) else tf.summary.create_noop_writer())
+                  if is_chief(self.strategy) else tf.summary.create_noop_writer())
         start_time = time.perf_counter()
         while self.step < config.num_train_steps:
             step = self.step
@@ -227,12 +227,22 @@ class Trainer:
         return metrics
 
 
+def write_results(path: str, results: dict[str, float]) -> None:
+    """`key = value` lines in key order, as Google's `eval_results.txt`."""
+    with tf.io.gfile.GFile(path, "w") as f:
+        for key in sorted(results):
+            f.write(f"{key} = {results[key]}\n")
+            logging.info("  %s = %s", key, results[key])
+    logging.info("wrote %s", path)
+
+
 def _current_lr(optimizer) -> tf.Tensor:
     lr = optimizer.learning_rate
     return lr(optimizer.iterations) if callable(lr) else lr
 
 
-def _is_chief(strategy: tf.distribute.Strategy) -> bool:
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes shared outputs (exports, results) under the strategy."""
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not resolver.task_type:
         return True
@@ -243,7 +253,7 @@ def _is_chief(strategy: tf.distribute.Strategy) -> bool:
 
 def _worker_dir(output_dir: str, strategy: tf.distribute.Strategy) -> str:
     """Every MultiWorkerMirrored worker must save; only the chief's copy is kept."""
-    if _is_chief(strategy):
+    if is_chief(strategy):
         return output_dir
     resolver = strategy.cluster_resolver
     return os.path.join(output_dir, f"worker_tmp_{resolver.task_type}_{resolver.task_id}")
