@@ -59,6 +59,8 @@ flags.DEFINE_enum("distribution_strategy", "default", list(distribute.STRATEGIES
                   "multi_worker_mirrored (hosts in TF_CONFIG) or tpu.")
 flags.DEFINE_enum("mixed_precision", "none", list(distribute.PRECISIONS),
                   "bfloat16 (TPU, recent CPUs) or float16 (GPUs, with loss scaling).")
+flags.DEFINE_bool("jit_compile", False, "XLA-compile the forward and backward pass (CPU/GPU; "
+                  "TPUs always compile).")
 
 
 def main(argv):
@@ -91,7 +93,7 @@ def main(argv):
         strategy, PretrainingTask(model), optimizer,
         training.LoopConfig(FLAGS.output_dir, FLAGS.num_train_steps, FLAGS.iterations_per_loop,
                             FLAGS.save_checkpoints_steps, FLAGS.keep_checkpoint_max,
-                            FLAGS.train_batch_size))
+                            FLAGS.train_batch_size, FLAGS.jit_compile))
 
     def dataset(context, batch_size, input_file, is_training, start_step=0):
         return pretraining_data.make_dataset(

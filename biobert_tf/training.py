@@ -62,6 +62,9 @@ class LoopConfig:
     save_checkpoints_steps: int = 1000
     keep_checkpoint_max: int = 5
     global_batch_size: int = 32
+    # XLA-compile the forward and backward pass (one replica only: tasks normalise their loss
+    # by cross-replica sums, which cannot sit inside a compiled function; TPUs always compile).
+    jit_compile: bool = False
 
 
 class _Sums:
@@ -101,6 +104,9 @@ class Trainer:
         if getattr(inner, "aggregate_gradients", True):
             raise ValueError("the training loop sums and clips gradients across replicas itself: "
                              "create the optimizer with aggregate_gradients=False")
+        if config.jit_compile and strategy.num_replicas_in_sync > 1:
+            raise ValueError(f"jit_compile needs a single replica, not "
+                             f"{strategy.num_replicas_in_sync}: drop it or use one device")
         self.strategy, self.task, self.optimizer, self.config = strategy, task, optimizer, config
         self._names = tuple(f"{m}/{part}" for m in ("loss",) + task.metric_names
                             for part in ("num", "den"))
@@ -109,19 +115,25 @@ class Trainer:
             # Slots must exist before the first step: a tf.function under a strategy
             # cannot create per-replica variables.
             optimizer.build(task.model.trainable_variables)
+        self._gradients = (tf.function(self._compute_gradients, jit_compile=True)
+                           if config.jit_compile else self._compute_gradients)
 
     @property
     def step(self) -> int:
         return int(self.optimizer.iterations.numpy())
 
     # ---- training ------------------------------------------------------------------
-    def _replica_step(self, batch: dict) -> None:
-        variables = self.task.model.trainable_variables
+    def _compute_gradients(self, batch: dict) -> tuple:
         scale = getattr(self.optimizer, "dynamic_scale", None)  # float16 loss scaling
         with tf.GradientTape() as tape:
             loss, sums = self.task.compute(batch, training=True)
             scaled_loss = loss * tf.cast(scale, loss.dtype) if scale is not None else loss
-        grads = tape.gradient(scaled_loss, variables)
+        return loss, sums, tape.gradient(scaled_loss, self.task.model.trainable_variables)
+
+    def _replica_step(self, batch: dict) -> None:
+        variables = self.task.model.trainable_variables
+        scale = getattr(self.optimizer, "dynamic_scale", None)
+        loss, sums, grads = self._gradients(batch)
         grads = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, grads)
         # Clipping the scaled gradients at CLIP_NORM * scale equals clipping the true ones.
         grads = clip_gradients(grads, CLIP_NORM * (scale if scale is not None else 1.0))

@@ -114,8 +114,8 @@ from biobert_tf.optimization import create_optimizer
 from biobert_tf.pretraining import PretrainingTask
 import keras
 data_dir, strategy_name, out = sys.argv[1:4]
-strategy = (tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]) if strategy_name == "mirrored"
-            else tf.distribute.get_strategy())
+strategy = (tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+            if strategy_name.startswith("mirrored") else tf.distribute.get_strategy())
 keras.utils.set_random_seed(1)
 with strategy.scope():
     model = BertPretrainer(BertEncoder.from_bert_config(
@@ -123,7 +123,8 @@ with strategy.scope():
     optimizer = create_optimizer(1e-3, 10, 1, aggregate_gradients=False)
 np.savez(out + "-initial.npz", *[v.numpy() for v in model.weights])
 trainer = training.Trainer(strategy, PretrainingTask(model), optimizer,
-                           training.LoopConfig(out, 3, 3, 100, global_batch_size=8))
+                           training.LoopConfig(out, 3, 3, 100, global_batch_size=8,
+                                               jit_compile=strategy_name.endswith("xla")))
 def dataset_fn(context, start_step):
     # The same 8 examples per step whatever the replica count: no shuffling, files in order.
     ds = tf.data.TFRecordDataset(sorted(tf.io.gfile.glob(data_dir + "/data-*.tfrecord")))
@@ -134,15 +135,17 @@ np.savez(out + "/weights.npz", *[v.numpy() for v in model.weights])
 """
 
 
-def test_mirrored_two_cpus_equals_one_device(data_dir, tmp_path):
-    for name in ("default", "mirrored"):
+def test_mirrored_two_cpus_and_xla_equal_one_device(data_dir, tmp_path):
+    names = ("default", "mirrored", "default_xla")
+    for name in names:
         result = subprocess.run([sys.executable, "-c", STRATEGY_SCRIPT, str(data_dir), name,
                                  str(tmp_path / name)], capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr[-4000:]
-    one, two = (np.load(tmp_path / n / "weights.npz") for n in ("default", "mirrored"))
+    one, *others = (np.load(tmp_path / n / "weights.npz") for n in names)
     initial = np.load(tmp_path / "default-initial.npz")
-    for key in one.files:
-        np.testing.assert_allclose(one[key], two[key], atol=2e-5, err_msg=key)
+    for name, other in zip(names[1:], others):
+        for key in one.files:
+            np.testing.assert_allclose(one[key], other[key], atol=2e-5, err_msg=f"{name} {key}")
     moved = [key for key in one.files if np.abs(one[key] - initial[key]).max() > 1e-3]
     assert len(moved) > len(one.files) // 2  # three steps at lr 1e-3 did train
 
@@ -176,6 +179,16 @@ def test_multi_worker_mirrored_two_local_workers_agree(data_dir, tmp_path):
                if "examples/s" in line] for log in logs]
     assert losses[0] == losses[1] and len(losses[0]) == 2
     assert not [p for p in os.listdir(tmp_path / "mwms") if p.startswith("worker_tmp")]
+
+
+def test_jit_compile_needs_a_single_replica(tmp_path):
+    import types
+    from biobert_tf import training
+    from biobert_tf.optimization import create_optimizer
+    two_replicas = types.SimpleNamespace(num_replicas_in_sync=2)
+    with pytest.raises(ValueError, match="jit_compile needs a single replica, not 2"):
+        training.Trainer(two_replicas, None, create_optimizer(1e-3, 10, 0, aggregate_gradients=False),
+                         training.LoopConfig(str(tmp_path), 4, jit_compile=True))
 
 
 def test_tpu_strategy_needs_a_tpu_name_and_unknown_strategies_are_rejected():
