@@ -2,9 +2,12 @@
 plus the distribution, precision and seed flags of this project. Defined once here so the
 scripts cannot drift apart."""
 
+import sys
+from typing import Callable
+
 import keras
 import tensorflow as tf
-from absl import flags
+from absl import app, flags, logging
 
 from biobert_tf import distribute
 
@@ -62,3 +65,17 @@ def strategy_from_flags(values: flags.FlagValues) -> tf.distribute.Strategy:
         gcp_project=values.gcp_project)
     distribute.set_mixed_precision(values.mixed_precision)
     return strategy
+
+
+def run(main: Callable[[list[str]], None]) -> None:
+    """`absl.app.run(main)`, with bad input (malformed files, wrong vocab or checkpoint, bad
+    flag values: our ValueErrors and missing files) reported as one clear line, exit status 1,
+    instead of a traceback."""
+    def guarded(argv):
+        try:
+            main(argv)
+        except (ValueError, FileNotFoundError) as e:
+            logging.error("%s", e)
+            print(f"{sys.argv[0]}: error: {e}", file=sys.stderr)
+            sys.exit(1)
+    app.run(guarded)

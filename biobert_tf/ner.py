@@ -107,7 +107,8 @@ class NerModel(keras.Model):
             potentials, lengths = compact(scores, first)
             words, _ = self.crf.decode(potentials, lengths)
             marginals = self.crf.marginals(potentials, lengths)
-            word_confidence = tf.gather(marginals, words, batch_dims=2)
+            # Forward-backward rounding can overshoot 1 by a few ulps.
+            word_confidence = tf.minimum(tf.gather(marginals, words, batch_dims=2), 1.0)
             tags, confidence = expand(words, first), expand(word_confidence, first)
         zero = tf.zeros_like(confidence)
         return tf.where(first, tags, 0), tf.where(first, confidence, zero)
