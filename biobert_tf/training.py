@@ -140,7 +140,11 @@ class Trainer:
         variables = self.task.model.trainable_variables
         scale = getattr(self.optimizer, "dynamic_scale", None)
         loss, sums, grads = self._gradients(batch)
-        grads = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        # Variables the loss does not reach (the pooler under NER) are left out, as Google's
+        # optimizer skips their None gradients.
+        grads, variables = zip(*[(g, v) for g, v in zip(grads, variables) if g is not None])
+        grads = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM,
+                                                               list(grads))
         # Clipping the scaled gradients at CLIP_NORM * scale equals clipping the true ones.
         grads = clip_gradients(grads, CLIP_NORM * (scale if scale is not None else 1.0))
         self.optimizer.apply_gradients(zip(grads, variables))
@@ -182,7 +186,7 @@ class Trainer:
         writer = (tf.summary.create_file_writer(os.path.join(config.output_dir, "train"))
                   if is_chief(self.strategy) else tf.summary.create_noop_writer())
         start_time = time.perf_counter()
-        bar = (tqdm.tqdm(total=end, initial=self.step, unit="step", dynamic_ncols=True)
+        bar = (tqdm.tqdm(total=config.num_train_steps, initial=self.step, unit="step", dynamic_ncols=True)
                if config.progress_bar and is_chief(self.strategy) else None)
         while self.step < end:
             step = self.step
@@ -197,7 +201,8 @@ class Trainer:
                     f"loss is {metrics['loss']} at step {self.step}; stopping. The last good "
                     f"checkpoint is {tf.train.latest_checkpoint(config.output_dir) or '(none yet)'}: "
                     "lower --learning_rate or check the data and restart")
-            self._log(metrics, num_steps, seconds, start_step, start_time, writer)
+            self._log(metrics, num_steps, seconds, start_step, start_time, writer,
+                      quiet=bar is not None)
             if bar is not None:
                 bar.set_postfix(loss=f"{metrics['loss']:.4f}", refresh=False)
                 bar.update(num_steps)
@@ -214,16 +219,19 @@ class Trainer:
         metrics["learning_rate"] = float(_current_lr(self.optimizer))
         return metrics
 
-    def _log(self, metrics, num_steps, seconds, start_step, start_time, writer) -> None:
+    def _log(self, metrics, num_steps, seconds, start_step, start_time, writer,
+             quiet: bool = False) -> None:
         config, step = self.config, self.step
         steps_per_second = num_steps / seconds
         done = step - start_step
         eta = (config.num_train_steps - step) * (time.perf_counter() - start_time) / max(done, 1)
-        logging.info("step %d/%d  loss %.4f  %s  %.2f steps/s  %.1f examples/s  ETA %s", step,
-                     config.num_train_steps, metrics["loss"],
-                     "  ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k != "loss"),
-                     steps_per_second, steps_per_second * config.global_batch_size,
-                     time.strftime("%H:%M:%S", time.gmtime(eta)))
+        # Under a progress bar the line goes to the debug log only.
+        logging.log(logging.DEBUG if quiet else logging.INFO,
+                    "step %d/%d  loss %.4f  %s  %.2f steps/s  %.1f examples/s  ETA %s", step,
+                    config.num_train_steps, metrics["loss"],
+                    "  ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k != "loss"),
+                    steps_per_second, steps_per_second * config.global_batch_size,
+                    time.strftime("%H:%M:%S", time.gmtime(eta)))
         with writer.as_default(step=step):
             for name, value in metrics.items():
                 tf.summary.scalar(name, value)
