@@ -248,3 +248,48 @@ def test_run_ner_names_the_malformed_line(tmp_path, tiny_model_dir):
                      f"--vocab_file={VOCAB}", "--do_train")
     assert result.returncode != 0
     assert f"{tmp_path / 'train.tsv'}:2" in result.stderr
+
+
+PREDICT_SCRIPT = r"""
+import sys, numpy as np, tensorflow as tf
+tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0],
+                                           [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+from biobert_tf import finetuning, training
+from biobert_tf.config import BertConfig
+from biobert_tf.modeling import BertEncoder
+from biobert_tf.ner import NerLabels, NerModel, NerTask
+from biobert_tf.optimization import create_optimizer
+rng = np.random.default_rng(0)
+features = {"token_ids": rng.integers(5, 60, (13, 12)).astype(np.int32),
+            "segment_ids": np.zeros((13, 12), np.int32),
+            "padding_mask": (np.arange(12)[None] < rng.integers(3, 13, (13, 1))).astype(np.int32)}
+features["word_ids"] = np.where(features["padding_mask"] > 0, np.arange(12)[None], -1).astype(np.int32)
+outputs = {}
+for name, strategy in (("one", tf.distribute.get_strategy()),
+                       ("two", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))):
+    keras.utils.set_random_seed(1)
+    with strategy.scope():
+        model = NerModel(BertEncoder.from_bert_config(BertConfig(
+            vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+            intermediate_size=32, max_position_embeddings=16)), NerLabels(["O", "B", "I"], "bio"),
+            use_crf=sys.argv[1] == "crf")
+        model({k: v[:1] for k, v in features.items()})
+        optimizer = create_optimizer(1e-3, 10, 1, aggregate_gradients=False)
+    trainer = training.Trainer(strategy, NerTask(model), optimizer,
+                               training.LoopConfig(sys.argv[2] + name, 1))
+    plan = finetuning.predict_plan(13, 4)
+    result = trainer.predict(lambda c: finetuning.make_dataset(features, plan, c))
+    outputs[name] = np.concatenate([np.pad(r["tags"], [(0, 0), (0, 12 - r["tags"].shape[1])])
+                                    for r in result])[:13]
+assert outputs["one"].shape == (13, 12), outputs["one"].shape
+np.testing.assert_array_equal(outputs["one"], outputs["two"])
+print("same")
+"""
+
+
+@pytest.mark.parametrize("head", ["softmax", "crf"])
+def test_predict_under_mirrored_two_cpus_keeps_example_order(head, tmp_path):
+    result = subprocess.run([sys.executable, "-c", PREDICT_SCRIPT, head, str(tmp_path) + "/"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "same" in result.stdout, result.stderr[-3000:]
