@@ -29,7 +29,6 @@ import sys
 import time
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-NER_DATA = REPO.parent / "shared" / "data" / "ner"
 
 
 def minilm_dir() -> str:
@@ -48,7 +47,8 @@ def parse_report(path: pathlib.Path) -> dict:
 def run_ours(dataset: str, head: str, seed: int, args) -> dict:
     out = pathlib.Path(args.work_dir) / f"ours-{dataset}-{head}-{seed}"
     subprocess.run(["rm", "-rf", str(out)], check=True)
-    command = [sys.executable, str(REPO / "run_ner.py"), f"--data_dir={NER_DATA / dataset}",
+    out.mkdir(parents=True)
+    command = [sys.executable, str(REPO / "run_ner.py"), f"--data_dir={args.data_root}/{dataset}",
                "--train_file=train.tsv", f"--init_checkpoint={args.model_dir}",
                f"--output_dir={out}", "--do_lower_case=true", "--do_train", "--do_predict",
                f"--num_train_epochs={args.epochs}", "--early_stopping_patience=1",
@@ -71,7 +71,7 @@ def run_ours(dataset: str, head: str, seed: int, args) -> dict:
 def run_hf(dataset: str, seed: int, args) -> dict:
     out = pathlib.Path(args.work_dir) / f"hf-{dataset}-{seed}"
     command = [sys.executable, str(REPO / "bench" / "hf_ner.py"),
-               f"--data_dir={NER_DATA / dataset}", f"--model_dir={args.model_dir}",
+               f"--data_dir={args.data_root}/{dataset}", f"--model_dir={args.model_dir}",
                f"--output_dir={out}", f"--epochs={args.epochs}", f"--seed={seed}"]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode:
@@ -89,6 +89,7 @@ def main():
     p.add_argument("--hf", action="store_true", help="also run bench/hf_ner.py")
     p.add_argument("--model_dir", default=None)
     p.add_argument("--work_dir", default="/tmp/bench_ner")
+    p.add_argument("--data_root", default=str(REPO.parent / "shared" / "data" / "ner"))
     p.add_argument("--json_out", default=None)
     args = p.parse_args()
     args.model_dir = args.model_dir or minilm_dir()
