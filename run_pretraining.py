@@ -17,7 +17,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
-from biobert_tf import checkpoints, distribute, pretraining_data, training  # noqa: E402
+from biobert_tf import checkpoints, cli, pretraining_data, training  # noqa: E402
 from biobert_tf.config import BertConfig  # noqa: E402
 from biobert_tf.modeling import BertEncoder, BertPretrainer  # noqa: E402
 from biobert_tf.optimization import create_optimizer  # noqa: E402
@@ -47,31 +47,13 @@ flags.DEFINE_integer("iterations_per_loop", 1000, "Steps per host call (also the
 flags.DEFINE_integer("max_eval_steps", 100, "Maximum number of eval steps.")
 flags.DEFINE_integer("keep_checkpoint_max", 5, "Checkpoints kept in --output_dir.")
 flags.DEFINE_integer("seed", 12345, "Seed of weight init and data shuffling.")
-flags.DEFINE_bool("use_tpu", False, "Whether to use TPU (same as --distribution_strategy=tpu).")
-flags.DEFINE_string("tpu_name", None, "The Cloud TPU to use for training.")
-flags.DEFINE_string("tpu_zone", None, "GCE zone of the Cloud TPU.")
-flags.DEFINE_string("gcp_project", None, "Project name of the Cloud TPU.")
-flags.DEFINE_string("master", None, "TensorFlow master URL (a TPU address; as --tpu_name).")
-flags.DEFINE_integer("num_tpu_cores", 8, "Only for Google-flag compatibility: the TPU strategy "
-                     "uses every core of the TPU it connects to.")
-flags.DEFINE_enum("distribution_strategy", "default", list(distribute.STRATEGIES),
-                  "How to distribute: default, one_device, mirrored (local GPUs), "
-                  "multi_worker_mirrored (hosts in TF_CONFIG) or tpu.")
-flags.DEFINE_enum("mixed_precision", "none", list(distribute.PRECISIONS),
-                  "bfloat16 (TPU, recent CPUs) or float16 (GPUs, with loss scaling).")
-flags.DEFINE_bool("jit_compile", False, "XLA-compile the forward and backward pass (CPU/GPU; "
-                  "TPUs always compile).")
-
+cli.define_runtime_flags()
 
 def main(argv):
     del argv
     if not (FLAGS.do_train or FLAGS.do_eval):
         raise app.UsageError("at least one of --do_train or --do_eval must be set")
-    keras.utils.set_random_seed(FLAGS.seed)
-    strategy = distribute.create_strategy(
-        "tpu" if FLAGS.use_tpu else FLAGS.distribution_strategy,
-        tpu=FLAGS.tpu_name or FLAGS.master, tpu_zone=FLAGS.tpu_zone, gcp_project=FLAGS.gcp_project)
-    distribute.set_mixed_precision(FLAGS.mixed_precision)
+    strategy = cli.strategy_from_flags(FLAGS)
 
     init = checkpoints.read_checkpoint(FLAGS.init_checkpoint, FLAGS.bert_config_file) \
         if FLAGS.init_checkpoint else None
@@ -123,4 +105,4 @@ def main(argv):
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["input_file", "output_dir"])
-    app.run(main)
+    cli.run(main)

@@ -1,6 +1,6 @@
-"""absl flags shared by run_ner.py, run_re.py and run_qa.py: BioBERT's names and defaults,
-plus the distribution, precision and seed flags of this project. Defined once here so the
-scripts cannot drift apart."""
+"""absl flags shared by the run_*.py scripts: BioBERT's fine-tuning names and defaults, and
+the TPU / distribution / precision flags every script has. Defined once here so the scripts
+cannot drift apart."""
 
 import sys
 from typing import Callable
@@ -38,22 +38,30 @@ def define_finetuning_flags() -> None:
     f.DEFINE_integer("iterations_per_loop", 1000, "Steps per host call (also the log interval).")
     f.DEFINE_integer("keep_checkpoint_max", 2, "Checkpoints kept in --output_dir.")
     f.DEFINE_integer("seed", 42, "Seed of the head's init, dropout and data order.")
+    define_runtime_flags()
+    f.DEFINE_integer("early_stopping_patience", 0, "With a dev file: evaluate after every epoch, "
+                     "keep the best epoch's weights and stop after this many epochs without "
+                     "a dev gain (0: no per-epoch evaluation).")
+    f.DEFINE_string("export_dir", None, "Also write a SavedModel that takes raw text here.")
+
+
+def define_runtime_flags() -> None:
+    """Where and how to run: Google's TPU flags, our strategy, precision and XLA flags."""
+    f = flags
     f.DEFINE_bool("use_tpu", False, "Use a TPU (as --distribution_strategy=tpu).")
     f.DEFINE_string("tpu_name", None, "The Cloud TPU to use.")
     f.DEFINE_string("tpu_zone", None, "GCE zone of the Cloud TPU.")
     f.DEFINE_string("gcp_project", None, "Project of the Cloud TPU.")
     f.DEFINE_string("master", None, "TensorFlow master URL (a TPU address; as --tpu_name).")
-    f.DEFINE_integer("num_tpu_cores", 8, "Only for BioBERT-flag compatibility: the TPU strategy "
-                     "uses every core of its TPU.")
+    f.DEFINE_integer("num_tpu_cores", 8, "Only for Google/BioBERT-flag compatibility: the TPU "
+                     "strategy uses every core of its TPU.")
     f.DEFINE_enum("distribution_strategy", "default", list(distribute.STRATEGIES),
-                  "default, one_device, mirrored (local GPUs), multi_worker_mirrored or tpu.")
+                  "default, one_device, mirrored (local GPUs), multi_worker_mirrored (hosts in "
+                  "TF_CONFIG) or tpu.")
     f.DEFINE_enum("mixed_precision", "none", list(distribute.PRECISIONS),
                   "bfloat16 (TPU, recent CPUs) or float16 (GPUs, with loss scaling).")
-    f.DEFINE_bool("jit_compile", False, "XLA-compile the forward and backward pass (one replica).")
-    f.DEFINE_integer("early_stopping_patience", 0, "With a dev file: evaluate after every epoch, "
-                     "keep the best epoch's weights and stop after this many epochs without "
-                     "a dev gain (0: no per-epoch evaluation).")
-    f.DEFINE_string("export_dir", None, "Also write a SavedModel that takes raw text here.")
+    f.DEFINE_bool("jit_compile", False, "XLA-compile the forward and backward pass (one replica; "
+                  "TPUs always compile).")
 
 
 def strategy_from_flags(values: flags.FlagValues) -> tf.distribute.Strategy:
