@@ -37,9 +37,11 @@ flags.DEFINE_enum("tag_scheme", "auto", ["auto", "bio", "bioes"],
 flags.DEFINE_bool("use_crf", False, "A linear-chain CRF over the tag scores (Viterbi decoding).")
 flags.DEFINE_integer("window_stride", 0, "Wordpieces between the windows of a long sentence "
                      "(0: half a window).")
-flags.DEFINE_string("predict_text", None, "Raw text to tag (prints entities as JSON lines).")
-flags.DEFINE_string("predict_file", None, "Raw-text file to tag, one document per line; "
-                    "entities go to <output_dir>/text_predictions.jsonl.")
+flags.DEFINE_string("predict_text", None, "Raw text to tag: prints its entities and writes "
+                    "them to <output_dir>/text_predictions.jsonl.")
+flags.DEFINE_string("predict_file", None, "Raw-text file to tag, one document per line, "
+                    "streamed with progress into <output_dir>/file_predictions.jsonl; an "
+                    "interrupted run resumes where it stopped.")
 flags.DEFINE_bool("demo", False, "Run the built-in demo (also what no flags at all does).")
 
 DEMO_TEXT = ("Germline mutations in BRCA1 predispose women to early-onset breast and ovarian "
@@ -108,18 +110,17 @@ def main(argv):
             runner.write_predictions(test, scores)
     if FLAGS.export_dir and chief:
         runner.export(FLAGS.export_dir)
-    texts = ([FLAGS.predict_text] if FLAGS.predict_text else []) + (
-        ner_pipeline.read_texts(FLAGS.predict_file) if FLAGS.predict_file else [])
-    if texts and chief:
-        results = ner_pipeline.tag_texts(runner.tagger(), texts, FLAGS.predict_batch_size)
-        path = os.path.join(FLAGS.output_dir, "text_predictions.jsonl")
-        with open(path, "w", encoding="utf-8") as f:
-            for result in results:
-                f.write(json.dumps(result, ensure_ascii=False) + "\n")
-        if FLAGS.predict_text:
-            print(json.dumps(results[0], ensure_ascii=False, indent=1))
-        logging.info("tagged %d texts into %s", len(texts), path)
-
+    if FLAGS.predict_text and chief:
+        [result] = ner_pipeline.tag_texts(runner.tagger(), [FLAGS.predict_text])
+        with open(os.path.join(FLAGS.output_dir, "text_predictions.jsonl"), "w",
+                  encoding="utf-8") as f:
+            f.write(json.dumps(result, ensure_ascii=False) + "\n")
+        print(json.dumps(result, ensure_ascii=False, indent=1))
+    if FLAGS.predict_file and chief:
+        path = os.path.join(FLAGS.output_dir, "file_predictions.jsonl")
+        count = ner_pipeline.tag_file(runner.tagger(), FLAGS.predict_file, path,
+                                      FLAGS.predict_batch_size)
+        logging.info("tagged %d documents into %s", count, path)
 
 if __name__ == "__main__":
     cli.run(main)

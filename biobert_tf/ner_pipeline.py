@@ -321,9 +321,8 @@ def tag_texts(tagger: NerTagger, texts: Sequence[str], batch_size: int = 32) -> 
     return results
 
 
-def read_texts(path: str) -> list[str]:
-    """Documents of a raw-text file, one per non-blank line (UTF-8; errors name the line)."""
-    texts = []
+def iter_texts(path: str):
+    """(line number, text) of every non-blank line of a UTF-8 file, streamed."""
     with open(path, "rb") as f:
         for number, raw in enumerate(f, 1):
             try:
@@ -332,7 +331,39 @@ def read_texts(path: str) -> list[str]:
                 raise ValueError(f"{path}:{number}: not UTF-8 ({e.reason} at byte {e.start})") \
                     from None
             if line:
-                texts.append(line)
-    if not texts:
+                yield number, line
+
+
+def tag_file(tagger: NerTagger, path: str, output_path: str, batch_size: int = 32,
+             progress: bool = True) -> int:
+    """Tags every line of a (PubMed-scale) text file into JSON lines, streaming in constant
+    memory and resumable: lines already in `output_path` from an interrupted run are skipped
+    (each output line names its input line). Returns the number of documents tagged now."""
+    import itertools
+
+    import tqdm
+    done = 0
+    if tf.io.gfile.exists(output_path):
+        with open(output_path, encoding="utf-8") as f:
+            done = sum(1 for line in f if line.endswith("\n"))
+        # Drop a half-written last line left by a kill.
+        with open(output_path, "rb+") as f:
+            content = f.read()
+            f.seek(0)
+            f.truncate()
+            f.write(content[:content.rfind(b"\n") + 1])
+    texts = itertools.islice(iter_texts(path), done, None)
+    tagged = 0
+    with open(output_path, "a", encoding="utf-8") as out, \
+            tqdm.tqdm(desc=f"tagging {os.path.basename(path)}", unit="doc", initial=done,
+                      disable=not progress) as bar:
+        while batch := list(itertools.islice(texts, batch_size)):
+            numbers, lines = zip(*batch)
+            for number, result in zip(numbers, tag_texts(tagger, list(lines), batch_size)):
+                out.write(json.dumps({"line": number, **result}, ensure_ascii=False) + "\n")
+            out.flush()
+            tagged += len(batch)
+            bar.update(len(batch))
+    if done + tagged == 0:
         raise ValueError(f"{path}: no text to tag")
-    return texts
+    return tagged

@@ -293,3 +293,25 @@ def test_predict_under_mirrored_two_cpus_keeps_example_order(head, tmp_path):
     result = subprocess.run([sys.executable, "-c", PREDICT_SCRIPT, head, str(tmp_path) + "/"],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and "same" in result.stdout, result.stderr[-3000:]
+
+
+def test_tag_file_streams_and_resumes_after_an_interruption(tokenizer, tmp_path):
+    from biobert_tf.ner_pipeline import tag_file
+    tagger = random_tagger(tokenizer, use_crf=False)
+    source = tmp_path / "docs.txt"
+    source.write_text("\n".join(TEXTS[:1] + ["", "  "] + TEXTS[2:] + ["BRCA1 and BRCA2."] * 4),
+                      encoding="utf-8")
+    full = tmp_path / "full.jsonl"
+    assert tag_file(tagger, str(source), str(full), batch_size=3, progress=False) == 7
+    lines = full.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["line"] for line in lines] == [1, 4, 5, 6, 7, 8, 9]
+    # Killed after four documents, in the middle of writing the fifth.
+    partial = tmp_path / "partial.jsonl"
+    partial.write_text("\n".join(lines[:4]) + "\n" + lines[4][:10], encoding="utf-8")
+    assert tag_file(tagger, str(source), str(partial), batch_size=3, progress=False) == 3
+    assert partial.read_text(encoding="utf-8").splitlines() == lines
+
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"fine\nnot \xff utf-8\n")
+    with pytest.raises(ValueError, match="bad.txt:2: not UTF-8"):
+        tag_file(tagger, str(bad), str(tmp_path / "bad.jsonl"), progress=False)
