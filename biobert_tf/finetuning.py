@@ -73,12 +73,14 @@ def predict_plan(num_examples: int, batch_size: int) -> list[np.ndarray]:
 
 def make_dataset(features: dict[str, np.ndarray], plan: list[np.ndarray],
                  context: tf.distribute.InputContext, static_shapes: bool = False,
-                 start_step: int = 0) -> tf.data.Dataset:
+                 start_step: int = 0, per_worker: bool = False) -> tf.data.Dataset:
     """This input pipeline's per-replica batches of the planned global batches from
-    `start_step` on. Per global batch, worker w's replica r gets slice w·R + r."""
-    replicas = context.num_replicas_in_sync
-    local = replicas // context.num_input_pipelines
-    first = context.input_pipeline_id * local
+    `start_step` on. Per global batch, worker w's replica r gets slice w·R + r; with
+    `per_worker` (prediction, where every worker needs every output) each worker splits
+    whole batches among its own replicas instead."""
+    local = context.num_replicas_in_sync // context.num_input_pipelines
+    replicas, first = (local, 0) if per_worker else (context.num_replicas_in_sync,
+                                                      context.input_pipeline_id * local)
     seq_keys = [k for k, v in features.items() if v.ndim >= 2 and
                 v.shape[1] == features[LENGTH_KEY].shape[1]]
     lengths = features[LENGTH_KEY].sum(axis=1)

@@ -54,7 +54,8 @@ def predict_tags(trainer: training.Trainer, features: dict[str, np.ndarray],
     plan = finetuning.predict_plan(count, batch_size)
     inputs = {k: features[k] for k in MODEL_INPUTS}
     outputs = trainer.predict(
-        lambda context: finetuning.make_dataset(inputs, plan, context, static_shapes))
+        lambda context: finetuning.make_dataset(inputs, plan, context, static_shapes,
+                                                per_worker=True))
 
     def stacked(key):
         rows = [np.pad(o[key], [(0, 0), (0, seq_length - o[key].shape[1])]) for o in outputs]

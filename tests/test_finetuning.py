@@ -60,6 +60,11 @@ def test_dataset_gives_each_replica_its_slice_trimmed_to_the_batch_length():
             batch = batches[2 * step + replica]
             np.testing.assert_array_equal(batch["label"], parts[2 + replica])
             assert batch["token_ids"].shape == (2, width)
+    # For prediction every worker reads every batch, split among its own two replicas.
+    batches = list(finetuning.make_dataset(data, plan, Context(2, 1, 4), per_worker=True)
+                   .as_numpy_iterator())
+    assert [b["label"].tolist() for b in batches[:2]] == [p.tolist() for p in
+                                                          np.array_split(plan[0], 2)]
 
 
 def test_dataset_resumes_at_a_step_and_keeps_static_shapes_for_tpu():
