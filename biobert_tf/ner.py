@@ -123,8 +123,7 @@ def compact(values: tf.Tensor, mask: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
 def expand(values: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
     """Inverse of `compact`: values back at the masked positions, zeros elsewhere."""
     lengths = tf.reduce_sum(tf.cast(mask, tf.int32), 1)
-    kept = tf.boolean_mask(values[:, :tf.shape(mask)[1]],
-                           tf.sequence_mask(lengths, tf.shape(values)[1])[:, :tf.shape(mask)[1]])
+    kept = tf.boolean_mask(values, tf.sequence_mask(lengths, tf.shape(values)[1]))
     return tf.scatter_nd(tf.where(mask), kept, tf.shape(mask, out_type=tf.int64))
 
 

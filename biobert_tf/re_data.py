@@ -1,4 +1,4 @@
-"""RE data: BioBERT/BLUE tsv, SciBERT ChemProt jsonl and generic jsonl readers; blinding and markers.
+"""RE data: BioBERT/BLUE tsv, SciBERT ChemProt jsonl and generic jsonl readers; blinding, markers.
 
 Every reader returns `RelationExample`s: the sentence, its label, and the character spans `e1`, `e2`
 of the two entities in `text`. A span always covers *what stands for the entity in `text`*:
@@ -19,7 +19,7 @@ File formats:
 
 - **BioBERT RE tsv** (GAD, EU-ADR, BioBERT/BLUE ChemProt and DDI): `SENTENCE<TAB>LABEL` or
   `INDEX<TAB>SENTENCE<TAB>LABEL` per line, optionally after a header naming the columns
-  (`index<TAB>sentence<TAB>label`, as BioBERT's test.tsv; detected by its content, case-insensitive).
+  (`index<TAB>sentence<TAB>label`, as BioBERT's test.tsv; recognised by content, case-insensitive).
   All rows of a file have the same number of columns. Entities are blinded as `@NAME$` placeholders
   (`@GENE$`, `@DISEASE$`, `@CHEMICAL$`, `@DRUG$`, ...: `@`, upper-case letters, digits, `_` or `-`,
   `$`); a row needs exactly two of them, or one combined placeholder with a `-` in its name. Labels
@@ -84,7 +84,7 @@ class ReDataError(ValueError):
 
 @dataclass(frozen=True)
 class RelationExample:
-    """One sentence with two entities and the relation label (`line` is 1-based; 0 if not from a file).
+    """A sentence with two entities and the relation label (`line` is 1-based; 0 if not from a file).
 
     `e1` / `e2` are `(start, end)` character spans of what stands for each entity in `text` (see the
     module docstring), or None when the positions are unknown (only for examples built by hand;
@@ -125,7 +125,7 @@ class RelationExample:
         if spans[0] != spans[1] and s1 < t2 and s2 < t1:
             raise ReDataError(f"{where}entity spans overlap: e1 {self.e1} "
                               f"{self.text[s1:t1]!r} and e2 {self.e2} {self.text[s2:t2]!r} "
-                              f"(they must be disjoint, or equal for one mention standing for both)")
+                              f"(they must be disjoint, or equal: one mention standing for both)")
 
     @property
     def mentions(self) -> tuple[str, str] | None:
@@ -158,8 +158,11 @@ def _lines(path: str) -> Iterator[tuple[int, str]]:
             yield number, line.rstrip("\r\n")
 
 
-def _no_examples(path: str, last_line: int) -> ReDataError:
-    return ReDataError(f"{path}:{max(last_line, 1)}: no examples in {path} ({last_line} lines)")
+def _no_examples(path: str) -> ReDataError:
+    with open(path, "rb") as f:  # only reached for files without a single record: cheap
+        lines = sum(1 for _ in f)
+    return ReDataError(f"{path}:{max(lines, 1)}: no examples in {path} ({lines} lines, none "
+                       f"with a record)")
 
 
 def _stem(path: str) -> str:
@@ -190,7 +193,6 @@ def read_biobert_tsv(path: str | os.PathLike) -> list[RelationExample]:
     examples: list[RelationExample] = []
     columns = 0  # the file's column count, fixed by its header or first row
     seen_content = False
-    number = 0
     stem = _stem(path)
     for number, line in _lines(path):
         if not line.strip(_ASCII_SPACE):
@@ -224,7 +226,7 @@ def read_biobert_tsv(path: str | os.PathLike) -> list[RelationExample]:
             raise ReDataError(f"{path}:{number}: {e}: {sentence[:200]!r}") from None
         examples.append(RelationExample(sentence, label, e1, e2, example_id, path, number))
     if not examples:
-        raise _no_examples(path, number)
+        raise _no_examples(path)
     return examples
 
 
@@ -304,7 +306,6 @@ def read_scibert_jsonl(path: str | os.PathLike) -> list[RelationExample]:
     path = os.fspath(path)
     _check_exists(path)
     examples: list[RelationExample] = []
-    number = 0
     stem = _stem(path)
     for number, record in _json_lines(path):
         marked = _string_field(record, "text", path, number)
@@ -317,7 +318,7 @@ def read_scibert_jsonl(path: str | os.PathLike) -> list[RelationExample]:
                       else f"{stem}-{len(examples)}")
         examples.append(RelationExample(text, label, e1, e2, example_id, path, number))
     if not examples:
-        raise _no_examples(path, number)
+        raise _no_examples(path)
     return examples
 
 
@@ -335,7 +336,6 @@ def read_jsonl(path: str | os.PathLike) -> list[RelationExample]:
     path = os.fspath(path)
     _check_exists(path)
     examples: list[RelationExample] = []
-    number = 0
     stem = _stem(path)
     for number, record in _json_lines(path):
         text = _string_field(record, "text", path, number)
@@ -347,7 +347,7 @@ def read_jsonl(path: str | os.PathLike) -> list[RelationExample]:
         # The constructor checks the spans and names path:line.
         examples.append(RelationExample(text, label, e1, e2, example_id, path, number))
     if not examples:
-        raise _no_examples(path, number)
+        raise _no_examples(path)
     return examples
 
 
@@ -361,7 +361,6 @@ def detect_format(path: str | os.PathLike) -> str:
     _check_exists(path)
     if path.lower().endswith(".tsv"):
         return "biobert_tsv"
-    number = 0
     for number, line in _lines(path):
         stripped = line.strip(_ASCII_SPACE)
         if not stripped:
@@ -376,7 +375,7 @@ def detect_format(path: str | os.PathLike) -> str:
         if isinstance(record, dict) and ("e1" in record or "e2" in record):
             return "jsonl"
         return "scibert_jsonl"
-    raise _no_examples(path, number)
+    raise _no_examples(path)
 
 
 _READERS = {"biobert_tsv": read_biobert_tsv, "scibert_jsonl": read_scibert_jsonl,
@@ -426,7 +425,7 @@ def label_list(examples: Iterable[RelationExample | str]) -> list[str]:
 
 
 def _rewrite(example: RelationExample, rewrite, rewrite_joint) -> RelationExample:
-    """Replaces each span's text by rewrite(which, old_text) (or rewrite_joint(old) when e1 == e2)."""
+    """Replaces each span's text by rewrite(name, old_text), or rewrite_joint(old) when e1 == e2."""
     if example.e1 is None:
         where = f"{example.path}:{example.line}: " if example.path else ""
         raise ValueError(f"{where}example {example.id!r} has no entity spans to rewrite")
@@ -473,7 +472,7 @@ def mark(example: RelationExample, markers: tuple[str, str, str, str] = DEFAULT_
 
     For blinded input the placeholder is wrapped (`[E1] @GENE$ [/E1]`). When e1 == e2 the unit is
     `[E1] [E2] mention [/E2] [/E1]`. The new spans cover the whole wrapped unit, markers included.
-    `mark(x, SCIBERT_MARKERS)` rewrites an example read from SciBERT jsonl to its original line text.
+    `mark(x, SCIBERT_MARKERS)` turns an example read from SciBERT jsonl back into its line's text.
     """
     if len(markers) != 4 or not all(isinstance(m, str) and m for m in markers):
         raise ValueError(f"markers must be four non-empty strings (open1, close1, open2, close2), "

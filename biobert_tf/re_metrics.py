@@ -1,4 +1,4 @@
-"""Relation-extraction scores: BioBERT's binary re_eval, ChemProt/DDI micro-F1 over positive classes.
+"""RE scores: BioBERT's binary re_eval; ChemProt/DDI micro-F1 over positive classes.
 
 Two evaluations, as in the BioBERT papers:
 
@@ -233,7 +233,8 @@ def format_report(scores: Mapping) -> str:
     negative = scores["negative"]
     names = [f"{label} (negative)" if label == negative else str(label) for label in labels]
     width = max([len(x) for x in names] + [len("micro (positive classes)")]) + 2
-    header = f"{'':{width}}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}{'predicted':>10}"
+    header = (f"{'':{width}}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}"
+              f"{'predicted':>10}")
     lines = [header]
     for name, label in zip(names, labels):
         s = scores["per_class"][label]

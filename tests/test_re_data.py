@@ -1,4 +1,4 @@
-"""RE readers (BioBERT/BLUE tsv, SciBERT jsonl, generic jsonl), malformed input, blinding and markers."""
+"""RE readers (BioBERT/BLUE tsv, SciBERT and generic jsonl), malformed input, blinding, markers."""
 
 import collections
 import dataclasses
@@ -25,7 +25,7 @@ def _raises_at(path, line, match=""):
     return pytest.raises(ReDataError, match="^" + re.escape(f"{path}:{line}: ") + ".*" + match)
 
 
-GAD_TRAIN = ("this study proposes that A/A genotype in @GENE$ gene predicts @DISEASE$ development.\t1\n"
+GAD_TRAIN = ("this study proposes that A/A genotype in @GENE$ gene predicts @DISEASE$.\t1\n"
              "Results do not support any association of the @GENE$ polymorphism to @DISEASE$.\t0\n")
 GAD_TEST = ("index\tsentence\tlabel\n"
             "0\tIn our setting, @DISEASE$ seems independent of mutations in the @GENE$ gene.\t1\n"
@@ -58,7 +58,7 @@ def test_gad_test_with_header(tmp_path):
 
 
 def test_biobert_chemprot_and_blue_layouts(tmp_path):
-    # BioBERT layout (no header, two columns) and BLUE layout (header and string index on every split).
+    # BioBERT layout (no header, two columns); BLUE layout (header, string index, on every split).
     biobert = _write(tmp_path / "train.tsv",
                      "@CHEMICAL$ inhibits @GENE$ activity.\tCPR:4\n"
                      "@GENE$ was not affected by @CHEMICAL$.\tfalse\n")
@@ -104,7 +104,8 @@ def test_tsv_tolerates_bom_crlf_blank_lines_and_quotes(tmp_path):
     ("@GENE$ causes @DISEASE$.\t1\n0\t@GENE$ and @DISEASE$.\t1\n", 2,
      "3 tab-separated columns, expected 2"),
     ("a\t@GENE$ causes @DISEASE$.\t1\textra\n", 1, "4 tab-separated columns"),
-    ("index\tsentence\tlabel\n@GENE$ causes @DISEASE$.\t1\n", 2, "2 tab-separated columns, expected 3"),
+    ("index\tsentence\tlabel\n@GENE$ causes @DISEASE$.\t1\n", 2,
+     "2 tab-separated columns, expected 3"),
     ("@GENE$ causes @DISEASE$.\t1\nOnly @GENE$ here, no disease.\t0\n", 2,
      r"found 1: @GENE\$"),
     ("No placeholder at all.\t0\n", 1, "found 0: none"),
@@ -142,7 +143,7 @@ def _jsonl(path, records):
 
 
 SCIBERT_CASES = [
-    # (marked text, text without markers, e1 mention, e2 mention) -- shapes taken from the real file.
+    # (marked text, text without markers, e1 mention, e2 mention), shapes from the real files.
     ("<< Epidermal growth factor receptor >> inhibitors include [[ gefitinib ]] (Iressa).",
      "Epidermal growth factor receptor inhibitors include gefitinib (Iressa).",
      "Epidermal growth factor receptor", "gefitinib"),
@@ -205,7 +206,8 @@ def test_scibert_malformed_markers(tmp_path, text, match):
     ('{"text": "<< a >> [[ b ]]", "label": true}', "'label' must be"),
 ])
 def test_scibert_malformed_json(tmp_path, line, match):
-    path = _write(tmp_path / "test.jsonl", '{"text": "<< a >> [[ b ]]", "label": "X"}\n' + line + "\n")
+    good = '{"text": "<< a >> [[ b ]]", "label": "X"}\n'
+    path = _write(tmp_path / "test.jsonl", good + line + "\n")
     with _raises_at(path, 2, match):
         read_scibert_jsonl(path)
 
@@ -239,13 +241,15 @@ def test_generic_jsonl(tmp_path):
 
 
 @pytest.mark.parametrize("record, match", [
-    ({"text": "abc def", "label": "1", "e1": [0, 3], "e2": [4, 8]}, r"e2 span \(4, 8\) is out of range"),
+    ({"text": "abc def", "label": "1", "e1": [0, 3], "e2": [4, 8]},
+     r"e2 span \(4, 8\) is out of range"),
     ({"text": "abc def", "label": "1", "e1": [-1, 3], "e2": [4, 7]}, "e1 span .* out of range"),
     ({"text": "abc def", "label": "1", "e1": [2, 2], "e2": [4, 7]}, "out of range or empty"),
     ({"text": "abc def", "label": "1", "e1": [0, 5], "e2": [4, 7]},
      r"entity spans overlap: e1 \(0, 5\) 'abc d' and e2 \(4, 7\) 'def'"),
     ({"text": "abc def", "label": "1", "e1": [0, 7], "e2": [4, 7]}, "entity spans overlap"),
-    ({"text": "abc def", "label": "1", "e1": [0, 3]}, r"'e2' must be \[start, end\], two ints \(missing\)"),
+    ({"text": "abc def", "label": "1", "e1": [0, 3]},
+     r"'e2' must be \[start, end\], two ints \(missing\)"),
     ({"text": "abc def", "label": "1", "e1": [0, 3.0], "e2": [4, 7]}, "'e1' must be"),
     ({"text": "abc def", "label": "1", "e1": [True, 3], "e2": [4, 7]}, "'e1' must be"),
     ({"text": "abc def", "label": "1", "e1": {"start": 0}, "e2": [4, 7]}, "'e1' must be"),
@@ -264,7 +268,8 @@ def test_generic_jsonl_malformed(tmp_path, record, match):
 def test_detect_format_and_task_names(tmp_path):
     tsv_txt = _write(tmp_path / "data.txt", "@GENE$ and @DISEASE$\t1\n")
     scibert = _jsonl(tmp_path / "x.json", [{"text": "<< a >> [[ b ]]", "label": "X"}])
-    generic = _jsonl(tmp_path / "y.data", [{"text": "ab", "label": "X", "e1": [0, 1], "e2": [1, 2]}])
+    generic = _jsonl(tmp_path / "y.data",
+                     [{"text": "ab", "label": "X", "e1": [0, 1], "e2": [1, 2]}])
     assert detect_format(tsv_txt) == "biobert_tsv"
     assert detect_format(scibert) == "scibert_jsonl"
     assert detect_format(generic) == "jsonl"
@@ -284,7 +289,8 @@ def test_label_list_order():
     cpr = ["CPR:9", "CPR:10", "false", "CPR:3", "CPR:4"]
     assert label_list(cpr) == ["false", "CPR:3", "CPR:4", "CPR:9", "CPR:10"]
     assert label_list(reversed(cpr)) == label_list(cpr)
-    assert label_list(["DDI-int", "DDI-false", "DDI-advise"]) == ["DDI-false", "DDI-advise", "DDI-int"]
+    ddi = ["DDI-int", "DDI-false", "DDI-advise"]
+    assert label_list(ddi) == ["DDI-false", "DDI-advise", "DDI-int"]
     assert label_list(["INHIBITOR", "AGONIST", "AGONIST-ACTIVATOR"]) == [  # no negative class
         "AGONIST", "AGONIST-ACTIVATOR", "INHIBITOR"]
     ex = RelationExample("a b", "CPR:3", (0, 1), (2, 3), "x", "", 0)
