@@ -288,9 +288,9 @@ print("same")
 """
 
 
-@pytest.mark.parametrize("head", ["softmax", "crf"])
-def test_predict_under_mirrored_two_cpus_keeps_example_order(head, tmp_path):
-    result = subprocess.run([sys.executable, "-c", PREDICT_SCRIPT, head, str(tmp_path) + "/"],
+def test_predict_under_mirrored_two_cpus_keeps_example_order(tmp_path):
+    # The CRF head: its decoding compacts and re-expands positions per replica.
+    result = subprocess.run([sys.executable, "-c", PREDICT_SCRIPT, "crf", str(tmp_path) + "/"],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and "same" in result.stdout, result.stderr[-3000:]
 

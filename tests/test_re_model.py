@@ -71,21 +71,24 @@ def test_unknown_head_is_rejected():
         RelationHead("attention", H)
 
 
-@pytest.mark.parametrize("head", ["cls", "sll_att", "bilstm"])
+@pytest.mark.parametrize("head", ["sll_att", "bilstm"])
 def test_a_few_steps_fit_a_tiny_batch(head):
     m = model(head)
     task = RelationTask(m)
     x = {k: tf.constant(v) for k, v in inputs().items()}
     optimizer = keras.optimizers.Adam(1e-2)
-    first = None
-    for _ in range(30):
+
+    @tf.function
+    def step():
         with tf.GradientTape() as tape:
-            loss, metrics = task.compute(x, training=True)
+            loss, _ = task.compute(x, training=True)
         grads = tape.gradient(loss, m.trainable_variables)
         optimizer.apply_gradients([(g, v) for g, v in zip(grads, m.trainable_variables)
                                    if g is not None])
-        first = float(loss) if first is None else first
-    assert float(loss) < 0.2 * first
+        return loss
+
+    losses = [float(step()) for _ in range(30)]
+    assert losses[-1] < 0.2 * losses[0]
     probabilities = task.predict(x)["probabilities"].numpy()
     np.testing.assert_allclose(probabilities.sum(1), 1.0, rtol=1e-5)
     assert (probabilities.argmax(1) == inputs()["label_id"]).all()
