@@ -14,6 +14,8 @@ import tensorflow as tf
 from absl import logging
 
 from biobert_tf import checkpoints, finetuning, ner_inputs, training
+from biobert_tf.config import BertConfig
+from biobert_tf.modeling import BertEncoder
 from biobert_tf.ner import NerLabels, NerModel, NerTagger, NerTask, merge_windows, LABELS_FILE
 from biobert_tf.ner_data import Sentence, convert_scheme, detect_scheme, label_list, read_conll, \
     write_conll
@@ -112,7 +114,6 @@ class NerRunner:
         self.static_shapes = isinstance(strategy, tf.distribute.TPUStrategy)
         self.init = (checkpoints.read_checkpoint(run.init_checkpoint, run.bert_config_file)
                      if run.init_checkpoint else None)
-        from biobert_tf.config import BertConfig
         if run.bert_config_file:
             self.config = BertConfig.from_json_file(run.bert_config_file)
         elif self.init is not None:
@@ -127,16 +128,16 @@ class NerRunner:
         self.stride = run.window_stride or (run.max_seq_length - 2) // 2
         self.train = self._read(run.train_file) if run.do_train else None
         self.labels = self._labels()
-        self.scheme = self.labels.scheme
 
     # ---- data --------------------------------------------------------------------------
     def _read(self, name: str) -> list[Sentence]:
         return read_conll(os.path.join(self.run.data_dir, name))
 
     def _in_scheme(self, sentences: list[Sentence]) -> list[Sentence]:
-        if detect_scheme(sentences) == self.scheme:
+        scheme = self.labels.scheme
+        if detect_scheme(sentences) == scheme:
             return sentences
-        return [dataclasses.replace(s, labels=tuple(convert_scheme(s.labels, self.scheme)))
+        return [dataclasses.replace(s, labels=tuple(convert_scheme(s.labels, scheme)))
                 for s in sentences]
 
     def _labels(self) -> NerLabels:
@@ -147,7 +148,6 @@ class NerRunner:
                                  "at a trained model")
             return NerLabels.load(saved)
         scheme = detect_scheme(self.train) if self.run.tag_scheme == "auto" else self.run.tag_scheme
-        self.scheme = scheme
         # Also repairs chunks that start with I-X (conlleval reads them as B-X), which a CRF
         # that forbids O → I-X could not learn.
         repaired = [dataclasses.replace(s, labels=tuple(convert_scheme(s.labels, scheme)))
@@ -164,7 +164,6 @@ class NerRunner:
 
     # ---- model -------------------------------------------------------------------------
     def build(self, num_train_steps: int = 1, warmup_steps: int = 0) -> training.Trainer:
-        from biobert_tf.modeling import BertEncoder
         run = self.run
         with self.strategy.scope():
             self.model = NerModel(BertEncoder.from_bert_config(self.config), self.labels,
