@@ -244,7 +244,9 @@ class Trainer:
                         **{f"{m}/{part}": v for m, (num, den) in sums.items()
                            for part, v in (("num", num), ("den", den))}})
 
-    @tf.function
+    # Evaluation and prediction batches may be padded per batch: let shapes generalise
+    # instead of tracing once per batch length.
+    @tf.function(reduce_retracing=True)
     def _eval_step(self, batch) -> None:
         self.strategy.run(self._replica_eval_step, args=(batch,))
 
@@ -262,7 +264,7 @@ class Trainer:
         metrics.update(global_step=self.step, eval_steps=steps)
         return metrics
 
-    @tf.function
+    @tf.function(reduce_retracing=True)
     def _predict_step(self, batch):
         return self.strategy.run(self.task.predict, args=(batch,))
 
