@@ -67,7 +67,8 @@ def demo_flags() -> None:
 
 def main(argv):
     del argv
-    if FLAGS.demo or len(sys.argv) == 1:
+    demo = FLAGS.demo or len(sys.argv) == 1
+    if demo:
         demo_flags()
     if not FLAGS.output_dir:
         raise app.UsageError("--output_dir is required (or run without flags for the demo)")
@@ -90,7 +91,7 @@ def main(argv):
         iterations_per_loop=FLAGS.iterations_per_loop,
         keep_checkpoint_max=FLAGS.keep_checkpoint_max, seed=FLAGS.seed,
         mixed_precision=FLAGS.mixed_precision, jit_compile=FLAGS.jit_compile,
-        progress_bar=FLAGS.demo or len(sys.argv) == 1)
+        progress_bar=demo)
     runner = ner_pipeline.NerRunner(run, cli.strategy_from_flags(FLAGS))
     trainer = runner.fit() if FLAGS.do_train else runner.restore()
     chief = ner_pipeline.training.is_chief(runner.strategy)

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from biobert_tf.ner_metrics import get_entities, split_label
+from biobert_tf.text_files import utf8_lines
 
 DOCSTART = "-DOCSTART-"
 SCHEMES = ("bio", "bioes")
@@ -67,38 +68,29 @@ def read_conll(path: str | os.PathLike) -> list[Sentence]:
             tokens, labels = [], []
 
     line_number = 0
-    with open(path, "rb") as f:
-        # Binary lines split on b"\n" only, so U+2028 and friends inside a token don't break lines.
-        for line_number, raw in enumerate(f, start=1):
-            if line_number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise NerDataError(f"{path}:{line_number}: not UTF-8 ({e.reason} at byte "
-                                   f"{e.start} of the line)") from None
-            if not line.strip(_ASCII_SPACE):
-                flush()
-                continue
-            line = line.rstrip()  # CRLF and trailing spaces
-            fields = line.split("\t") if "\t" in line else line.split()
-            if fields and fields[0] == DOCSTART:  # document marker, not a sentence
-                flush()
-                continue
-            if len(fields) < 2:
-                raise NerDataError(f"{path}:{line_number}: no tag: expected TOKEN<TAB>TAG "
-                                   f"(token first, tag last), got {line!r}")
-            token, tag = fields[0], fields[-1].strip()
-            if not token:
-                raise NerDataError(f"{path}:{line_number}: empty token in {line!r}")
-            try:
-                split_label(tag)
-            except ValueError as e:
-                raise NerDataError(f"{path}:{line_number}: {e}") from None
-            if not tokens:
-                first_line = line_number
-            tokens.append(token)
-            labels.append(tag)
+    for line_number, line in utf8_lines(path, NerDataError):
+        if not line.strip(_ASCII_SPACE):
+            flush()
+            continue
+        line = line.rstrip()  # CRLF and trailing spaces
+        fields = line.split("\t") if "\t" in line else line.split()
+        if fields and fields[0] == DOCSTART:  # document marker, not a sentence
+            flush()
+            continue
+        if len(fields) < 2:
+            raise NerDataError(f"{path}:{line_number}: no tag: expected TOKEN<TAB>TAG "
+                               f"(token first, tag last), got {line!r}")
+        token, tag = fields[0], fields[-1].strip()
+        if not token:
+            raise NerDataError(f"{path}:{line_number}: empty token in {line!r}")
+        try:
+            split_label(tag)
+        except ValueError as e:
+            raise NerDataError(f"{path}:{line_number}: {e}") from None
+        if not tokens:
+            first_line = line_number
+        tokens.append(token)
+        labels.append(tag)
     flush()
     if not sentences:
         raise NerDataError(f"{path}:{max(line_number, 1)}: no sentences in {path} "

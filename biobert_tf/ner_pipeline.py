@@ -21,6 +21,7 @@ from biobert_tf.ner_data import Sentence, convert_scheme, detect_scheme, label_l
     write_conll
 from biobert_tf.ner_metrics import format_report, ner_scores
 from biobert_tf.optimization import create_optimizer
+from biobert_tf.text_files import utf8_lines
 from biobert_tf.tokenization import BertTokenizer
 
 MODEL_INPUTS = ("token_ids", "segment_ids", "padding_mask", "word_ids")
@@ -323,15 +324,9 @@ def tag_texts(tagger: NerTagger, texts: Sequence[str], batch_size: int = 32) -> 
 
 def iter_texts(path: str):
     """(line number, text) of every non-blank line of a UTF-8 file, streamed."""
-    with open(path, "rb") as f:
-        for number, raw in enumerate(f, 1):
-            try:
-                line = raw.decode("utf-8").strip()
-            except UnicodeDecodeError as e:
-                raise ValueError(f"{path}:{number}: not UTF-8 ({e.reason} at byte {e.start})") \
-                    from None
-            if line:
-                yield number, line
+    for number, line in utf8_lines(path):
+        if line.strip():
+            yield number, line.strip()
 
 
 def tag_file(tagger: NerTagger, path: str, output_path: str, batch_size: int = 32,

@@ -52,6 +52,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from biobert_tf.re_metrics import NEGATIVE_LABELS
+from biobert_tf.text_files import utf8_lines
 
 FORMATS = ("biobert_tsv", "scibert_jsonl", "jsonl")
 
@@ -145,17 +146,8 @@ def _check_exists(path: str) -> None:
 
 def _lines(path: str) -> Iterator[tuple[int, str]]:
     """(line number, text without its line end) for every line, UTF-8 checked per line."""
-    with open(path, "rb") as f:
-        # Binary lines split on b"\n" only, so U+2028 or U+0085 inside a sentence doesn't split it.
-        for number, raw in enumerate(f, start=1):
-            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise ReDataError(f"{path}:{number}: not UTF-8 ({e.reason} at byte {e.start} of "
-                                  f"the line)") from None
-            yield number, line.rstrip("\r\n")
+    for number, line in utf8_lines(path, ReDataError):
+        yield number, line.rstrip("\r\n")
 
 
 def _no_examples(path: str) -> ReDataError:
