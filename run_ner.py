@@ -76,22 +76,7 @@ def main(argv):
             or FLAGS.predict_file or FLAGS.export_dir):
         raise app.UsageError("nothing to do: set --do_train, --do_eval, --do_predict, "
                              "--predict_text, --predict_file or --export_dir")
-    run = ner_pipeline.NerRun(
-        data_dir=FLAGS.data_dir or "", output_dir=FLAGS.output_dir,
-        init_checkpoint=FLAGS.init_checkpoint, bert_config_file=FLAGS.bert_config_file,
-        vocab_file=FLAGS.vocab_file, do_lower_case=FLAGS.do_lower_case,
-        max_seq_length=FLAGS.max_seq_length, window_stride=FLAGS.window_stride,
-        do_train=FLAGS.do_train, train_file=FLAGS.train_file, dev_file=FLAGS.dev_file,
-        tag_scheme=FLAGS.tag_scheme, use_crf=FLAGS.use_crf,
-        train_batch_size=FLAGS.train_batch_size, eval_batch_size=FLAGS.eval_batch_size,
-        learning_rate=FLAGS.learning_rate, num_train_epochs=FLAGS.num_train_epochs,
-        warmup_proportion=FLAGS.warmup_proportion,
-        early_stopping_patience=FLAGS.early_stopping_patience,
-        save_checkpoints_steps=FLAGS.save_checkpoints_steps,
-        iterations_per_loop=FLAGS.iterations_per_loop,
-        keep_checkpoint_max=FLAGS.keep_checkpoint_max, seed=FLAGS.seed,
-        mixed_precision=FLAGS.mixed_precision, jit_compile=FLAGS.jit_compile,
-        progress_bar=demo)
+    run = ner_pipeline.NerRun.from_flags(FLAGS, data_dir=FLAGS.data_dir or "", progress_bar=demo)
     runner = ner_pipeline.NerRunner(run, cli.strategy_from_flags(FLAGS))
     trainer = runner.fit() if FLAGS.do_train else runner.restore()
     chief = ner_pipeline.training.is_chief(runner.strategy)

@@ -248,12 +248,11 @@ def format_report(scores: Mapping) -> str:
                  f"{_pct(scores['macro_recall']):>10}{_pct(scores['macro_f1']):>10}")
     lines.append(f"accuracy: {100 * scores['accuracy']:.2f}% of {scores['num_examples']} examples")
     lines.append("")
-    lines.append("confusion matrix (rows: gold, columns: predicted)")
-    short = [str(label) for label in labels]
-    cell = max([len(x) for x in short] + [len(str(v)) for row in scores["confusion_matrix"]
-                                          for v in row]) + 2
-    row_head = max(len(x) for x in short) + 2
-    lines.append(" " * row_head + "".join(f"{x:>{cell}}" for x in short))
-    for name, row in zip(short, scores["confusion_matrix"]):
-        lines.append(f"{name:{row_head}}" + "".join(f"{v:>{cell}}" for v in row))
+    lines.append("confusion matrix (rows: gold, columns: predicted, numbered as the rows)")
+    matrix = scores["confusion_matrix"]
+    cell = max([len(str(len(labels) - 1))] + [len(str(v)) for row in matrix for v in row]) + 2
+    row_head = max(len(str(label)) for label in labels) + len(str(len(labels) - 1)) + 3
+    lines.append(" " * row_head + "".join(f"{i:>{cell}}" for i in range(len(labels))))
+    for i, (label, row) in enumerate(zip(labels, matrix)):
+        lines.append(f"{f'{i} {label}':{row_head}}" + "".join(f"{v:>{cell}}" for v in row))
     return "\n".join(lines) + "\n"

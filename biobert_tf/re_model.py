@@ -11,14 +11,23 @@ dropout and the linear classifier (BioBERT's `output_weights` / `output_bias`). 
   sum is concatenated with the pooled `[CLS]` output.
 - `lstm` / `bilstm`: a (bi)directional LSTM over the last-layer tokens after `[CLS]` (padding
   masked); its final state(s) concatenated with the pooled `[CLS]` output.
+
+`RelationClassifier` wraps a trained model with the in-graph `RelationEncoder` for raw
+sentences (the SavedModel).
 """
 
 from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Sequence
 
 import keras
 import tensorflow as tf
 
 from biobert_tf.modeling import BertEncoder
+from biobert_tf.re_inputs import RelationEncoder
+from biobert_tf.re_metrics import find_negative
 from biobert_tf.training import global_sum
 
 HEADS = ("cls", "entity_start", "mean_pool", "max_pool", "sll_att", "lstm", "bilstm")
@@ -116,3 +125,55 @@ class RelationTask:
 
     def predict(self, batch: dict) -> dict[str, tf.Tensor]:
         return {"probabilities": tf.nn.softmax(self.model(batch, training=False))}
+
+
+@dataclasses.dataclass(frozen=True)
+class RelationSpec:
+    """What a trained relation model is: its labels (negative class first, if any) and how it
+    reads sentences. Saved beside the model as `relation_model.json`."""
+
+    labels: tuple[str, ...]
+    entity_mode: str
+    head: str = "cls"
+    lstm_units: int = 128
+
+    @property
+    def negative(self) -> str | None:
+        return find_negative(self.labels)
+
+    def save(self, path: str) -> None:
+        with tf.io.gfile.GFile(path, "w") as f:
+            json.dump(dataclasses.asdict(self), f, indent=1)
+
+    @classmethod
+    def load(cls, path: str) -> RelationSpec:
+        with tf.io.gfile.GFile(path) as f:
+            values = json.load(f)
+        return cls(**{**values, "labels": tuple(values["labels"])})
+
+
+class RelationClassifier(tf.Module):
+    """Raw sentences with marked or blinded entities in, label probabilities out, all in
+    TensorFlow: the Python prediction path and the SavedModel's `serving_default`.
+
+    Outputs: `probabilities` [batch, labels] (in `labels` order), `label` (the most probable,
+    a string) and its `score`, and from the encoder `valid` (the sentence had the markers or
+    placeholders its entity mode needs), `num_truncated` and `entities_cut`.
+    """
+
+    def __init__(self, model: RelationModel, encoder: RelationEncoder, labels: Sequence[str]):
+        super().__init__(name="relation_classifier")
+        self.model, self.encoder = model, encoder
+        self.labels = tf.constant(list(labels))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def __call__(self, texts: tf.Tensor) -> dict[str, tf.Tensor]:
+        inputs = self.encoder(texts)
+        width = tf.reduce_max(tf.reduce_sum(inputs["padding_mask"], 1))  # skip the padding
+        features = {k: inputs[k][:, :width] if k in ("token_ids", "segment_ids", "padding_mask")
+                    else inputs[k] for k in MODEL_INPUTS}
+        probabilities = tf.nn.softmax(self.model(features, training=False))
+        best = tf.argmax(probabilities, -1, output_type=tf.int32)
+        return {"probabilities": probabilities, "label": tf.gather(self.labels, best),
+                "score": tf.reduce_max(probabilities, -1), "valid": inputs["valid"],
+                "num_truncated": inputs["num_truncated"], "entities_cut": inputs["entities_cut"]}

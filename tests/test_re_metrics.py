@@ -182,10 +182,10 @@ def test_format_report():
     micro = next(line for line in lines if line.startswith("micro (positive classes)"))
     assert micro.split()[3:] == ["50.00", "50.00", "50.00", "2", "2"]
     assert "accuracy: 33.33% of 3 examples" in text
-    assert "confusion matrix (rows: gold, columns: predicted)" in text
-    matrix = lines[lines.index("confusion matrix (rows: gold, columns: predicted)") + 1:]
-    assert matrix[0].split() == CPR
-    assert matrix[1].split() == ["false", "0", "0", "1", "0", "0", "0"]
+    title = "confusion matrix (rows: gold, columns: predicted, numbered as the rows)"
+    matrix = lines[lines.index(title) + 1:]
+    assert matrix[0].split() == [str(i) for i in range(len(CPR))]
+    assert matrix[1].split() == ["0", "false", "0", "0", "1", "0", "0", "0"]
 
 
 def test_mean_std_and_cv_summary():
