@@ -18,6 +18,7 @@ import tensorflow as tf
 from biobert_tf import ner_inputs
 from biobert_tf.crf import CRF, allowed_transitions
 from biobert_tf.modeling import BertEncoder
+from biobert_tf.serving import map_in_chunks
 from biobert_tf.training import global_sum
 
 LABELS_FILE = "labels.json"
@@ -266,16 +267,11 @@ class NerTagger(tf.Module):
     def _tag_in_batches(self, windows) -> tuple[tf.Tensor, tf.Tensor]:
         features = {"token_ids": windows.token_ids, "segment_ids": windows.segment_ids,
                     "padding_mask": windows.padding_mask, "word_ids": windows.word_ids}
-        count = tf.shape(windows.token_ids)[0]
-        shape = tf.TensorShape([None, self.seq_length])
-        tags = tf.TensorArray(tf.int32, size=0, dynamic_size=True, infer_shape=False,
-                              element_shape=shape)
-        confidence = tf.TensorArray(tf.float32, size=0, dynamic_size=True, infer_shape=False,
-                                    element_shape=shape)
-        for i in tf.range((count + self.batch_windows - 1) // self.batch_windows):
-            part = {k: v[i * self.batch_windows:(i + 1) * self.batch_windows]
-                    for k, v in features.items()}
-            t, c = self.model.tag(part)
-            tags = tags.write(i, t)
-            confidence = confidence.write(i, c)
-        return tags.concat(), confidence.concat()
+
+        def tag(part):
+            tags, confidence = self.model.tag(part)
+            return {"tags": tags, "confidence": confidence}
+
+        out = map_in_chunks(tag, features, self.batch_windows, self.seq_length,
+                            {"tags": tf.int32, "confidence": tf.float32})
+        return out["tags"], out["confidence"]

@@ -1,7 +1,8 @@
 """BERT relation classification: one head module for every relation-extraction dataset.
 
 `RelationHead` turns the encoder's outputs into one vector per sentence; `RelationModel` adds
-dropout and the linear classifier (BioBERT's `output_weights` / `output_bias`). The heads:
+dropout and the linear classifier (BioBERT's `output_weights` / `output_bias`), trained with
+`classification.ClassificationTask`. The heads:
 
 - `cls`: the pooled `[CLS]` output (BioBERT).
 - `entity_start`: the last-layer states at the two entity starts (marker or placeholder), concatenated.
@@ -28,7 +29,6 @@ import tensorflow as tf
 from biobert_tf.modeling import BertEncoder
 from biobert_tf.re_inputs import RelationEncoder
 from biobert_tf.re_metrics import find_negative
-from biobert_tf.training import global_sum
 
 HEADS = ("cls", "entity_start", "mean_pool", "max_pool", "sll_att", "lstm", "bilstm")
 MODEL_INPUTS = ("token_ids", "segment_ids", "padding_mask", "e1_start", "e2_start")
@@ -103,28 +103,6 @@ class RelationModel(keras.Model):
         vector = self.head(outputs["sequence_output"], outputs["pooled_output"],
                            inputs["padding_mask"], inputs["e1_start"], inputs["e2_start"])
         return self.classifier(self.dropout(vector, training=training))
-
-
-class RelationTask:
-    """Cross-entropy over the global batch; metric: accuracy. `predict` gives probabilities."""
-
-    metric_names = ("accuracy",)
-
-    def __init__(self, model: RelationModel):
-        self.model = model
-
-    def compute(self, batch: dict, training: bool):
-        scores = self.model(batch, training=training)
-        labels = batch["label_id"]
-        xent = keras.losses.sparse_categorical_crossentropy(labels, scores, from_logits=True)
-        count = tf.cast(tf.shape(labels)[0], tf.float32)
-        correct = tf.cast(tf.equal(tf.argmax(scores, -1, output_type=labels.dtype), labels),
-                          tf.float32)
-        return (tf.reduce_sum(xent) / global_sum(count),
-                {"accuracy": (tf.reduce_sum(correct), count)})
-
-    def predict(self, batch: dict) -> dict[str, tf.Tensor]:
-        return {"probabilities": tf.nn.softmax(self.model(batch, training=False))}
 
 
 @dataclasses.dataclass(frozen=True)

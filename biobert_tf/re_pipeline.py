@@ -14,12 +14,12 @@ import tensorflow as tf
 from absl import logging
 
 from biobert_tf import re_data, re_metrics, training
+from biobert_tf.classification import ClassificationTask
 from biobert_tf.file_prediction import predict_file
 from biobert_tf.modeling import BertEncoder
 from biobert_tf.re_data import RelationExample
 from biobert_tf.re_inputs import RelationEncoder, has_sentinel
-from biobert_tf.re_model import (MODEL_INPUTS, RelationClassifier, RelationModel, RelationSpec,
-                                 RelationTask)
+from biobert_tf.re_model import MODEL_INPUTS, RelationClassifier, RelationModel, RelationSpec
 from biobert_tf.task_runner import RunConfig, TaskRunner
 
 SPEC_FILE = "relation_model.json"
@@ -168,8 +168,8 @@ class RelationRunner(TaskRunner):
                              self.spec.head, self.config.hidden_dropout_prob,
                              self.spec.lstm_units)
 
-    def make_task(self, model: RelationModel) -> RelationTask:
-        return RelationTask(model)
+    def make_task(self, model: RelationModel) -> ClassificationTask:
+        return ClassificationTask(model)
 
     def dummy_inputs(self) -> dict[str, tf.Tensor]:
         return {k: tf.zeros([1] if k.endswith("_start") else [1, 8], tf.int32)

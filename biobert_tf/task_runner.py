@@ -170,7 +170,8 @@ class TaskRunner:
         if same_task:
             fresh = [v.numpy() for v in self.model.variables]
             try:
-                tf.train.Checkpoint(model=self.model).read(path).assert_existing_objects_matched()
+                tf.train.Checkpoint(model=self.model).read(
+                    path).assert_existing_objects_matched().expect_partial()
                 logging.info("model (encoder and head) initialised from %s", path)
                 return
             except (AssertionError, ValueError) as e:  # another label set: another head shape

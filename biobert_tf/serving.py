@@ -1,0 +1,30 @@
+"""Graph helpers shared by the exported SavedModels (NER tagger, QA answerer)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import tensorflow as tf
+
+
+def map_in_chunks(fn: Callable[[dict], dict], features: dict[str, tf.Tensor], chunk_size: int,
+                  seq_length: int, output_dtypes: dict[str, tf.DType]) -> dict[str, tf.Tensor]:
+    """`fn` over `features` ([rows, seq_length] tensors) `chunk_size` rows at a time, inside a
+    tf.function, so that a long document's many windows never go through the model in one
+    batch. Each chunk is cut to its longest row (`padding_mask`); `fn` returns
+    [chunk, width] tensors (`output_dtypes`), padded back to `seq_length` and joined."""
+    count = tf.shape(features["padding_mask"])[0]
+    shape = tf.TensorShape([None, seq_length])
+    keys = list(output_dtypes)
+    # A tuple reassigned whole: autograph carries plain locals through the loop, not dicts.
+    arrays = tuple(tf.TensorArray(output_dtypes[k], size=0, dynamic_size=True,
+                                  infer_shape=False, element_shape=shape) for k in keys)
+    for i in tf.range((count + chunk_size - 1) // chunk_size):
+        part = {k: v[i * chunk_size:(i + 1) * chunk_size] for k, v in features.items()}
+        width = tf.reduce_max(tf.reduce_sum(part["padding_mask"], 1))
+        outputs = fn({k: v[:, :width] for k, v in part.items()})
+        arrays = tuple(
+            array.write(i, tf.ensure_shape(
+                tf.pad(outputs[k], [[0, 0], [0, seq_length - tf.shape(outputs[k])[1]]]), shape))
+            for k, array in zip(keys, arrays))
+    return {k: array.concat() for k, array in zip(keys, arrays)}
