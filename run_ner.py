@@ -6,6 +6,9 @@
         --init_checkpoint=biobert/model.ckpt-1000000 --do_lower_case=false \
         --num_train_epochs=10 --output_dir=out [--use_crf] [--export_dir=out/saved_model]
     python run_ner.py --output_dir=out --predict_text="BRCA1 mutations cause breast cancer."
+    python -m biobert_tf.bilm --input_file=abstracts.txt --ner_file=NCBI/train.tsv --output_dir=bilm
+    python run_ner.py --model=bilstm_crf --init_bilm_checkpoint=bilm --do_train --do_predict \
+        --data_dir=NCBI-disease --train_file=train.tsv --learning_rate=1e-3 --output_dir=out
 
 Training reads `--train_file` (BioBERT: train_dev.tsv), --do_eval scores devel.tsv
 (eval_results.txt) and --do_predict scores test.tsv (test_results.txt, NER_result_conll.txt,
@@ -43,6 +46,13 @@ flags.DEFINE_string("predict_file", None, "Raw-text file to tag, one document pe
                     "streamed with progress into <output_dir>/file_predictions.jsonl; an "
                     "interrupted run resumes where it stopped.")
 flags.DEFINE_bool("demo", False, "Run the built-in demo (also what no flags at all does).")
+flags.DEFINE_enum("model", "bert", ["bert", "bilstm_crf"], "bert: BERT fine-tuning (BioBERT); "
+                  "bilstm_crf: Sachan et al.'s word + char-CNN BiLSTM-CRF (no BERT weights).")
+flags.DEFINE_string("init_bilm_checkpoint", None, "bilstm_crf: a `python -m biobert_tf.bilm` "
+                    "output_dir; its vocabulary, architecture and encoder weights are used.")
+flags.DEFINE_string("word_vectors", None, "bilstm_crf without a BiLM: word2vec text file to "
+                    "initialise the word embeddings.")
+cli.define_bilstm_flags()
 
 DEMO_TEXT = ("Germline mutations in BRCA1 predispose women to early-onset breast and ovarian "
              "cancer, and ataxia-telangiectasia is a recessive disorder.")
@@ -77,7 +87,9 @@ def main(argv):
         raise app.UsageError("nothing to do: set --do_train, --do_eval, --do_predict, "
                              "--predict_text, --predict_file or --export_dir")
     run = ner_pipeline.NerRun.from_flags(FLAGS, data_dir=FLAGS.data_dir or "", progress_bar=demo)
-    runner = ner_pipeline.NerRunner(run, cli.strategy_from_flags(FLAGS))
+    runner_class = (ner_pipeline.BiLstmNerRunner if FLAGS.model == "bilstm_crf"
+                    else ner_pipeline.NerRunner)
+    runner = runner_class(run, cli.strategy_from_flags(FLAGS))
     trainer = runner.fit() if FLAGS.do_train else runner.restore()
     chief = ner_pipeline.training.is_chief(runner.strategy)
 

@@ -64,6 +64,20 @@ def define_runtime_flags() -> None:
                   "TPUs always compile).")
 
 
+def define_bilstm_flags() -> None:
+    """The BiLSTM architecture (Sachan et al.), shared by run_ner.py --model=bilstm_crf and
+    `python -m biobert_tf.bilm`; a tagger initialised from a BiLM takes the BiLM's."""
+    f = flags
+    f.DEFINE_integer("word_embedding_dim", 100, "Word embedding size.")
+    f.DEFINE_integer("char_embedding_dim", 25, "Character embedding size.")
+    f.DEFINE_integer("char_filters", 50, "Filters of the character CNN.")
+    f.DEFINE_integer("lstm_units", 128, "LSTM units per direction.")
+    f.DEFINE_integer("bilstm_layers", 1, "LSTM layers per direction (1 or 2).")
+    f.DEFINE_float("bilstm_dropout", 0.5, "Dropout on the embeddings and between layers.")
+    f.DEFINE_bool("lowercase_words", False, "Look words up lower-cased (characters keep their "
+                  "case).")
+
+
 def strategy_from_flags(values: flags.FlagValues) -> tf.distribute.Strategy:
     """The strategy (and precision policy and seed) the flags ask for."""
     keras.utils.set_random_seed(values.seed)

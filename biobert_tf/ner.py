@@ -1,7 +1,8 @@
 """BERT named-entity recognition: the tagging model, its training task and span decoding.
 
 `NerModel` is BioBERT's head (sequence output → dropout → linear, one score per tag at each
-wordpiece) with an optional linear-chain CRF over the words of each window. Only a word's
+wordpiece) with an optional linear-chain CRF over the words of each window; `TaggingModel`
+is that head over any encoder (the BiLSTM-CRF uses it too). Only a word's
 first wordpiece is labelled and predicted. `entity_spans` turns word tags into entities with
 conlleval's chunk rules, in TensorFlow, so that the exported SavedModel returns the same
 entities as the Python path.
@@ -69,13 +70,15 @@ def _split(label: str) -> tuple[str, str | None]:
     return prefix, entity_type
 
 
-class NerModel(keras.Model):
-    """Encoder → dropout → per-wordpiece tag scores, plus an optional CRF over words."""
+class TaggingModel(keras.Model):
+    """Per-position features → dropout → tag scores, plus an optional CRF over the words.
+    Subclasses define `features(inputs, training)` → [batch, seq, hidden] (`NerModel`: BERT,
+    `bilstm.BiLstmTagger`: BiLSTM)."""
 
-    def __init__(self, encoder: BertEncoder, labels: NerLabels, use_crf: bool = False,
-                 dropout: float = 0.1, **kwargs):
+    def __init__(self, labels: NerLabels, use_crf: bool = False, dropout: float = 0.1,
+                 **kwargs):
         super().__init__(**kwargs)
-        self.encoder, self.labels, self.use_crf = encoder, labels, use_crf
+        self.labels, self.use_crf = labels, use_crf
         self.dropout = keras.layers.Dropout(dropout, name="output_dropout")
         self.classifier = keras.layers.Dense(
             len(labels), name="output", dtype="float32",
@@ -88,9 +91,7 @@ class NerModel(keras.Model):
 
     def call(self, inputs: dict, training: bool = False) -> tf.Tensor:
         """Tag scores [batch, seq, tags], float32."""
-        hidden = self.encoder({k: inputs[k] for k in ("token_ids", "segment_ids",
-                                                      "padding_mask")}, training=training)
-        return self.classifier(self.dropout(hidden["sequence_output"], training=training))
+        return self.classifier(self.dropout(self.features(inputs, training), training=training))
 
     def tag(self, inputs: dict) -> tuple[tf.Tensor, tf.Tensor]:
         """(tag id, its probability) at each word's first piece (`word_ids >= 0`); 0 elsewhere.
@@ -115,6 +116,20 @@ class NerModel(keras.Model):
         return tf.where(first, tags, 0), tf.where(first, confidence, zero)
 
 
+class NerModel(TaggingModel):
+    """BioBERT's tagger: encoder → dropout → per-wordpiece tag scores (+ optional CRF)."""
+
+    def __init__(self, encoder: BertEncoder, labels: NerLabels, use_crf: bool = False,
+                 dropout: float = 0.1, **kwargs):
+        super().__init__(labels, use_crf, dropout, **kwargs)
+        self.encoder = encoder
+
+    def features(self, inputs: dict, training: bool) -> tf.Tensor:
+        hidden = self.encoder({k: inputs[k] for k in ("token_ids", "segment_ids",
+                                                      "padding_mask")}, training=training)
+        return hidden["sequence_output"]
+
+
 def compact(values: tf.Tensor, mask: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """The masked positions of each row moved to the front: ([batch, max kept, ...], lengths)."""
     ragged = tf.ragged.boolean_mask(values, mask)
@@ -134,7 +149,7 @@ class NerTask:
 
     metric_names = ("token_accuracy",)
 
-    def __init__(self, model: NerModel):
+    def __init__(self, model: TaggingModel):
         self.model = model
 
     def compute(self, batch: dict, training: bool):
@@ -226,20 +241,19 @@ class NerTagger(tf.Module):
     `num_entities` per input.
     """
 
-    def __init__(self, model: NerModel, tokenizer, seq_length: int, stride: int,
+    def __init__(self, model: TaggingModel, featurizer, seq_length: int, stride: int,
                  batch_windows: int = 64):
         super().__init__(name="ner_tagger")
-        self.model, self.tokenizer = model, tokenizer
+        self.model, self.featurizer = model, featurizer  # ner_inputs.Wordpiece/WordFeatures
         self.seq_length, self.stride, self.batch_windows = seq_length, stride, batch_windows
         self.labels = model.labels
-        self.is_continuation = ner_inputs.continuation_table(tokenizer.vocab)
         self.type_names = tf.constant([model.labels.type_name(i)
                                        for i in range(len(model.labels.types))] or [""])
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
     def __call__(self, texts: tf.Tensor) -> dict[str, tf.Tensor]:
-        words = ner_inputs.text_pieces(self.tokenizer, texts, self.is_continuation)
-        windows = ner_inputs.make_windows(words.pieces, self.tokenizer, self.seq_length,
+        words = self.featurizer.text_words(texts)
+        windows = ner_inputs.make_windows(words.pieces, self.featurizer, self.seq_length,
                                           self.stride)
         tags, confidence = self._tag_in_batches(windows)
         word_tags, word_confidence = merge_windows(
@@ -265,8 +279,7 @@ class NerTagger(tf.Module):
                 "num_entities": tf.cast(spans["start"].row_lengths(), tf.int32)}
 
     def _tag_in_batches(self, windows) -> tuple[tf.Tensor, tf.Tensor]:
-        features = {"token_ids": windows.token_ids, "segment_ids": windows.segment_ids,
-                    "padding_mask": windows.padding_mask, "word_ids": windows.word_ids}
+        features = {k: getattr(windows, k) for k in self.featurizer.model_inputs}
 
         def tag(part):
             tags, confidence = self.model.tag(part)

@@ -1,7 +1,9 @@
-"""NER inputs as TensorFlow ops: words → wordpieces → overlapping model windows.
+"""NER inputs as TensorFlow ops: words → pieces → overlapping model windows.
 
 The same functions build training batches from tsv sentences and run inside the exported
-SavedModel on raw text, so the two paths cannot drift apart.
+SavedModel on raw text, so the two paths cannot drift apart. A *featurizer* turns words
+into pieces: `WordpieceFeatures` (BERT: WordPiece ids) or `WordFeatures` (the BiLSTM-CRF:
+one word id plus the word's character ids per word).
 
 Every word is labelled at its first wordpiece (continuation pieces carry no label). A
 sentence longer than `seq_length - 2` pieces is cut into windows `stride` pieces apart;
@@ -14,14 +16,17 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
-from biobert_tf.tokenization import BertTokenizer
+from biobert_tf.tokenization import BertTokenizer, split_words_with_offsets
+from biobert_tf.word_vocab import WordLookup, WordVocab
 
 
 class Pieces(NamedTuple):
-    """Ragged [sentences, pieces]: wordpiece ids and the sentence word each piece belongs to."""
+    """Ragged [sentences, pieces]: piece ids and the sentence word each piece belongs to;
+    `chars` [all pieces, max_word_chars] for word-level models."""
 
     token_ids: tf.RaggedTensor
     word_ids: tf.RaggedTensor
+    chars: tf.Tensor | None = None
 
 
 class NerWindows(NamedTuple):
@@ -33,6 +38,7 @@ class NerWindows(NamedTuple):
     sentence: tf.Tensor      # [W] int32: the sentence each window comes from
     word_ids: tf.Tensor      # [W, L] int32: sentence word index at a word's first piece, else -1
     owned: tf.Tensor         # [W, L] bool: this window gives that word's prediction
+    chars: tf.Tensor | None = None  # [W, L, max_word_chars] int32 (word-level models)
 
 
 def word_pieces(tokenizer: BertTokenizer, words: tf.RaggedTensor) -> Pieces:
@@ -88,9 +94,9 @@ def continuation_table(vocab: list[str]) -> tf.Tensor:
     return tf.constant([token.startswith("##") for token in vocab])
 
 
-def make_windows(pieces: Pieces, tokenizer: BertTokenizer, seq_length: int,
-                 stride: int) -> NerWindows:
-    """Cuts each sentence's pieces into windows of at most `seq_length - 2` pieces."""
+def make_windows(pieces: Pieces, tokenizer, seq_length: int, stride: int) -> NerWindows:
+    """Cuts each sentence's pieces into windows of at most `seq_length - 2` pieces, between
+    the `tokenizer`'s (or word vocab's) `cls_id` and `sep_id`, padded with `pad_id`."""
     span = seq_length - 2
     if not 0 < stride <= span:
         raise ValueError(f"the window stride must be in [1, seq_length - 2 = {span}], got {stride}")
@@ -128,12 +134,16 @@ def make_windows(pieces: Pieces, tokenizer: BertTokenizer, seq_length: int,
         rows = tf.RaggedTensor.from_value_rowids(values, window_of, nrows=tf.size(start,
                                                                                tf.int64))
         count = tf.shape(start, out_type=tf.int64)[0:1]
-        edge = tf.RaggedTensor.from_row_lengths(tf.fill(count, cls_value),
-                                                tf.ones(count, tf.int64))
-        tail = tf.RaggedTensor.from_row_lengths(tf.fill(count, sep_value),
-                                                tf.ones(count, tf.int64))
-        return tf.concat([edge, rows, tail], 1).to_tensor(pad_value, shape=[None, seq_length])
+        inner = tf.shape(values, out_type=tf.int64)[1:]  # [] or [max_word_chars]
+        edge = tf.RaggedTensor.from_row_lengths(tf.fill(tf.concat([count, inner], 0),
+                                                        cls_value), tf.ones(count, tf.int64))
+        tail = tf.RaggedTensor.from_row_lengths(tf.fill(tf.concat([count, inner], 0),
+                                                        sep_value), tf.ones(count, tf.int64))
+        shape = [None, seq_length] + values.shape[1:].as_list()
+        return tf.concat([edge, rows, tail], 1).to_tensor(pad_value, shape=shape)
 
+    chars = (None if pieces.chars is None else
+             window_rows(tf.gather(pieces.chars, flat_index), 0, 0, 0))
     return NerWindows(
         token_ids=window_rows(token_ids, tokenizer.cls_id, tokenizer.sep_id, tokenizer.pad_id),
         segment_ids=tf.zeros([tf.size(start), seq_length], tf.int32),
@@ -141,4 +151,44 @@ def make_windows(pieces: Pieces, tokenizer: BertTokenizer, seq_length: int,
         sentence=sentence,
         word_ids=window_rows(word, -1, -1, -1),
         owned=window_rows(owned, False, False, False),
+        chars=chars,
     )
+
+
+class WordpieceFeatures(tf.Module):
+    """BERT's featurizer: a word's pieces are its WordPiece ids."""
+
+    model_inputs = ("token_ids", "segment_ids", "padding_mask", "word_ids")
+
+    def __init__(self, tokenizer: BertTokenizer):
+        super().__init__(name="wordpiece_features")
+        self.tokenizer = tokenizer
+        self.cls_id, self.sep_id, self.pad_id = tokenizer.cls_id, tokenizer.sep_id, tokenizer.pad_id
+        self.is_continuation = continuation_table(tokenizer.vocab)
+
+    def sentence_pieces(self, words: tf.RaggedTensor) -> Pieces:
+        return word_pieces(self.tokenizer, words)
+
+    def text_words(self, texts: tf.Tensor) -> TextWords:
+        return text_pieces(self.tokenizer, texts, self.is_continuation)
+
+
+class WordFeatures(tf.Module):
+    """The BiLSTM-CRF's featurizer: one piece per word (its word id and character ids); raw
+    text is split into words as Google's basic tokenizer does (case kept)."""
+
+    model_inputs = ("token_ids", "chars", "padding_mask", "word_ids")
+
+    def __init__(self, vocab: WordVocab):
+        super().__init__(name="word_features")
+        self.lookup = WordLookup(vocab)
+        self.cls_id, self.sep_id, self.pad_id = vocab.cls_id, vocab.sep_id, vocab.pad_id
+
+    def sentence_pieces(self, words: tf.RaggedTensor) -> Pieces:
+        ids, chars = self.lookup(words.flat_values)
+        return Pieces(words.with_flat_values(ids),
+                      tf.cast(tf.ragged.range(words.row_lengths()), tf.int32), chars)
+
+    def text_words(self, texts: tf.Tensor) -> TextWords:
+        words, starts, ends = split_words_with_offsets(texts, do_lower_case=False)
+        return TextWords(self.sentence_pieces(words), starts, ends)

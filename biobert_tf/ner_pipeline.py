@@ -13,27 +13,28 @@ import tensorflow as tf
 from absl import logging
 
 from biobert_tf import ner_inputs, training
+from biobert_tf.bilstm import CONFIG_FILE as BILSTM_CONFIG_FILE, BiLstmConfig, BiLstmSettings, \
+    BiLstmTagger
 from biobert_tf.file_prediction import predict_file
 from biobert_tf.modeling import BertEncoder
 from biobert_tf.ner import NerLabels, NerModel, NerTagger, NerTask, merge_windows, LABELS_FILE
 from biobert_tf.ner_data import Sentence, convert_scheme, detect_scheme, label_list, read_conll, \
     write_conll
 from biobert_tf.ner_metrics import format_report, ner_scores
-from biobert_tf.task_runner import RunConfig, TaskRunner
-from biobert_tf.tokenization import BertTokenizer
-
-MODEL_INPUTS = ("token_ids", "segment_ids", "padding_mask", "word_ids")
+from biobert_tf.task_runner import RunConfig, TaskRunner, trained_checkpoint
+from biobert_tf.word_vocab import VOCAB_FILE, WordVocab, read_word_vectors
 
 
-def encode(sentences: Sequence[Sentence], tokenizer: BertTokenizer, seq_length: int,
-           stride: int, labels: NerLabels | None = None) -> dict[str, np.ndarray]:
-    """Model windows of the sentences as numpy features (+ `label_ids`, -1 off first pieces)."""
+def encode(sentences: Sequence[Sentence], featurizer, seq_length: int, stride: int,
+           labels: NerLabels | None = None) -> dict[str, np.ndarray]:
+    """Model windows of the sentences as numpy features (+ `label_ids`, -1 off first
+    pieces); `featurizer`: ner_inputs.WordpieceFeatures or WordFeatures."""
     lengths = [len(s.tokens) for s in sentences]
     words = tf.RaggedTensor.from_row_lengths(
         tf.constant([t for s in sentences for t in s.tokens], tf.string), lengths)
-    windows = ner_inputs.make_windows(ner_inputs.word_pieces(tokenizer, words), tokenizer,
+    windows = ner_inputs.make_windows(featurizer.sentence_pieces(words), featurizer,
                                       seq_length, stride)
-    features = {k: v.numpy() for k, v in windows._asdict().items()}
+    features = {k: v.numpy() for k, v in windows._asdict().items() if v is not None}
     if labels is not None:
         ids = np.array([i for s in sentences
                         for i in labels.ids(s.labels, f"{s.path}:{s.line}")], np.int32)
@@ -46,8 +47,9 @@ def encode(sentences: Sequence[Sentence], tokenizer: BertTokenizer, seq_length: 
 
 
 @dataclasses.dataclass
-class NerRun(RunConfig):
-    """The NER settings beyond the shared ones, mirroring BioBERT's run_ner.py flags."""
+class NerRun(BiLstmSettings, RunConfig):
+    """The NER settings beyond the shared ones, mirroring BioBERT's run_ner.py flags, and
+    those of the BiLSTM-CRF (`model="bilstm_crf"`)."""
 
     window_stride: int = 0  # 0: half a window
     train_file: str = "train_dev.tsv"
@@ -55,19 +57,23 @@ class NerRun(RunConfig):
     test_file: str = "test.tsv"
     tag_scheme: str = "auto"
     use_crf: bool = False
+    model: str = "bert"  # or "bilstm_crf"
+    init_bilm_checkpoint: str | None = None  # a `python -m biobert_tf.bilm` output_dir
+    word_vectors: str | None = None  # word2vec text file for the BiLSTM's embeddings
 
 
 class NerRunner(TaskRunner):
     """The tag set, windows and tagging model of a `NerRun`, on the shared TaskRunner."""
 
     task_name = "ner"
-    model_inputs = MODEL_INPUTS
     sequence_outputs = ("tags", "confidence")
 
     def __init__(self, run: NerRun, strategy: tf.distribute.Strategy):
-        super().__init__(run, strategy)
-        self.stride = run.window_stride or (run.max_seq_length - 2) // 2
+        self.run = run
         self.train_sentences = self._read(run.train_file) if run.do_train else None
+        super().__init__(run, strategy)
+        self.model_inputs = self.featurizer.model_inputs
+        self.stride = run.window_stride or (run.max_seq_length - 2) // 2
         self.labels = self._labels()
 
     # ---- data --------------------------------------------------------------------------
@@ -104,6 +110,10 @@ class NerRunner(TaskRunner):
         return labels
 
     # ---- model -------------------------------------------------------------------------
+    def setup_encoder(self) -> None:
+        super().setup_encoder()
+        self.featurizer = ner_inputs.WordpieceFeatures(self.tokenizer)
+
     def make_model(self) -> NerModel:
         return NerModel(BertEncoder.from_bert_config(self.config), self.labels,
                         self.run.use_crf, self.config.hidden_dropout_prob)
@@ -115,21 +125,21 @@ class NerRunner(TaskRunner):
     def fit(self) -> training.Trainer:
         """Trains on the training file; with early stopping, on devel entity F1."""
         run = self.run
-        features = encode(self.train_sentences, self.tokenizer, run.max_seq_length,
+        features = encode(self.train_sentences, self.featurizer, run.max_seq_length,
                           self.stride, self.labels)
         dev = self._read(run.dev_file) if run.early_stopping_patience else None
         if dev is not None and run.train_file == "train_dev.tsv":
             logging.warning("early stopping on %s, which is part of %s", run.dev_file,
                             run.train_file)
         return self.train(
-            {k: features[k] for k in MODEL_INPUTS + ("label_ids",)},
+            {k: features[k] for k in self.model_inputs + ("label_ids",)},
             (lambda trainer: self.evaluate(trainer, dev)["f1"]) if dev else None,
             f"windows of {len(self.train_sentences)} training sentences")
 
     def evaluate(self, trainer: training.Trainer, sentences: list[Sentence],
                  batch_size: int | None = None) -> dict:
         sentences = self._in_scheme(sentences)
-        features = encode(sentences, self.tokenizer, self.run.max_seq_length, self.stride)
+        features = encode(sentences, self.featurizer, self.run.max_seq_length, self.stride)
         outputs = self.predict(trainer, features, batch_size or self.run.eval_batch_size)
         tags, confidence = merge_windows(outputs["tags"], outputs["confidence"],
                                          features["sentence"], features["word_ids"],
@@ -161,7 +171,7 @@ class NerRunner(TaskRunner):
                                     "prob": [round(p, 4) for p in probs]}) + "\n")
 
     def tagger(self) -> NerTagger:
-        return NerTagger(self.model, self.tokenizer, self.run.max_seq_length, self.stride)
+        return NerTagger(self.model, self.featurizer, self.run.max_seq_length, self.stride)
 
     def export(self, export_dir: str) -> None:
         """SavedModel: raw strings in → entity spans out (see NerTagger)."""
@@ -169,8 +179,62 @@ class NerRunner(TaskRunner):
         tf.saved_model.save(tagger, export_dir,
                             signatures={"serving_default": tagger.__call__})
         self.labels.save(os.path.join(export_dir, LABELS_FILE))
-        tf.io.gfile.copy(self.vocab_file, os.path.join(export_dir, "vocab.txt"), overwrite=True)
+        self.save_encoder_files(export_dir)
         logging.info("exported the tagger SavedModel to %s", export_dir)
+
+
+class BiLstmNerRunner(NerRunner):
+    """Sachan et al.'s BiLSTM-CRF (`--model=bilstm_crf`): the NER pipeline with words and
+    characters instead of wordpieces. The vocabulary and architecture come from
+    `init_bilm_checkpoint` (whose encoder weights initialise the tagger), from output_dir
+    when resuming or predicting, else from the training words."""
+
+    task_name = "ner_bilstm"
+
+    def setup_encoder(self) -> None:
+        run = self.run
+        source = run.init_bilm_checkpoint or (
+            run.output_dir if os.path.exists(os.path.join(run.output_dir, VOCAB_FILE)) else None)
+        if source:
+            self.vocab = WordVocab.load(os.path.join(source, VOCAB_FILE))
+            self.bilstm_config = BiLstmConfig.load(os.path.join(source, BILSTM_CONFIG_FILE))
+        elif self.train_sentences is not None:
+            self.vocab = WordVocab.build((s.tokens for s in self.train_sentences), min_count=1,
+                                         lowercase=run.lowercase_words)
+            self.bilstm_config = run.bilstm_config(self.vocab)
+        else:
+            raise ValueError(f"no {VOCAB_FILE} in {run.output_dir}: train first (--do_train)")
+        self.featurizer = ner_inputs.WordFeatures(self.vocab)
+
+    def save_encoder_files(self, directory: str) -> None:
+        self.vocab.save(os.path.join(directory, VOCAB_FILE))
+        self.bilstm_config.save(os.path.join(directory, BILSTM_CONFIG_FILE))
+
+    def make_model(self) -> BiLstmTagger:
+        return BiLstmTagger(self.bilstm_config, self.labels, use_crf=True)
+
+    def dummy_inputs(self) -> dict[str, tf.Tensor]:
+        return {"token_ids": tf.zeros([1, 8], tf.int32), "word_ids": tf.zeros([1, 8], tf.int32),
+                "padding_mask": tf.ones([1, 8], tf.int32),
+                "chars": tf.zeros([1, 8, self.vocab.max_word_chars], tf.int32)}
+
+    def initialize(self) -> None:
+        run = self.run
+        if run.init_bilm_checkpoint:
+            path = trained_checkpoint(run.init_bilm_checkpoint)
+            if path is None:
+                raise ValueError(f"no trained BiLM in {run.init_bilm_checkpoint}")
+            tf.train.Checkpoint(model=tf.train.Checkpoint(encoder=self.model.encoder)).read(
+                path).assert_existing_objects_matched().expect_partial()
+            logging.info("embeddings, char CNN and LSTMs initialised from the BiLM %s", path)
+        elif run.word_vectors:
+            matrix, found = read_word_vectors(run.word_vectors, self.vocab,
+                                              self.bilstm_config.word_embedding_dim)
+            self.model.encoder.word_embedding.embeddings.assign(matrix)
+            logging.info("word embeddings: %d of %d words found in %s", found, len(self.vocab),
+                         run.word_vectors)
+        else:
+            logging.info("the BiLSTM-CRF starts from random weights")
 
 
 def tag_texts(tagger: NerTagger, texts: Sequence[str], batch_size: int = 32) -> list[dict]:

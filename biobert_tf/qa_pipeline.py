@@ -167,7 +167,7 @@ class QaRunner(TaskRunner):
         answerer = self.answerer()
         tf.saved_model.save(answerer, export_dir,
                             signatures={"serving_default": answerer.__call__})
-        tf.io.gfile.copy(self.vocab_file, os.path.join(export_dir, "vocab.txt"), overwrite=True)
+        self.save_encoder_files(export_dir)
         logging.info("exported the QA SavedModel to %s", export_dir)
 
 

@@ -237,7 +237,7 @@ class RelationRunner(TaskRunner):
         tf.saved_model.save(classifier, export_dir,
                             signatures={"serving_default": classifier.__call__})
         self.spec.save(os.path.join(export_dir, SPEC_FILE))
-        tf.io.gfile.copy(self.vocab_file, os.path.join(export_dir, "vocab.txt"), overwrite=True)
+        self.save_encoder_files(export_dir)
         logging.info("exported the relation classifier SavedModel to %s", export_dir)
 
 

@@ -100,6 +100,13 @@ class TaskRunner:
     def __init__(self, run: RunConfig, strategy: tf.distribute.Strategy):
         self.run, self.strategy = run, strategy
         self.static_shapes = isinstance(strategy, tf.distribute.TPUStrategy)
+        self.model: keras.Model | None = None
+        self.setup_encoder()
+
+    def setup_encoder(self) -> None:
+        """BERT: the init checkpoint, config, vocab and tokenizer. (A word-level model, the
+        BiLSTM-CRF, overrides this, `initialize` and `save_model_files`.)"""
+        run = self.run
         init = run.init_checkpoint
         self.init_run_dir = init if init and _is_run_dir(init) else None
         self.init = None
@@ -121,15 +128,8 @@ class TaskRunner:
             raise ValueError("no vocab.txt beside --init_checkpoint: pass --vocab_file")
         checkpoints.check_vocab(self.config, self.vocab_file)
         self.tokenizer = BertTokenizer(self.vocab_file, do_lower_case=run.do_lower_case)
-        self.model: keras.Model | None = None
 
-    # ---- what a task provides ---------------------------------------------------------
-    def make_model(self) -> keras.Model:
-        raise NotImplementedError
-
-    def make_task(self, model: keras.Model) -> training.Task:
-        raise NotImplementedError
-
+    # ---- what a task provides (besides make_model and make_task) -----------------------
     def dummy_inputs(self) -> dict[str, tf.Tensor]:
         """A one-example batch that builds every variable of the model."""
         return {k: tf.zeros([1, 8], tf.int32) for k in self.model_inputs}
@@ -184,14 +184,19 @@ class TaskRunner:
                      self.task_name)
 
     def save_model_files(self) -> None:
-        """bert_config.json, vocab.txt and task.json in output_dir, so that the run can be
+        """task.json, bert_config.json and vocab.txt in output_dir, so that the run can be
         another run's --init_checkpoint."""
         out = self.run.output_dir
         tf.io.gfile.makedirs(out)
         with tf.io.gfile.GFile(os.path.join(out, TASK_FILE), "w") as f:
             json.dump({"task": self.task_name}, f)
-        self.config.to_json_file(os.path.join(out, checkpoints.BERT_CONFIG_NAME))
-        tf.io.gfile.copy(self.vocab_file, os.path.join(out, checkpoints.VOCAB_NAME),
+        self.save_encoder_files(out)
+
+    def save_encoder_files(self, directory: str) -> None:
+        """What reading the model's inputs needs beside its weights: bert_config.json and
+        vocab.txt (also written beside exported SavedModels)."""
+        self.config.to_json_file(os.path.join(directory, checkpoints.BERT_CONFIG_NAME))
+        tf.io.gfile.copy(self.vocab_file, os.path.join(directory, checkpoints.VOCAB_NAME),
                          overwrite=True)
 
     # ---- training ---------------------------------------------------------------------

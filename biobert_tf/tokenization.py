@@ -189,6 +189,20 @@ def split_words(texts: tf.Tensor, do_lower_case: bool) -> tf.RaggedTensor:
     return _split_words(_normalize(tf.convert_to_tensor(texts, tf.string), do_lower_case).text)[0]
 
 
+def split_words_with_offsets(texts: tf.Tensor, do_lower_case: bool
+                             ) -> tuple[tf.RaggedTensor, tf.RaggedTensor, tf.RaggedTensor]:
+    """`split_words` plus each word's start and end (exclusive) character offsets into the
+    input text (ragged [batch, words] int32): the word-level front end of models without
+    WordPiece (the BiLSTM-CRF tagger)."""
+    normal = _normalize(tf.convert_to_tensor(texts, tf.string), do_lower_case)
+    words, starts, ends = _split_words(normal.text)
+    rows = words.value_rowids()
+    start = normal.input_char(rows, starts.flat_values)
+    end = normal.input_char(rows, ends.flat_values - 1) + 1
+    return (words, words.with_flat_values(tf.cast(start, tf.int32)),
+            words.with_flat_values(tf.cast(end, tf.int32)))
+
+
 def _split_words(normalized: tf.Tensor):
     """Whitespace separates words; each punctuation character and CJK ideograph is a word."""
     return tf_text.regex_split_with_offsets(normalized, f" +|{_PUNCTUATION}|{_CJK}",

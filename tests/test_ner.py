@@ -124,7 +124,8 @@ def random_tagger(tokenizer, use_crf, seq_length=32):
     kernel, bias = model.classifier.weights
     kernel.assign(kernel * 300.0)  # decisive random tags, so that entities appear
     bias.assign([2.0, 0, 0, 0, 0])
-    return NerTagger(model, tokenizer, seq_length, stride=10, batch_windows=4)
+    return NerTagger(model, ner_inputs.WordpieceFeatures(tokenizer), seq_length, stride=10,
+                     batch_windows=4)
 
 
 TEXTS = ["Cisplatin-induced nephrotoxicity in BRCA1 carriers with ovarian cancer.",
