@@ -90,12 +90,14 @@ class SequenceEncoder(keras.layers.Layer):
         self.char_cnn = keras.layers.Conv1D(config.char_filters, config.char_kernel_size,
                                             padding="same", activation="tanh", name="char_cnn")
         self.dropout = keras.layers.Dropout(config.dropout)
-        self.forward_lstms = [keras.layers.LSTM(config.lstm_units, return_sequences=True,
-                                                name=f"forward_lstm_{i}")
-                              for i in range(config.num_layers)]
-        self.backward_lstms = [keras.layers.LSTM(config.lstm_units, return_sequences=True,
-                                                 name=f"backward_lstm_{i}")
-                               for i in range(config.num_layers)]
+        # One attribute per LSTM: TF checkpoints do not see layers kept in a list.
+        for direction in ("forward", "backward"):
+            for i in range(config.num_layers):
+                setattr(self, f"{direction}_lstm_{i}", keras.layers.LSTM(
+                    config.lstm_units, return_sequences=True, name=f"{direction}_lstm_{i}"))
+
+    def _lstms(self, direction: str) -> list:
+        return [getattr(self, f"{direction}_lstm_{i}") for i in range(self.config.num_layers)]
 
     def call(self, token_ids, chars, padding_mask, training=False):
         mask = padding_mask > 0
@@ -120,7 +122,7 @@ class SequenceEncoder(keras.layers.Layer):
             h = tf.reverse_sequence(h, lengths, 1, 0) if backward else h
             return tf.where(mask[:, :, None], h, tf.zeros_like(h))
 
-        return run(self.forward_lstms, x, False), run(self.backward_lstms, x, True)
+        return run(self._lstms("forward"), x, False), run(self._lstms("backward"), x, True)
 
 
 class BiLstmTagger(TaggingModel):

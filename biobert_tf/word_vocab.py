@@ -41,11 +41,13 @@ class WordVocab:
               max_words: int | None = None, lowercase: bool = False,
               max_word_chars: int = 20) -> WordVocab:
         """From tokenized sentences: words seen >= min_count times, most frequent first."""
-        counts = collections.Counter(w.lower() if lowercase else w
-                                     for sentence in sentences for w in sentence)
+        surface = collections.Counter(w for sentence in sentences for w in sentence)
+        counts = collections.Counter()
+        for word, n in surface.items():
+            counts[word.lower() if lowercase else word] += n
         kept = [w for w, n in sorted(counts.items(), key=lambda x: (-x[1], x[0]))
                 if n >= min_count][:max_words]
-        chars = sorted({c for w in counts for c in w})
+        chars = sorted({c for w in surface for c in w})
         if not kept:
             raise ValueError(f"no word occurs {min_count} times or more: nothing to build a "
                              "vocabulary from")
