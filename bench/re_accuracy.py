@@ -106,8 +106,8 @@ def main():
                 rows.append(row)
                 print(json.dumps(row), flush=True)
                 pathlib.Path(args.json_out).write_text(json.dumps(rows, indent=1))
-    print(f"\n| dataset | head | seeds | test P | test R | test F1 (mean ± std over seeds) "
-          f"| train ex/s | wall s/run |")
+    print("\n| dataset | head | seeds | test P | test R | test F1 (mean ± std over seeds) "
+          "| train ex/s | wall s/run |")
     print("|---|---|---|---|---|---|---|---|")
     for dataset in args.datasets.split(","):
         for head in args.heads.split(","):

@@ -27,8 +27,7 @@ import tensorflow as tf
 from absl import flags, logging
 
 from biobert_tf import cli, finetuning, ner_inputs, training
-from biobert_tf.bilstm import CONFIG_FILE, MODEL_INPUTS, BiLanguageModel, BiLmTask, BiLstmConfig, \
-    BiLstmSettings
+from biobert_tf.bilstm import CONFIG_FILE, MODEL_INPUTS, BiLanguageModel, BiLmTask, BiLstmSettings
 from biobert_tf.ner_data import read_conll
 from biobert_tf.task_runner import RunConfig, TaskRunner
 from biobert_tf.text_files import utf8_lines

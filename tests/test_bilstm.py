@@ -1,7 +1,6 @@
 """Sachan et al.'s models: vocabulary and lookup, encoder shapes and directionality, the BiLM
 learning on real PubMed text, exact weight transfer, and the BiLSTM-CRF tagger end to end."""
 
-import json
 import os
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from biobert_tf.bilstm import BiLstmConfig, SequenceEncoder
 from biobert_tf.ner_data import read_conll
 from biobert_tf.ner_pipeline import BiLstmNerRunner, NerRun
 from biobert_tf.word_vocab import WordLookup, WordVocab, read_word_vectors
-from conftest import REPO, corpus_lines
+from conftest import REPO, corpus_lines, serve_in_fresh_process
 
 DEMO_DATA = resources.path(resources.NER_DEMO_DIR)
 STRATEGY = tf.distribute.get_strategy()
@@ -130,26 +129,15 @@ def test_run_ner_bilstm_crf_learns_and_exports(tmp_path):
     assert result.returncode == 0, result.stderr[-4000:]
     report = (out / "test_results.txt").read_text()
     f1 = float(report.split("FB1:")[1].split()[0])
-    assert f1 > 30.0, report  # learned from 1,000 sentences in a few epochs
+    assert f1 > 50.0, report  # learned from 1,000 sentences in a few epochs
     test = read_conll(os.path.join(DEMO_DATA, "devel.tsv"))
     conll = (out / "NER_result_conll.txt").read_text(encoding="utf-8").split("\n")
     assert [line.split(" ")[0] for line in conll if line] == [t for s in test for t in s.tokens]
 
     texts = ["Ataxia-telangiectasia is a recessive disorder.", "",
              "Germline mutations in BRCA1 predispose to breast and ovarian cancer."]
-    script = (
-        "import json, sys\n"
-        "import tensorflow as tf, tensorflow_text\n"
-        f"model = tf.saved_model.load({str(saved)!r})\n"
-        "out = model.signatures['serving_default'](tf.constant(json.loads(sys.argv[1])))\n"
-        "assert not [m for m in sys.modules if m.startswith('biobert_tf')]\n"
-        "print(json.dumps([[t.decode() for t in row[:n]] for row, n in\n"
-        "                  zip(out['text'].numpy(), out['num_entities'].numpy())]))\n")
-    served = subprocess.run([sys.executable, "-c", script, json.dumps(texts)],
-                            capture_output=True, text=True, timeout=300,
-                            env=dict(os.environ, PYTHONPATH=""), cwd=str(tmp_path))
-    assert served.returncode == 0, served.stderr[-3000:]
-    entities = json.loads(served.stdout.splitlines()[-1])
+    served = serve_in_fresh_process(saved, {"texts": texts}, tmp_path)
+    entities = [row[:n] for row, n in zip(served["text"], served["num_entities"])]
     assert entities[1] == [] and any(entities)
     for text, found in zip(texts, entities):
         assert all(e in text for e in found)

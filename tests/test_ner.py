@@ -18,7 +18,7 @@ from biobert_tf.ner import NerLabels, NerModel, NerTagger, entity_spans, merge_w
 from biobert_tf.ner_data import read_conll
 from biobert_tf.ner_metrics import get_entities
 from biobert_tf.tokenization import BertTokenizer
-from conftest import REPO
+from conftest import REPO, serve_in_fresh_process
 
 VOCAB = resources.path(resources.DEMO_VOCAB)
 DEMO_DATA = resources.path(resources.NER_DEMO_DIR)
@@ -147,19 +147,7 @@ def test_tagger_savedmodel_reloads_with_tensorflow_text_only(tokenizer, use_crf,
     assert set(t.decode() for t in expected["type"].ravel()) <= {"Chemical", "Disease", ""}
 
     tf.saved_model.save(tagger, str(tmp_path), signatures={"serving_default": tagger.__call__})
-    script = (
-        "import json, sys\n"
-        "import tensorflow as tf, tensorflow_text\n"
-        f"model = tf.saved_model.load({str(tmp_path)!r})\n"
-        "out = model.signatures['serving_default'](tf.constant(json.loads(sys.argv[1])))\n"
-        "assert not [m for m in sys.modules if m.startswith('biobert_tf')]\n"
-        "print(json.dumps({k: v.numpy().tolist() if v.dtype != tf.string else\n"
-        "                  [[s.decode() for s in r] for r in v.numpy()] for k, v in out.items()}))\n")
-    result = subprocess.run([sys.executable, "-c", script, json.dumps(TEXTS)],
-                            capture_output=True, text=True, timeout=300,
-                            env=dict(os.environ, PYTHONPATH=""), cwd=str(tmp_path))
-    assert result.returncode == 0, result.stderr[-3000:]
-    reloaded = json.loads(result.stdout.strip().splitlines()[-1])
+    reloaded = serve_in_fresh_process(str(tmp_path), {"texts": TEXTS}, tmp_path)
     for key in ("start", "end", "num_entities"):
         assert reloaded[key] == expected[key].tolist(), key
     assert reloaded["type"] == [[s.decode() for s in r] for r in expected["type"]]

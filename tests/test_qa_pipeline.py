@@ -2,7 +2,6 @@
 SQuAD → BioASQ transfer, factoid / list / yes-no answers and scores, the SavedModel."""
 
 import json
-import os
 import subprocess
 import sys
 
@@ -12,7 +11,7 @@ import tensorflow as tf
 from biobert_tf import qa_data, resources
 from biobert_tf.config import BertConfig
 from biobert_tf.qa_pipeline import ANSWER_FILE, QaRun, run
-from conftest import REPO, shared_file
+from conftest import REPO, serve_in_fresh_process, shared_file
 
 VOCAB = resources.path(resources.DEMO_VOCAB)
 
@@ -79,24 +78,10 @@ def test_run_qa_squad_predictions_and_savedmodel(model_dir, data_dir, tmp_path):
     assert metrics["num_questions"] == len(examples) and metrics["f1"] > 10  # it learned
     assert "squad_exact_match" in (out / "eval_results.txt").read_text()
 
-    script = (
-        "import json, sys\n"
-        "import tensorflow as tf, tensorflow_text\n"
-        f"model = tf.saved_model.load({str(saved)!r})\n"
-        "q, c = json.loads(sys.argv[1])\n"
-        "answer = model.signatures['serving_default']\n"
-        "out = answer(questions=tf.constant(q), contexts=tf.constant(c))\n"
-        "assert not [m for m in sys.modules if m.startswith('biobert_tf')]\n"
-        "print(json.dumps([[t.decode() for t in row[:n]] for row, n in\n"
-        "                  zip(out['text'].numpy(), out['num_answers'].numpy())]))\n")
     chosen = examples[:6]
-    served = subprocess.run(
-        [sys.executable, "-c", script,
-         json.dumps([[x.question for x in chosen], [x.context for x in chosen]])],
-        capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONPATH=""),
-        cwd=str(tmp_path))
-    assert served.returncode == 0, served.stderr[-3000:]
-    answers = json.loads(served.stdout.splitlines()[-1])
+    served = serve_in_fresh_process(saved, {"questions": [x.question for x in chosen],
+                                            "contexts": [x.context for x in chosen]}, tmp_path)
+    answers = [row[:n] for row, n in zip(served["text"], served["num_answers"])]
     assert [a[:5] for a in answers] == [[b["text"] for b in nbest[x.id]] for x in chosen]
 
 

@@ -2,7 +2,6 @@
 files, cross-validation, early stopping, init from our own runs, the SavedModel."""
 
 import json
-import os
 import subprocess
 import sys
 
@@ -14,7 +13,7 @@ from biobert_tf import re_data, re_metrics
 from biobert_tf.config import BertConfig
 from biobert_tf.re_pipeline import (RelationRun, RelationRunner, classify, classify_file,
                                     cross_validate, run_phases)
-from conftest import REPO, shared_file
+from conftest import REPO, serve_in_fresh_process, shared_file
 from test_re_inputs import re_vocab
 
 STRATEGY = tf.distribute.get_strategy()
@@ -103,18 +102,8 @@ def test_run_re_writes_biobert_results_resumes_and_exports(model_dir, gad_dir, t
             "\t".join(str(p) for p in r) for r in np.float32(rows)).splitlines()]
 
     # The SavedModel takes the raw blinded sentences, in a process without biobert_tf.
-    script = (
-        "import json, sys\n"
-        "import tensorflow as tf, tensorflow_text\n"
-        f"model = tf.saved_model.load({str(saved)!r})\n"
-        "out = model.signatures['serving_default'](tf.constant(json.loads(sys.argv[1])))\n"
-        "assert not [m for m in sys.modules if m.startswith('biobert_tf')]\n"
-        "print(json.dumps(out['probabilities'].numpy().tolist()))\n")
-    served = subprocess.run([sys.executable, "-c", script, json.dumps([x.text for x in test])],
-                            capture_output=True, text=True, timeout=300,
-                            env=dict(os.environ, PYTHONPATH=""), cwd=str(tmp_path))
-    assert served.returncode == 0, served.stderr[-3000:]
-    np.testing.assert_allclose(json.loads(served.stdout.splitlines()[-1]), rows, atol=1e-5)
+    served = serve_in_fresh_process(saved, {"texts": [x.text for x in test]}, tmp_path)
+    np.testing.assert_allclose(served["probabilities"], rows, atol=1e-5)
 
 
 def test_cross_validation_reports_mean_and_std_over_folds(model_dir, gad_dir, tmp_path):
