@@ -303,56 +303,68 @@ def run(run: QaRun, strategy: tf.distribute.Strategy, do_train: bool, do_predict
         export_dir: str | None = None) -> dict:
     """Trains and/or predicts as the flags say; writes the predictions, answers and scores
     into output_dir and returns the scores."""
-    out, kind = run.output_dir, run.question_type
-    if export_dir and kind == "yesno":
+    if export_dir and run.question_type == "yesno":
         raise ValueError("--export_dir exports span models (factoid, list); the yes/no "
                          "classifier has no SavedModel export yet")
-    runner = (YesNoRunner if kind == "yesno" else QaRunner)(run, strategy)
+    runner = (YesNoRunner if run.question_type == "yesno" else QaRunner)(run, strategy)
     if do_train:
-        trainer = runner.fit(read_examples(run.train_file, kind, training_data=True))
+        trainer = runner.fit(read_examples(run.train_file, run.question_type, True))
     else:
         trainer = runner.restore()
-    chief = training.is_chief(strategy)
-    scores = {}
-    if do_predict:
-        examples = read_examples(run.predict_file, kind, training_data=False)
-        golden = run.golden_file or (run.predict_file if qa_data.is_golden(run.predict_file)
-                                     else None)
-        if kind == "yesno":
-            answers = runner.answers(trainer, examples)
-        else:
-            nbest = runner.nbest(trainer, examples)
-            if chief:
-                _write_json(os.path.join(out, "nbest_predictions.json"), nbest)
-                _write_json(os.path.join(out, "predictions.json"),
-                            {qid: b[0]["text"] for qid, b in nbest.items()})
-            gold_spans = {x.id: [a.text for a in x.answers] for x in examples if x.answers}
-            if gold_spans:
-                scores["squad"] = qa_metrics.squad_scores(
-                    gold_spans, {qid: b[0]["text"] for qid, b in nbest.items()})
-            merged = merge_per_question(nbest)
-            if kind == "factoid":
-                answers = {qid: [t for t, _ in a[:FACTOID_ANSWERS]] for qid, a in merged.items()}
-            else:
-                threshold = run.list_threshold
-                if run.dev_file:
-                    dev_nbest = runner.nbest(trainer, read_examples(run.dev_file, kind, False))
-                    threshold, dev_f1 = tune_list_threshold(merge_per_question(dev_nbest),
-                                                            golden_answers(run.dev_file, kind))
-                    scores["list_threshold"] = {"threshold": threshold, "dev_f1": dev_f1}
-                    logging.info("list threshold %.2f (dev mean F1 %.4f)", threshold, dev_f1)
-                answers = list_answers(merged, threshold)
-        if golden is not None and chief:
-            write_bioasq_answers(os.path.join(out, ANSWER_FILE), kind, answers)
-            gold = golden_answers(golden, kind)
-            measure = {"factoid": qa_metrics.factoid_scores, "list": qa_metrics.list_scores,
-                       "yesno": qa_metrics.yesno_scores}[kind]
-            scores["bioasq"] = measure(gold, answers)
-        if chief and scores:
-            _write_json(os.path.join(out, "qa_metrics.json"), scores)
-            training.write_results(os.path.join(out, "eval_results.txt"),
-                                   {f"{group}_{k}": v for group, values in scores.items()
-                                    for k, v in values.items()})
-    if export_dir and chief:
+    scores = predict(runner, trainer) if do_predict else {}
+    if export_dir and training.is_chief(strategy):
         runner.export(export_dir)
     return scores
+
+
+def predict(runner: QaRunner | YesNoRunner, trainer: training.Trainer) -> dict:
+    """Answers the predict file; scores them with SQuAD's measures (when it has answers) and
+    BioASQ's (with a golden file)."""
+    run, kind = runner.run, runner.run.question_type
+    chief = training.is_chief(runner.strategy)
+    examples = read_examples(run.predict_file, kind, training_data=False)
+    if kind == "yesno":
+        answers, scores = runner.answers(trainer, examples), {}
+    else:
+        answers, scores = _span_answers(runner, trainer, examples, chief)
+    golden = run.golden_file or (run.predict_file if qa_data.is_golden(run.predict_file)
+                                 else None)
+    if golden is not None:
+        measure = {"factoid": qa_metrics.factoid_scores, "list": qa_metrics.list_scores,
+                   "yesno": qa_metrics.yesno_scores}[kind]
+        scores["bioasq"] = measure(golden_answers(golden, kind), answers)
+    if chief:
+        if golden is not None:
+            write_bioasq_answers(os.path.join(run.output_dir, ANSWER_FILE), kind, answers)
+        if scores:
+            _write_json(os.path.join(run.output_dir, "qa_metrics.json"), scores)
+            training.write_results(os.path.join(run.output_dir, "eval_results.txt"),
+                                   {f"{group}_{k}": v for group, values in scores.items()
+                                    for k, v in values.items()})
+    return scores
+
+
+def _span_answers(runner: QaRunner, trainer: training.Trainer, examples: list[QaExample],
+                  chief: bool) -> tuple[dict, dict]:
+    """Google's prediction files; per BioASQ question the merged factoid (top 5) or list
+    answers; SQuAD scores when the examples have gold answers."""
+    run, scores = runner.run, {}
+    nbest = runner.nbest(trainer, examples)
+    best = {qid: answers[0]["text"] for qid, answers in nbest.items()}
+    if chief:
+        _write_json(os.path.join(run.output_dir, "nbest_predictions.json"), nbest)
+        _write_json(os.path.join(run.output_dir, "predictions.json"), best)
+    gold = {x.id: [a.text for a in x.answers] for x in examples if x.answers}
+    if gold:
+        scores["squad"] = qa_metrics.squad_scores(gold, best)
+    merged = merge_per_question(nbest)
+    if run.question_type == "factoid":
+        return {qid: [t for t, _ in a[:FACTOID_ANSWERS]] for qid, a in merged.items()}, scores
+    threshold = run.list_threshold
+    if run.dev_file:
+        dev_nbest = runner.nbest(trainer, read_examples(run.dev_file, "list", False))
+        threshold, dev_f1 = tune_list_threshold(merge_per_question(dev_nbest),
+                                                golden_answers(run.dev_file, "list"))
+        scores["list_threshold"] = {"threshold": threshold, "dev_f1": dev_f1}
+        logging.info("list threshold %.2f (dev mean F1 %.4f)", threshold, dev_f1)
+    return list_answers(merged, threshold), scores

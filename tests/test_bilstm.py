@@ -72,10 +72,10 @@ def test_encoder_directions_see_only_their_side(layers):
 
 @pytest.fixture(scope="module")
 def bilm_runner(tmp_path_factory):
-    """A BiLM trained for two epochs on 150 PubMed abstracts and the demo's NER sentences."""
+    """A BiLM trained for two epochs on 100 PubMed abstracts and the demo's NER sentences."""
     directory = tmp_path_factory.mktemp("bilm")
     corpus = directory / "corpus.txt"
-    corpus.write_text("\n".join(corpus_lines()[:150]) + "\n", encoding="utf-8")
+    corpus.write_text("\n".join(corpus_lines()[:100]) + "\n", encoding="utf-8")
     run = BiLmRun(data_dir="", output_dir=str(directory / "out"), init_checkpoint=None,
                   input_file=str(corpus), ner_file=os.path.join(DEMO_DATA, "train.tsv"),
                   train_batch_size=32, eval_batch_size=64, learning_rate=3e-3,
@@ -122,9 +122,9 @@ def test_run_ner_bilstm_crf_learns_and_exports(tmp_path):
     result = subprocess.run(
         [sys.executable, str(REPO / "run_ner.py"), "--model=bilstm_crf",
          f"--data_dir={DEMO_DATA}", "--train_file=train.tsv", "--test_file=devel.tsv",
-         f"--output_dir={out}", "--do_train", "--do_predict", "--num_train_epochs=6",
-         "--learning_rate=5e-3", "--train_batch_size=16", "--iterations_per_loop=50",
-         "--lstm_units=64", "--word_embedding_dim=50", f"--export_dir={saved}"],
+         f"--output_dir={out}", "--do_train", "--do_predict", "--num_train_epochs=4",
+         "--learning_rate=8e-3", "--train_batch_size=16", "--iterations_per_loop=50",
+         "--lstm_units=48", "--word_embedding_dim=50", f"--export_dir={saved}"],
         capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
     report = (out / "test_results.txt").read_text()
