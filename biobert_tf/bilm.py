@@ -136,22 +136,16 @@ def define_flags() -> None:
     f.DEFINE_string("ner_file", "", "NER tsv files whose sentences are added as text (training "
                     "files only).")
     f.DEFINE_string("output_dir", None, "Checkpoints, the vocabulary and the architecture.")
-    f.DEFINE_bool("do_train", True, "Train.")
     f.DEFINE_bool("do_eval", True, "Write the held-out perplexity to eval_results.txt.")
     f.DEFINE_integer("max_seq_length", 64, "Words per window, <s> and </s> included.")
     f.DEFINE_integer("min_count", 2, "Words seen fewer times are <unk>.")
     f.DEFINE_integer("max_words", 50000, "At most this many words (the most frequent).")
     f.DEFINE_float("eval_fraction", 0.02, "Share of the windows held out for perplexity.")
-    f.DEFINE_integer("train_batch_size", 32, "Windows per step.")
-    f.DEFINE_integer("eval_batch_size", 64, "Windows per evaluation step.")
-    f.DEFINE_float("learning_rate", 1e-3, "Peak learning rate (Adam with weight decay).")
-    f.DEFINE_float("num_train_epochs", 5.0, "Epochs over the training windows.")
-    f.DEFINE_float("warmup_proportion", 0.05, "Share of the steps with learning-rate warmup.")
-    f.DEFINE_integer("save_checkpoints_steps", 500, "Steps between checkpoints.")
-    f.DEFINE_integer("iterations_per_loop", 100, "Steps per host call (also the log interval).")
-    f.DEFINE_integer("keep_checkpoint_max", 2, "Checkpoints kept.")
-    f.DEFINE_integer("seed", 42, "Seed of the initialisation, dropout and data order.")
-    cli.define_runtime_flags()
+    cli.define_training_flags()
+    for name, value in (("do_train", True), ("eval_batch_size", 64), ("learning_rate", 1e-3),
+                        ("num_train_epochs", 5.0), ("warmup_proportion", 0.05),
+                        ("save_checkpoints_steps", 500), ("iterations_per_loop", 100)):
+        FLAGS.set_default(name, value)
     cli.define_bilstm_flags()
 
 

@@ -25,24 +25,31 @@ def define_finetuning_flags() -> None:
     f.DEFINE_bool("do_lower_case", True, "Lower-case the input (False for cased models "
                   "such as BioBERT).")
     f.DEFINE_integer("max_seq_length", 128, "Wordpieces per model window, [CLS]/[SEP] included.")
-    f.DEFINE_bool("do_train", False, "Train.")
     f.DEFINE_bool("do_eval", False, "Evaluate on the dev set.")
     f.DEFINE_bool("do_predict", False, "Predict (and score) the test set.")
+    f.DEFINE_integer("predict_batch_size", 8, "Global prediction batch size.")
+    define_training_flags()
+    f.DEFINE_integer("early_stopping_patience", 0, "With a dev file: evaluate after every epoch, "
+                     "keep the best epoch's weights and stop after this many epochs without "
+                     "a dev gain (0: no per-epoch evaluation).")
+    f.DEFINE_string("export_dir", None, "Also write a SavedModel that takes raw text here.")
+
+
+def define_training_flags() -> None:
+    """The shared loop's flags (BioBERT's names and defaults; a script may change defaults
+    with FLAGS.set_default) and the runtime flags."""
+    f = flags
+    f.DEFINE_bool("do_train", False, "Train.")
     f.DEFINE_integer("train_batch_size", 32, "Global training batch size.")
     f.DEFINE_integer("eval_batch_size", 8, "Global evaluation batch size.")
-    f.DEFINE_integer("predict_batch_size", 8, "Global prediction batch size.")
     f.DEFINE_float("learning_rate", 5e-5, "Peak learning rate of Adam (with weight decay).")
     f.DEFINE_float("num_train_epochs", 3.0, "Training epochs (rounded up to whole epochs).")
     f.DEFINE_float("warmup_proportion", 0.1, "Share of the steps with linear learning-rate warmup.")
     f.DEFINE_integer("save_checkpoints_steps", 1000, "Steps between checkpoints.")
     f.DEFINE_integer("iterations_per_loop", 1000, "Steps per host call (also the log interval).")
     f.DEFINE_integer("keep_checkpoint_max", 2, "Checkpoints kept in --output_dir.")
-    f.DEFINE_integer("seed", 42, "Seed of the head's init, dropout and data order.")
+    f.DEFINE_integer("seed", 42, "Seed of the model's init, dropout and data order.")
     define_runtime_flags()
-    f.DEFINE_integer("early_stopping_patience", 0, "With a dev file: evaluate after every epoch, "
-                     "keep the best epoch's weights and stop after this many epochs without "
-                     "a dev gain (0: no per-epoch evaluation).")
-    f.DEFINE_string("export_dir", None, "Also write a SavedModel that takes raw text here.")
 
 
 def define_runtime_flags() -> None:
