@@ -168,3 +168,21 @@ def _ragged_softmax(scores: tf.RaggedTensor) -> tf.Tensor:
     exp = tf.exp(scores.flat_values - top)
     return exp / tf.gather(tf.reduce_sum(scores.with_flat_values(exp), axis=1),
                            scores.value_rowids())
+
+
+class YesNoAnswerer(tf.Module):
+    """BioASQ yes/no: raw (question, snippet) strings in → `yes_probability` and `answer`
+    ("yes" when >= 0.5) per pair, with the packing of training inside (the SavedModel)."""
+
+    def __init__(self, model: keras.Model, tokenizer, seq_length: int):
+        super().__init__(name="yesno_answerer")
+        self.model, self.tokenizer, self.seq_length = model, tokenizer, seq_length
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)] * 2)
+    def __call__(self, questions: tf.Tensor, contexts: tf.Tensor) -> dict[str, tf.Tensor]:
+        packed = self.tokenizer.pack(self.tokenizer.tokenize(questions),
+                                     self.tokenizer.tokenize(contexts), self.seq_length)
+        scores = self.model({k: packed[k] for k in MODEL_INPUTS}, training=False)
+        yes = tf.nn.softmax(scores)[:, 1]
+        return {"yes_probability": yes, "answer": tf.where(yes >= 0.5, "yes", "no"),
+                "num_truncated": packed["num_truncated"]}

@@ -31,7 +31,8 @@ from biobert_tf.classification import ENCODER_INPUTS, ClassificationTask, PairCl
 from biobert_tf.modeling import BertEncoder
 from biobert_tf.qa_data import QaExample
 from biobert_tf.qa_inputs import QaEncoder
-from biobert_tf.qa_model import MODEL_INPUTS, SPAN_INPUTS, QaAnswerer, QaModel, QaTask, top_spans
+from biobert_tf.qa_model import MODEL_INPUTS, SPAN_INPUTS, QaAnswerer, QaModel, QaTask, \
+    YesNoAnswerer, top_spans
 from biobert_tf.task_runner import RunConfig, TaskRunner
 
 ANSWER_FILE = "BioASQform_BioASQ-answer.json"  # BioBERT's name
@@ -283,6 +284,14 @@ class YesNoRunner(TaskRunner):
     def fit(self, examples: Sequence[QaExample]) -> training.Trainer:
         return self.train(self.encode(examples), what="(question, snippet) pairs")
 
+    def export(self, export_dir: str) -> None:
+        """SavedModel: raw (question, snippet) strings in → P(yes) out."""
+        answerer = YesNoAnswerer(self.model, self.tokenizer, self.run.max_seq_length)
+        tf.saved_model.save(answerer, export_dir,
+                            signatures={"serving_default": answerer.__call__})
+        self.save_encoder_files(export_dir)
+        logging.info("exported the yes/no SavedModel to %s", export_dir)
+
     def answers(self, trainer: training.Trainer, examples: Sequence[QaExample]
                 ) -> dict[str, str]:
         """'yes' or 'no' per question: the mean P(yes) of its pairs against 0.5."""
@@ -303,9 +312,6 @@ def run(run: QaRun, strategy: tf.distribute.Strategy, do_train: bool, do_predict
         export_dir: str | None = None) -> dict:
     """Trains and/or predicts as the flags say; writes the predictions, answers and scores
     into output_dir and returns the scores."""
-    if export_dir and run.question_type == "yesno":
-        raise ValueError("--export_dir exports span models (factoid, list); the yes/no "
-                         "classifier has no SavedModel export yet")
     runner = (YesNoRunner if run.question_type == "yesno" else QaRunner)(run, strategy)
     if do_train:
         trainer = runner.fit(read_examples(run.train_file, run.question_type, True))

@@ -128,7 +128,15 @@ def test_bioasq_factoid_from_squad_list_and_yesno(model_dir, data_dir, tmp_path)
     yesno = tiny_run(model_dir, tmp_path / "yesno", question_type="yesno",
                      train_file=str(data_dir / "train_golden.json"),
                      predict_file=str(data_dir / "dev_golden.json"))
-    result = run(yesno, strategy, do_train=True, do_predict=True)["bioasq"]
+    result = run(yesno, strategy, do_train=True, do_predict=True,
+                 export_dir=str(tmp_path / "yesno_saved"))["bioasq"]
     assert result["num_questions"] == 12 and set(result) >= {"accuracy", "macro_f1"}
     submitted = json.loads((tmp_path / "yesno" / ANSWER_FILE).read_text())["questions"]
     assert {q["exact_answer"] for q in submitted} <= {"yes", "no"}
+    pairs = qa_data.pair_examples(qa_data.read_golden(str(data_dir / "dev_golden.json")),
+                                  ("yesno",))[:4]
+    served = serve_in_fresh_process(tmp_path / "yesno_saved",
+                                    {"questions": [x.question for x in pairs],
+                                     "contexts": [x.context for x in pairs]}, tmp_path)
+    assert set(served["answer"]) <= {"yes", "no"}
+    assert all(0 <= p <= 1 for p in served["yes_probability"])
