@@ -105,7 +105,7 @@ class TaskRunner:
 
     def setup_encoder(self) -> None:
         """BERT: the init checkpoint, config, vocab and tokenizer. (A word-level model, the
-        BiLSTM-CRF, overrides this, `initialize` and `save_model_files`.)"""
+        BiLSTM-CRF, overrides this, `initialize` and `save_encoder_files`.)"""
         run = self.run
         init = run.init_checkpoint
         self.init_run_dir = init if init and _is_run_dir(init) else None

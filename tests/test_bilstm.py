@@ -122,7 +122,7 @@ def test_run_ner_bilstm_crf_learns_and_exports(tmp_path):
     result = subprocess.run(
         [sys.executable, str(REPO / "run_ner.py"), "--model=bilstm_crf",
          f"--data_dir={DEMO_DATA}", "--train_file=train.tsv", "--test_file=devel.tsv",
-         f"--output_dir={out}", "--do_train", "--do_predict", "--num_train_epochs=4",
+         f"--output_dir={out}", "--do_train", "--do_predict", "--num_train_epochs=3",
          "--learning_rate=8e-3", "--train_batch_size=16", "--iterations_per_loop=50",
          "--lstm_units=48", "--word_embedding_dim=50", f"--export_dir={saved}"],
         capture_output=True, text=True, timeout=600)
