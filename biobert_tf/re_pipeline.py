@@ -123,8 +123,7 @@ class RelationRunner(TaskRunner):
         spec.save(saved)
         return spec
 
-    def encode(self, examples: Sequence[RelationExample], labels: bool = True
-               ) -> dict[str, np.ndarray]:
+    def encode(self, examples: Sequence[RelationExample]) -> dict[str, np.ndarray]:
         """Model inputs (and `label_id`) of the examples; a malformed one raises path:line."""
         texts = []
         for x in examples:
@@ -152,14 +151,13 @@ class RelationRunner(TaskRunner):
                             "max_seq_length=%d allows; their windows start at the first entity "
                             "(%s%s)", cut.sum(), self.run.max_seq_length, where,
                             ", ..." if cut.sum() > 5 else "")
-        if labels:
-            index = {label: i for i, label in enumerate(self.spec.labels)}
-            unknown = [x for x in examples if x.label not in index]
-            if unknown:
-                raise ValueError(f"{unknown[0].path}:{unknown[0].line}: label "
-                                 f"{unknown[0].label!r} is not one of the model's labels "
-                                 f"{list(self.spec.labels)}")
-            features["label_id"] = np.array([index[x.label] for x in examples], np.int32)
+        index = {label: i for i, label in enumerate(self.spec.labels)}
+        unknown = [x for x in examples if x.label not in index]
+        if unknown:
+            raise ValueError(f"{unknown[0].path}:{unknown[0].line}: label "
+                             f"{unknown[0].label!r} is not one of the model's labels "
+                             f"{list(self.spec.labels)}")
+        features["label_id"] = np.array([index[x.label] for x in examples], np.int32)
         return features
 
     # ---- model -------------------------------------------------------------------------
