@@ -159,14 +159,16 @@ def main():
     figure, axis = plt.subplots(figsize=(6, 4))
     for dataset in sorted({d for d, _, _ in groups}):
         for init, style in (("scratch", "--"), ("transfer", "-")):
-            points = sorted((f, statistics.mean(r["test_f1"] for r in rows))
+            points = sorted((f, [r["test_f1"] for r in rows])
                             for (d, f, i), rows in groups.items() if d == dataset and i == init)
             if points:
-                axis.plot([100 * f for f, _ in points], [v for _, v in points], style,
-                          marker="o", label=f"{dataset}, {init}")
+                axis.errorbar([100 * f for f, _ in points],
+                              [statistics.mean(v) for _, v in points],
+                              yerr=[statistics.stdev(v) if len(v) > 1 else 0 for _, v in points],
+                              fmt=style, marker="o", capsize=3, label=f"{dataset}, {init}")
     axis.set_xlabel("training sentences used (%)")
     axis.set_ylabel("test entity F1 (conlleval)")
-    axis.set_title("BiLSTM-CRF: BiLM transfer vs scratch")
+    axis.set_title("BiLSTM-CRF: BiLM transfer vs scratch (mean ± std over seeds)")
     axis.grid(alpha=0.3)
     axis.legend()
     figure.tight_layout()
