@@ -21,7 +21,7 @@ from biobert_tf.ner import NerLabels, NerModel, NerTagger, NerTask, merge_window
 from biobert_tf.ner_data import Sentence, convert_scheme, detect_scheme, label_list, read_conll, \
     write_conll
 from biobert_tf.ner_metrics import format_report, ner_scores
-from biobert_tf.task_runner import RunConfig, TaskRunner, trained_checkpoint
+from biobert_tf.task_runner import RunConfig, TaskRunner, trained_checkpoint, trained_run_file
 from biobert_tf.word_vocab import VOCAB_FILE, WordVocab, read_word_vectors
 
 
@@ -88,12 +88,8 @@ class NerRunner(TaskRunner):
                 for s in sentences]
 
     def _labels(self) -> NerLabels:
-        saved = os.path.join(self.run.output_dir, LABELS_FILE)
         if self.train_sentences is None:
-            if not os.path.exists(saved):
-                raise ValueError(f"no {saved}: train first (--do_train) or point --output_dir "
-                                 "at a trained model")
-            return NerLabels.load(saved)
+            return NerLabels.load(trained_run_file(self.run.output_dir, LABELS_FILE))
         train = self.train_sentences
         scheme = detect_scheme(train) if self.run.tag_scheme == "auto" else self.run.tag_scheme
         # Also repairs chunks that start with I-X (conlleval reads them as B-X), which a CRF
@@ -106,7 +102,7 @@ class NerRunner(TaskRunner):
         self.train_sentences = repaired
         labels = NerLabels(label_list(repaired), scheme)
         tf.io.gfile.makedirs(self.run.output_dir)
-        labels.save(saved)
+        labels.save(os.path.join(self.run.output_dir, LABELS_FILE))
         return labels
 
     # ---- model -------------------------------------------------------------------------

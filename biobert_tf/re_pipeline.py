@@ -20,7 +20,7 @@ from biobert_tf.modeling import BertEncoder
 from biobert_tf.re_data import RelationExample
 from biobert_tf.re_inputs import RelationEncoder, has_sentinel
 from biobert_tf.re_model import MODEL_INPUTS, RelationClassifier, RelationModel, RelationSpec
-from biobert_tf.task_runner import RunConfig, TaskRunner
+from biobert_tf.task_runner import RunConfig, TaskRunner, trained_run_file
 
 SPEC_FILE = "relation_model.json"
 SPLITS = ("train", "dev", "test")
@@ -98,12 +98,8 @@ class RelationRunner(TaskRunner):
         return re_data.read_relations(self.path(split), self.data_format)
 
     def _spec(self) -> RelationSpec:
-        saved = os.path.join(self.run.output_dir, SPEC_FILE)
         if self.train_examples is None:
-            if not os.path.exists(saved):
-                raise ValueError(f"no {saved}: train first (--do_train) or point --output_dir "
-                                 "at a trained model")
-            return RelationSpec.load(saved)
+            return RelationSpec.load(trained_run_file(self.run.output_dir, SPEC_FILE))
         run = self.run
         # Labels of every split there is, so that none is missing at evaluation.
         examples = list(self.train_examples)
@@ -120,7 +116,7 @@ class RelationRunner(TaskRunner):
         logging.info("labels %s (negative: %s), entity mode %s, head %s", list(spec.labels),
                      spec.negative, spec.entity_mode, spec.head)
         tf.io.gfile.makedirs(run.output_dir)
-        spec.save(saved)
+        spec.save(os.path.join(run.output_dir, SPEC_FILE))
         return spec
 
     def encode(self, examples: Sequence[RelationExample]) -> dict[str, np.ndarray]:

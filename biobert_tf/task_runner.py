@@ -85,6 +85,15 @@ def trained_checkpoint(output_dir: str) -> str | None:
     return tf.train.latest_checkpoint(output_dir)
 
 
+def trained_run_file(output_dir: str, name: str) -> str:
+    """`output_dir/name`, written by training; a clear error when the run was never trained."""
+    path = os.path.join(output_dir, name)
+    if not os.path.exists(path):
+        raise ValueError(f"no {path}: train first (--do_train) or point --output_dir "
+                         "at a trained model")
+    return path
+
+
 class TaskRunner:
     """Tokenizer, encoder init, trainer, epochs, restore and predict for a task's model.
 

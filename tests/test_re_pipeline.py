@@ -173,3 +173,9 @@ def test_malformed_rows_name_their_line(model_dir, tmp_path):
     with pytest.raises(ValueError, match="only one label"):
         RelationRunner(tiny_run(model_dir, tmp_path, tmp_path / "out", task_name="gad"),
                        STRATEGY)
+
+
+def test_predict_without_a_trained_run_says_so(model_dir, gad_dir, tmp_path):
+    with pytest.raises(ValueError, match=r"relation_model.json: train first \(--do_train\)"):
+        RelationRunner(tiny_run(model_dir, gad_dir / "1", tmp_path / "never_trained",
+                                task_name="gad", do_train=False), STRATEGY)
