@@ -4,11 +4,11 @@ A chunk (entity) is a maximal run of tokens that conlleval's `startOfChunk`/`end
 together; a predicted chunk is correct when a gold chunk has the same start, end and type. Each
 sentence is scored on its own: conlleval sees a blank line between sentences, so no chunk spans one.
 
-Why not seqeval: its default mode uses these very rules, but seqeval 1.2.2 (the latest release) is an
-sdist whose `setup.py` no longer builds with current setuptools_scm (`pip install seqeval` fails with
-"No module named 'vcs_versioning'"), and importing its metrics imports scikit-learn and SciPy. The rules
-are ~30 lines, so they live here; the tests check them against a line-by-line transcription of
-conlleval.pl's counting loop and, when seqeval happens to be installed, against seqeval.
+Why not seqeval at run time: its default mode uses these very rules, but importing its metrics
+imports scikit-learn and SciPy, and its only release (1.2.2) is an sdist whose build has broken
+before with new setuptools_scm releases. The rules are ~30 lines, so they live here; the tests check
+them against a line-by-line transcription of conlleval.pl's counting loop and against seqeval (in
+the `test` extra only).
 
 Tags: `O`, or a prefix `B`/`I`/`E`/`S` optionally followed by `-TYPE` (BioBERT's data is untyped: its
 chunks have type ""). For IOB1/IOB2 tags (B, I, O) the rules are exactly conlleval.pl's, including
