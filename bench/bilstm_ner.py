@@ -157,7 +157,7 @@ def main():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     figure, axis = plt.subplots(figsize=(6, 4))
-    for dataset in sorted({d for d, _, _ in groups}):
+    for color, dataset in enumerate(sorted({d for d, _, _ in groups})):
         for init, style in (("scratch", "--"), ("transfer", "-")):
             points = sorted((f, [r["test_f1"] for r in rows])
                             for (d, f, i), rows in groups.items() if d == dataset and i == init)
@@ -165,7 +165,8 @@ def main():
                 axis.errorbar([100 * f for f, _ in points],
                               [statistics.mean(v) for _, v in points],
                               yerr=[statistics.stdev(v) if len(v) > 1 else 0 for _, v in points],
-                              fmt=style, marker="o", capsize=3, label=f"{dataset}, {init}")
+                              fmt=style, marker="o", capsize=3, color=f"C{color}",
+                              label=f"{dataset}, {init}")
     axis.set_xlabel("training sentences used (%)")
     axis.set_ylabel("test entity F1 (conlleval)")
     axis.set_title("BiLSTM-CRF: BiLM transfer vs scratch (mean ± std over seeds)")
