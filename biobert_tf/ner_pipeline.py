@@ -171,12 +171,8 @@ class NerRunner(TaskRunner):
 
     def export(self, export_dir: str) -> None:
         """SavedModel: raw strings in → entity spans out (see NerTagger)."""
-        tagger = self.tagger()
-        tf.saved_model.save(tagger, export_dir,
-                            signatures={"serving_default": tagger.__call__})
+        self.save_serving_module(self.tagger(), export_dir, "tagger")
         self.labels.save(os.path.join(export_dir, LABELS_FILE))
-        self.save_encoder_files(export_dir)
-        logging.info("exported the tagger SavedModel to %s", export_dir)
 
 
 class BiLstmNerRunner(NerRunner):

@@ -165,11 +165,7 @@ class QaRunner(TaskRunner):
 
     def export(self, export_dir: str) -> None:
         """SavedModel: raw (question, context) strings in → answer spans out."""
-        answerer = self.answerer()
-        tf.saved_model.save(answerer, export_dir,
-                            signatures={"serving_default": answerer.__call__})
-        self.save_encoder_files(export_dir)
-        logging.info("exported the QA SavedModel to %s", export_dir)
+        self.save_serving_module(self.answerer(), export_dir, "QA")
 
 
 def _distinct_best(context: str, spans: dict[str, list], n_best: int) -> list[dict]:
@@ -286,11 +282,9 @@ class YesNoRunner(TaskRunner):
 
     def export(self, export_dir: str) -> None:
         """SavedModel: raw (question, snippet) strings in → P(yes) out."""
-        answerer = YesNoAnswerer(self.model, self.tokenizer, self.run.max_seq_length)
-        tf.saved_model.save(answerer, export_dir,
-                            signatures={"serving_default": answerer.__call__})
-        self.save_encoder_files(export_dir)
-        logging.info("exported the yes/no SavedModel to %s", export_dir)
+        self.save_serving_module(
+            YesNoAnswerer(self.model, self.tokenizer, self.run.max_seq_length), export_dir,
+            "yes/no")
 
     def answers(self, trainer: training.Trainer, examples: Sequence[QaExample]
                 ) -> dict[str, str]:

@@ -227,12 +227,8 @@ class RelationRunner(TaskRunner):
 
     def export(self, export_dir: str) -> None:
         """SavedModel: raw sentences in → label probabilities out (see RelationClassifier)."""
-        classifier = self.classifier()
-        tf.saved_model.save(classifier, export_dir,
-                            signatures={"serving_default": classifier.__call__})
+        self.save_serving_module(self.classifier(), export_dir, "relation classifier")
         self.spec.save(os.path.join(export_dir, SPEC_FILE))
-        self.save_encoder_files(export_dir)
-        logging.info("exported the relation classifier SavedModel to %s", export_dir)
 
 
 def classify(classifier: RelationClassifier, texts: Sequence[str]) -> list[dict]:

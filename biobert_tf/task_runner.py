@@ -208,6 +208,13 @@ class TaskRunner:
         tf.io.gfile.copy(self.vocab_file, os.path.join(directory, checkpoints.VOCAB_NAME),
                          overwrite=True)
 
+    def save_serving_module(self, module: tf.Module, export_dir: str, what: str) -> None:
+        """A SavedModel whose `serving_default` is `module.__call__`, with the encoder files
+        beside it."""
+        tf.saved_model.save(module, export_dir, signatures={"serving_default": module.__call__})
+        self.save_encoder_files(export_dir)
+        logging.info("exported the %s SavedModel to %s", what, export_dir)
+
     # ---- training ---------------------------------------------------------------------
     def train(self, features: dict[str, np.ndarray],
               dev_score: Callable[[training.Trainer], float] | None = None,
