@@ -23,6 +23,7 @@ Hyper-parameters: max_seq_length 128, batch 32, lr --learning_rate (default 1e-4
 
 import argparse
 import json
+import math
 import pathlib
 import re
 import statistics
@@ -65,7 +66,8 @@ def run(dataset: str, head: str, seed: int, args) -> dict:
         raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
     rates = [float(x) for x in re.findall(r"steps/s\s+([\d.]+) examples/s", result.stderr)]
     row = {"dataset": dataset, "head": head, "seed": seed, "wall_s": round(wall, 1),
-           "train_examples_per_s": statistics.median(rates[1:] or rates)}
+           # nan: every fold was already trained by an earlier invocation (--keep)
+           "train_examples_per_s": statistics.median(rates[1:] or rates) if rates else math.nan}
     if dataset == "gad":
         summary = json.loads((out / "cv_results.json").read_text())
         row.update({k: 100 * summary[k]["mean"] for k in ("precision", "recall", "f1")})
@@ -106,13 +108,16 @@ def main():
                 rows.append(row)
                 print(json.dumps(row), flush=True)
                 pathlib.Path(args.json_out).write_text(json.dumps(rows, indent=1))
-    print("\n| dataset | head | seeds | test P | test R | test F1 (mean ± std over seeds) "
+    print("\n| dataset | head | seeds | test P | test R | test F1 (mean ± std over seeds; over "
+          "folds for one GAD seed) "
           "| train ex/s | wall s/run |")
     print("|---|---|---|---|---|---|---|---|")
     for dataset in args.datasets.split(","):
         for head in args.heads.split(","):
             group = [r for r in rows if r["dataset"] == dataset and r["head"] == head]
             f1, f1_std = mean_std([r["f1"] for r in group])
+            if len(group) == 1 and dataset == "gad":  # one run: its spread over folds
+                f1_std = group[0]["f1_fold_std"]
             print(f"| {dataset} | {head} | {len(group)} | "
                   f"{statistics.mean(r['precision'] for r in group):.2f} | "
                   f"{statistics.mean(r['recall'] for r in group):.2f} | {f1:.2f} ± {f1_std:.2f} | "
