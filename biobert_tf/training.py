@@ -143,6 +143,10 @@ class Trainer:
         # Variables the loss does not reach (the pooler under NER) are left out, as Google's
         # optimizer skips their None gradients.
         grads, variables = zip(*[(g, v) for g, v in zip(grads, variables) if g is not None])
+        # Embedding gradients come as IndexedSlices with a row per distinct token: replicas
+        # with different token counts cannot all-gather them, and Keras would update only
+        # those rows. Dense, as Google's BERT: every strategy then makes the same update.
+        grads = [tf.convert_to_tensor(g) for g in grads]
         grads = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM,
                                                                list(grads))
         # Clipping the scaled gradients at CLIP_NORM * scale equals clipping the true ones.

@@ -179,3 +179,36 @@ def test_predict_without_a_trained_run_says_so(model_dir, gad_dir, tmp_path):
     with pytest.raises(ValueError, match=r"relation_model.json: train first \(--do_train\)"):
         RelationRunner(tiny_run(model_dir, gad_dir / "1", tmp_path / "never_trained",
                                 task_name="gad", do_train=False), STRATEGY)
+
+
+MIRRORED_SCRIPT = r"""
+import sys, numpy as np, tensorflow as tf
+tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0],
+                                           [tf.config.LogicalDeviceConfiguration()] * 2)
+from biobert_tf.re_pipeline import RelationRun, RelationRunner, run_phases
+model_dir, data_dir, out = sys.argv[1:]
+def run(**settings):
+    return RelationRun(data_dir=data_dir, output_dir=out, init_checkpoint=None,
+                       bert_config_file=model_dir + "/bert_config.json",
+                       vocab_file=model_dir + "/vocab.txt", do_lower_case=False,
+                       max_seq_length=64, train_batch_size=16, eval_batch_size=16,
+                       predict_batch_size=6, learning_rate=1e-3, num_train_epochs=1,
+                       iterations_per_loop=3, task_name="gad", head="sll_att", **settings)
+mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+run_phases(RelationRunner(run(do_train=True), mirrored), do_eval=False, do_predict=True)
+two = np.loadtxt(out + "/test_results.tsv", delimiter="\t")
+single = RelationRunner(run(do_train=False), tf.distribute.get_strategy())
+test = single.read("test")
+one = single.evaluate(single.restore(), test, 6)["probabilities"]
+assert two.shape == (len(test), 2), two.shape
+np.testing.assert_allclose(one, two, atol=1e-5)
+print("same")
+"""
+
+
+def test_mirrored_two_cpus_trains_and_keeps_test_order(model_dir, gad_dir, tmp_path):
+    # 40 test rows in batches of 6 (3 per replica): the last batch is padded, rows stay in order.
+    result = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT, str(model_dir),
+                             str(gad_dir / "1"), str(tmp_path / "out")],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0 and "same" in result.stdout, result.stderr[-3000:]
