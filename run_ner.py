@@ -6,7 +6,7 @@
         --init_checkpoint=biobert/model.ckpt-1000000 --do_lower_case=false \
         --num_train_epochs=10 --output_dir=out [--use_crf] [--export_dir=out/saved_model]
     python run_ner.py --output_dir=out --predict_text="BRCA1 mutations cause breast cancer."
-    python -m biobert_tf.bilm --input_file=abstracts.txt --ner_file=NCBI/train.tsv --output_dir=bilm
+    python -m biobert_tf.tasks.ner.bilstm.bilm --input_file=abstracts.txt --ner_file=NCBI/train.tsv --output_dir=bilm
     python run_ner.py --model=bilstm_crf --init_bilm_checkpoint=bilm --do_train --do_predict \
         --data_dir=NCBI-disease --train_file=train.tsv --learning_rate=1e-3 --output_dir=out
 
@@ -24,8 +24,10 @@ import json  # noqa: E402
 
 from absl import app, flags, logging  # noqa: E402
 
-from biobert_tf import cli, ner_pipeline, resources  # noqa: E402
-from biobert_tf.ner_data import read_conll  # noqa: E402
+from biobert_tf.engine import cli  # noqa: E402
+from biobert_tf.tasks.ner import task as ner_pipeline  # noqa: E402
+from biobert_tf import resources  # noqa: E402
+from biobert_tf.tasks.ner.data import read_conll  # noqa: E402
 
 FLAGS = flags.FLAGS
 cli.define_finetuning_flags()
@@ -48,7 +50,7 @@ flags.DEFINE_string("predict_file", None, "Raw-text file to tag, one document pe
 flags.DEFINE_bool("demo", False, "Run the built-in demo (also what no flags at all does).")
 flags.DEFINE_enum("model", "bert", ["bert", "bilstm_crf"], "bert: BERT fine-tuning (BioBERT); "
                   "bilstm_crf: Sachan et al.'s word + char-CNN BiLSTM-CRF (no BERT weights).")
-flags.DEFINE_string("init_bilm_checkpoint", None, "bilstm_crf: a `python -m biobert_tf.bilm` "
+flags.DEFINE_string("init_bilm_checkpoint", None, "bilstm_crf: a `python -m biobert_tf.tasks.ner.bilstm.bilm` "
                     "output_dir; its vocabulary, architecture and encoder weights are used.")
 flags.DEFINE_string("word_vectors", None, "bilstm_crf without a BiLM: word2vec text file to "
                     "initialise the word embeddings.")

@@ -17,11 +17,14 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
-from biobert_tf import checkpoints, cli, pretraining_data, training  # noqa: E402
-from biobert_tf.config import BertConfig  # noqa: E402
-from biobert_tf.modeling import BertEncoder, BertPretrainer  # noqa: E402
-from biobert_tf.optimization import create_optimizer  # noqa: E402
-from biobert_tf.pretraining import PretrainingTask  # noqa: E402
+from biobert_tf.bert import checkpoints  # noqa: E402
+from biobert_tf.engine import cli  # noqa: E402
+from biobert_tf.pretraining import data as pretraining_data  # noqa: E402
+from biobert_tf.engine import training  # noqa: E402
+from biobert_tf.bert.config import BertConfig  # noqa: E402
+from biobert_tf.bert.modeling import BertEncoder, BertPretrainer  # noqa: E402
+from biobert_tf.engine.optimization import create_optimizer  # noqa: E402
+from biobert_tf.pretraining.task import PretrainingTask  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("bert_config_file", None, "bert_config.json of the model (default: beside "

@@ -26,7 +26,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
-from biobert_tf import cli, qa_pipeline  # noqa: E402
+from biobert_tf.engine import cli  # noqa: E402
+from biobert_tf.tasks.qa import task as qa_pipeline  # noqa: E402
 
 FLAGS = flags.FLAGS
 cli.define_finetuning_flags()

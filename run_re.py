@@ -22,7 +22,11 @@ import json  # noqa: E402
 
 from absl import app, flags, logging  # noqa: E402
 
-from biobert_tf import cli, re_data, re_inputs, re_model, re_pipeline  # noqa: E402
+from biobert_tf.engine import cli  # noqa: E402
+from biobert_tf.tasks.relation import data as re_data  # noqa: E402
+from biobert_tf.tasks.relation import inputs as re_inputs  # noqa: E402
+from biobert_tf.tasks.relation import model as re_model  # noqa: E402
+from biobert_tf.tasks.relation import task as re_pipeline  # noqa: E402
 
 FLAGS = flags.FLAGS
 cli.define_finetuning_flags()

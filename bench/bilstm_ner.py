@@ -2,7 +2,7 @@
 
 What is run:
 
-1. `python -m biobert_tf.bilm` pretrains the bidirectional language model on
+1. `python -m biobert_tf.tasks.ner.bilstm.bilm` pretrains the bidirectional language model on
    ../shared/data/corpus/bioasq_abstracts.txt plus the *unlabeled* sentences of each
    dataset's train.tsv (never devel or test), --bilm_epochs epochs; its held-out perplexity
    is reported.
@@ -87,7 +87,7 @@ def main():
     bilm = work / "bilm"
     if not (bilm / "eval_results.txt").exists():
         stderr, seconds = run([
-            sys.executable, "-m", "biobert_tf.bilm",
+            sys.executable, "-m", "biobert_tf.tasks.ner.bilstm.bilm",
             f"--input_file={data / 'corpus' / 'bioasq_abstracts.txt'}",
             "--ner_file=" + ",".join(str(data / "ner" / d / "train.tsv")
                                      for d in args.bilm_datasets.split(",")),

@@ -12,7 +12,7 @@ padding per batch (`DataCollatorForTokenClassification`) and a plain PyTorch loo
   as HF's Trainer does), eval batch 64;
 - --epochs epochs with devel evaluated after each one; the best epoch's weights are kept and
   training stops at the first epoch that does not improve dev F1 (patience 1);
-- test.tsv predicted with the best weights and scored with `biobert_tf.ner_metrics.ner_scores`
+- test.tsv predicted with the best weights and scored with `biobert_tf.tasks.ner.metrics.ner_scores`
   (conlleval-exact), the same scorer as ours. Words cut off by truncation, and words for which
   the tokenizer produces no subword at all (e.g. a lone zero-width space), are predicted "O".
 
@@ -40,8 +40,8 @@ from transformers import (  # noqa: E402
     AutoTokenizer, BertForTokenClassification, DataCollatorForTokenClassification,
     get_linear_schedule_with_warmup)
 
-from biobert_tf.ner_data import label_list, read_conll, write_conll  # noqa: E402
-from biobert_tf.ner_metrics import ner_scores  # noqa: E402
+from biobert_tf.tasks.ner.data import label_list, read_conll, write_conll  # noqa: E402
+from biobert_tf.tasks.ner.metrics import ner_scores  # noqa: E402
 
 WARMUP_PROPORTION = 0.1
 WEIGHT_DECAY = 0.01

@@ -28,8 +28,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from biobert_tf import checkpoints
-from biobert_tf.tokenization import BertTokenizer
+from biobert_tf.bert import checkpoints
+from biobert_tf.bert.tokenization import BertTokenizer
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_SENTENCES = REPO_ROOT.parent / "shared" / "data" / "corpus" / "bioasq_abstracts.txt"

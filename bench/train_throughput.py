@@ -10,7 +10,7 @@ example, random next-sentence labels).
 
 * ours: exactly what `run_pretraining.py` runs — `BertPretrainer` + `PretrainingTask` +
   `create_optimizer(..., aggregate_gradients=False)` under the default strategy, driven by
-  `biobert_tf.training.Trainer._train_steps(iterator, 1)` (a `tf.function` around
+  `biobert_tf.engine.training.Trainer._train_steps(iterator, 1)` (a `tf.function` around
   `Trainer._replica_step`) on a distributed iterator, in float32 and with
   `distribute.set_mixed_precision("bfloat16")`.
 * HF: `transformers.BertForPreTraining` (PyTorch, CPU, `torch.set_num_threads(2)`), the same
@@ -76,7 +76,7 @@ EXPLORE_CONFIGS = ("peak:onednn1,tf:fp32:onednn1,tf:bf16:onednn1,tf:bf16:xla,tf:
 # ---- shared helpers -------------------------------------------------------------------------
 
 def read_config(path):
-    from biobert_tf.config import BertConfig
+    from biobert_tf.bert.config import BertConfig
     return BertConfig.from_json_file(path)
 
 
@@ -149,10 +149,11 @@ def worker_tf(spec):
     import keras
     import tensorflow as tf
 
-    from biobert_tf import distribute, training
-    from biobert_tf.modeling import BertEncoder, BertPretrainer
-    from biobert_tf.optimization import create_optimizer
-    from biobert_tf.pretraining import PretrainingTask
+    from biobert_tf.engine import distribute
+    from biobert_tf.engine import training
+    from biobert_tf.bert.modeling import BertEncoder, BertPretrainer
+    from biobert_tf.engine.optimization import create_optimizer
+    from biobert_tf.pretraining.task import PretrainingTask
 
     if "intra2" in spec["options"]:
         tf.config.threading.set_intra_op_parallelism_threads(2)

@@ -30,9 +30,9 @@ def main(argv):
     del argv
     import tensorflow as tf
 
-    from biobert_tf.config import BertConfig
-    from biobert_tf.modeling import BertEncoder
-    from biobert_tf.tokenization import BertTokenizer
+    from biobert_tf.bert.config import BertConfig
+    from biobert_tf.bert.modeling import BertEncoder
+    from biobert_tf.bert.tokenization import BertTokenizer
 
     config = BertConfig.from_json_file(FLAGS.bert_config_file)
     start = time.perf_counter()

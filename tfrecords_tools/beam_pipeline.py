@@ -46,7 +46,7 @@ class _MakeExamples(beam.DoFn):
         self.options, self.dupe_factor, self.seed = options, dupe_factor, seed
 
     def setup(self):
-        from biobert_tf.tokenization import BertTokenizer  # built once per worker
+        from biobert_tf.bert.tokenization import BertTokenizer  # built once per worker
 
         self.tokenizer = BertTokenizer(self.vocab_file, self.do_lower_case)
 

@@ -9,7 +9,7 @@ Input: `--input_file` is a glob or a comma-separated list of globs of corpus fil
 
 WordPiece (`--model=wordpiece`, the default)
 --------------------------------------------
-Words are split exactly as `biobert_tf.tokenization.BertTokenizer` (Google's BasicTokenizer)
+Words are split exactly as `biobert_tf.bert.tokenization.BertTokenizer` (Google's BasicTokenizer)
 splits them, then tensorflow-text's WordPiece learner
 (`tensorflow_text.tools.wordpiece_vocab.wordpiece_tokenizer_learner_lib`) picks the
 subwords. Why not `bert_vocab_from_dataset` with `bert_tokenizer_params={"lower_case": ...}`:
@@ -63,7 +63,7 @@ from typing import Iterable, Iterator
 import tensorflow as tf
 from absl import app, flags, logging
 
-from biobert_tf.tokenization import CLS, MASK, MAX_CHARS_PER_WORD, PAD, SEP, UNK, split_words
+from biobert_tf.bert.tokenization import CLS, MASK, MAX_CHARS_PER_WORD, PAD, SEP, UNK, split_words
 from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as learner
 
 from tfrecords_tools.corpus import CorpusError, expand_input_files, read_documents

@@ -19,7 +19,7 @@ import time  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from biobert_tf.tokenization import BertTokenizer  # noqa: E402
+from biobert_tf.bert.tokenization import BertTokenizer  # noqa: E402
 from tfrecords_tools import corpus, pipeline  # noqa: E402
 from tfrecords_tools.instances import InstanceOptions  # noqa: E402
 

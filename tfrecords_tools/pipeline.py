@@ -19,8 +19,8 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 import tensorflow as tf
 
-from biobert_tf.pretraining_data import FEATURES
-from biobert_tf.tokenization import BertTokenizer
+from biobert_tf.pretraining.data import FEATURES
+from biobert_tf.bert.tokenization import BertTokenizer
 from tfrecords_tools.corpus import Document
 from tfrecords_tools.example_encoder import encode_examples
 from tfrecords_tools.instances import InstanceMaker, InstanceOptions, Instances, TokenizedDocuments

@@ -1,0 +1,180 @@
+"""The BERT encoder and its pretraining heads, on keras-hub layers.
+
+`BertEncoder` is keras-hub's `BertBackbone` made configurable where Google BERT
+checkpoints need it: the FFN activation (keras-hub hard-codes the tanh GELU, but
+HuggingFace BERT checkpoints use the exact one) and the initializer range. Its
+layers and their names are identical to `BertBackbone`'s, so weights move between
+the two with `set_weights` (see `checkpoints.save_keras_preset`).
+
+The pretraining heads are Google's: the MLM transform (dense + activation +
+LayerNorm ε 1e-12) with a decoder tied to the word embeddings plus an output bias,
+and a two-way NSP classifier on the pooled output. keras-hub's `BertMaskedLM`
+uses exact GELU and ε 1e-5, so it cannot host Google's `cls/predictions` weights.
+"""
+
+from __future__ import annotations
+
+import keras
+import keras_hub
+from absl import logging
+from keras.layers import ReversibleEmbedding
+from keras_hub.layers import MaskedLMHead, PositionEmbedding, TransformerEncoder
+
+from biobert_tf.bert.config import BertConfig
+
+LAYER_NORM_EPSILON = 1e-12
+
+# Serializable Keras activations for BertConfig.hidden_act. "gelu" is Google's
+# tanh approximation; keras' own "gelu" string is the exact erf form.
+_KERAS_ACTIVATIONS = {
+    "gelu": keras_hub.src.utils.keras_utils.gelu_approximate,
+    "gelu_exact": "gelu",
+    "relu": "relu",
+    "tanh": "tanh",
+    "linear": "linear",
+}
+
+
+def keras_activation(hidden_act: str):
+    return _KERAS_ACTIVATIONS[hidden_act]
+
+
+def _initializer(stddev: float):
+    # Google BERT: truncated normal with stddev initializer_range.
+    return keras.initializers.TruncatedNormal(stddev=stddev)
+
+
+@keras.saving.register_keras_serializable(package="biobert_tf")
+class BertEncoder(keras_hub.models.Backbone):
+    """Google-BERT encoder: inputs `token_ids`, `segment_ids`, `padding_mask` (all [batch, seq]);
+    outputs `sequence_output` [batch, seq, hidden] and `pooled_output` [batch, hidden]."""
+
+    def __init__(self, vocabulary_size: int, num_layers: int, num_heads: int, hidden_dim: int,
+                 intermediate_dim: int, hidden_act: str = "gelu", dropout: float = 0.1,
+                 max_sequence_length: int = 512, num_segments: int = 2,
+                 initializer_range: float = 0.02, dtype=None, **kwargs):
+        init = _initializer(initializer_range)
+        self.token_embedding = ReversibleEmbedding(
+            vocabulary_size, hidden_dim, embeddings_initializer=init, dtype=dtype,
+            name="token_embedding")
+        self.position_embedding = PositionEmbedding(
+            sequence_length=max_sequence_length, initializer=init, dtype=dtype,
+            name="position_embedding")
+        self.segment_embedding = keras.layers.Embedding(
+            num_segments, hidden_dim, embeddings_initializer=init, dtype=dtype,
+            name="segment_embedding")
+        self.embeddings_add = keras.layers.Add(dtype=dtype, name="embeddings_add")
+        self.embeddings_layer_norm = keras.layers.LayerNormalization(
+            epsilon=LAYER_NORM_EPSILON, dtype=dtype, name="embeddings_layer_norm")
+        self.embeddings_dropout = keras.layers.Dropout(dropout, dtype=dtype,
+                                                       name="embeddings_dropout")
+        self.transformer_layers = [
+            TransformerEncoder(num_heads=num_heads, intermediate_dim=intermediate_dim,
+                               activation=keras_activation(hidden_act), dropout=dropout,
+                               layer_norm_epsilon=LAYER_NORM_EPSILON, kernel_initializer=init,
+                               dtype=dtype, name=f"transformer_layer_{i}")
+            for i in range(num_layers)]
+        self.pooled_dense = keras.layers.Dense(hidden_dim, activation="tanh",
+                                               kernel_initializer=init, dtype=dtype,
+                                               name="pooled_dense")
+
+        token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+        segment_ids = keras.Input(shape=(None,), dtype="int32", name="segment_ids")
+        padding_mask = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
+        tokens = self.token_embedding(token_ids)
+        x = self.embeddings_add((tokens, self.position_embedding(tokens),
+                                 self.segment_embedding(segment_ids)))
+        x = self.embeddings_dropout(self.embeddings_layer_norm(x))
+        for layer in self.transformer_layers:
+            x = layer(x, padding_mask=padding_mask)
+        super().__init__(
+            inputs={"token_ids": token_ids, "segment_ids": segment_ids,
+                    "padding_mask": padding_mask},
+            outputs={"sequence_output": x, "pooled_output": self.pooled_dense(x[:, 0, :])},
+            dtype=dtype, **kwargs)
+
+        self.vocabulary_size = vocabulary_size
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.hidden_dim = hidden_dim
+        self.intermediate_dim = intermediate_dim
+        self.hidden_act = hidden_act
+        self.dropout = dropout
+        self.max_sequence_length = max_sequence_length
+        self.num_segments = num_segments
+        self.initializer_range = initializer_range
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(vocabulary_size=self.vocabulary_size, num_layers=self.num_layers,
+                      num_heads=self.num_heads, hidden_dim=self.hidden_dim,
+                      intermediate_dim=self.intermediate_dim, hidden_act=self.hidden_act,
+                      dropout=self.dropout, max_sequence_length=self.max_sequence_length,
+                      num_segments=self.num_segments, initializer_range=self.initializer_range)
+        return config
+
+    @classmethod
+    def from_bert_config(cls, config: BertConfig, dtype=None) -> "BertEncoder":
+        if config.attention_probs_dropout_prob != config.hidden_dropout_prob:
+            # keras-hub's TransformerEncoder has a single dropout rate.
+            logging.warning("attention_probs_dropout_prob=%s differs from hidden_dropout_prob=%s; "
+                            "keras-hub layers use one rate, so %s is used for both",
+                            config.attention_probs_dropout_prob, config.hidden_dropout_prob,
+                            config.hidden_dropout_prob)
+        return cls(vocabulary_size=config.vocab_size, num_layers=config.num_hidden_layers,
+                   num_heads=config.num_attention_heads, hidden_dim=config.hidden_size,
+                   intermediate_dim=config.intermediate_size, hidden_act=config.hidden_act,
+                   dropout=config.hidden_dropout_prob,
+                   max_sequence_length=config.max_position_embeddings,
+                   num_segments=config.type_vocab_size,
+                   initializer_range=config.initializer_range, dtype=dtype)
+
+    def bert_config(self) -> BertConfig:
+        return BertConfig(
+            vocab_size=self.vocabulary_size, hidden_size=self.hidden_dim,
+            num_hidden_layers=self.num_layers, num_attention_heads=self.num_heads,
+            intermediate_size=self.intermediate_dim, hidden_act=self.hidden_act,
+            hidden_dropout_prob=self.dropout, attention_probs_dropout_prob=self.dropout,
+            max_position_embeddings=self.max_sequence_length, type_vocab_size=self.num_segments,
+            initializer_range=self.initializer_range)
+
+
+@keras.saving.register_keras_serializable(package="biobert_tf")
+class BertPretrainer(keras.Model):
+    """Encoder + Google's MLM and NSP heads.
+
+    Inputs: the encoder's three plus `masked_lm_positions` [batch, predictions].
+    Outputs: `mlm_logits` [batch, predictions, vocab] and `nsp_logits` [batch, 2].
+    """
+
+    def __init__(self, encoder: BertEncoder, **kwargs):
+        init = _initializer(encoder.initializer_range)
+        self.encoder = encoder
+        self.mlm_head = MaskedLMHead(
+            token_embedding=encoder.token_embedding,
+            intermediate_activation=keras_activation(encoder.hidden_act),
+            layer_norm_epsilon=LAYER_NORM_EPSILON, kernel_initializer=init,
+            dtype=encoder.dtype_policy, name="mlm_head")
+        self.nsp_head = keras.layers.Dense(2, kernel_initializer=init,
+                                           dtype=encoder.dtype_policy, name="nsp_head")
+        inputs = dict(encoder.input)
+        inputs["masked_lm_positions"] = keras.Input(shape=(None,), dtype="int32",
+                                                    name="masked_lm_positions")
+        outputs = encoder({k: inputs[k] for k in ("token_ids", "segment_ids", "padding_mask")})
+        super().__init__(
+            inputs=inputs,
+            outputs={
+                "mlm_logits": self.mlm_head(outputs["sequence_output"],
+                                            mask_positions=inputs["masked_lm_positions"]),
+                "nsp_logits": self.nsp_head(outputs["pooled_output"]),
+            },
+            **kwargs)
+
+    def get_config(self):
+        return {"encoder": keras.saving.serialize_keras_object(self.encoder), "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        return cls(**config)

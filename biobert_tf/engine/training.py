@@ -1,0 +1,322 @@
+"""The one training loop of biobert-tf: pretraining and every fine-tuning task use it.
+
+A custom loop, not `model.fit`: Keras 3's `fit` breaks under
+MultiWorkerMirroredStrategy (keras-team/keras#20585), and a TPU wants many steps per
+host call. Each call of the compiled `_train_steps` runs up to `iterations_per_loop`
+steps inside `strategy.run`; between calls the host logs, writes TensorBoard
+summaries and saves checkpoints.
+
+A checkpoint holds the model and the optimizer (its step counter is the global
+step). The input pipeline is deterministic and, on restart, skips the batches
+already trained on, so a job killed at any point and restarted with the same flags
+continues with the same weights, optimizer state, learning rate and data position,
+under every strategy (distributed iterators, TPU ones included, cannot be saved).
+
+Tasks plug in through `Task.compute`, which returns the replica's share of the
+global loss and (numerator, denominator) sums for each metric; the loop sums them
+over replicas and steps, so every metric is exact over the logged interval.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from typing import Callable, Protocol
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tqdm
+from absl import logging
+
+from biobert_tf.engine.optimization import clip_gradients
+
+CLIP_NORM = 1.0  # Google BERT clips the global gradient norm to 1.0
+
+
+class Task(Protocol):
+    """What the loop needs from a task (pretraining, NER, RE, QA)."""
+
+    model: keras.Model
+    metric_names: tuple[str, ...]
+
+    def compute(self, batch: dict, training: bool) -> tuple[tf.Tensor, dict[str, tuple]]:
+        """In replica context: (this replica's share of the global mean loss,
+        {metric: (numerator, denominator)} summed over this replica's examples)."""
+
+    # Fine-tuning tasks also have `predict(batch) -> {name: tensor}` for `Trainer.predict`.
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+def global_sum(value: tf.Tensor) -> tf.Tensor:
+    """Sum over all replicas, from replica context (e.g. a loss normaliser)."""
+    return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, value)
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopConfig:
+    output_dir: str
+    num_train_steps: int
+    iterations_per_loop: int = 1000
+    save_checkpoints_steps: int = 1000
+    keep_checkpoint_max: int = 5
+    global_batch_size: int = 32
+    # XLA-compile the forward and backward pass (one replica only: tasks normalise their loss
+    # by cross-replica sums, which cannot sit inside a compiled function; TPUs always compile).
+    jit_compile: bool = False
+    progress_bar: bool = False  # a tqdm bar over the steps (besides the log lines)
+
+
+class _Sums:
+    """Per-replica running sums, added in replica context and read (summed) on the host."""
+
+    def __init__(self, names: tuple[str, ...]):
+        self.variables = {name: tf.Variable(0.0, trainable=False, name=name.replace("/", "_"),
+                                            synchronization=tf.VariableSynchronization.ON_READ,
+                                            aggregation=tf.VariableAggregation.SUM)
+                          for name in names}
+
+    def add(self, values: dict[str, tf.Tensor]) -> None:
+        for name, value in values.items():
+            self.variables[name].assign_add(tf.cast(value, tf.float32))
+
+    def read_and_reset(self) -> dict[str, float]:
+        values = {name: float(v.read_value()) for name, v in self.variables.items()}
+        for v in self.variables.values():
+            v.assign(tf.zeros_like(v))
+        return values
+
+
+def ratios(sums: dict[str, float], names: tuple[str, ...]) -> dict[str, float]:
+    """metric = numerator / denominator, for the (name/num, name/den) pairs in `sums`."""
+    return {name: sums[f"{name}/num"] / max(sums[f"{name}/den"], 1e-12) for name in names}
+
+
+class Trainer:
+    """Runs a `Task` under a strategy: training with checkpoints and resume, and evaluation.
+
+    Build the task's model and the optimizer inside `strategy.scope()` before this.
+    """
+
+    def __init__(self, strategy: tf.distribute.Strategy, task: Task,
+                 optimizer: keras.optimizers.Optimizer, config: LoopConfig):
+        inner = getattr(optimizer, "inner_optimizer", optimizer)  # under a LossScaleOptimizer
+        if getattr(inner, "aggregate_gradients", True):
+            raise ValueError("the training loop sums and clips gradients across replicas itself: "
+                             "create the optimizer with aggregate_gradients=False")
+        if config.jit_compile and strategy.num_replicas_in_sync > 1:
+            raise ValueError(f"jit_compile needs a single replica, not "
+                             f"{strategy.num_replicas_in_sync}: drop it or use one device")
+        self.strategy, self.task, self.optimizer, self.config = strategy, task, optimizer, config
+        self._names = tuple(f"{m}/{part}" for m in ("loss",) + task.metric_names
+                            for part in ("num", "den"))
+        with strategy.scope():
+            self._sums = _Sums(self._names)
+            # Slots must exist before the first step: a tf.function under a strategy
+            # cannot create per-replica variables.
+            optimizer.build(task.model.trainable_variables)
+        self._restored = None  # the checkpoint the model already holds
+        self._gradients = (tf.function(self._compute_gradients, jit_compile=True)
+                           if config.jit_compile else self._compute_gradients)
+
+    @property
+    def step(self) -> int:
+        return int(self.optimizer.iterations.numpy())
+
+    # ---- training ------------------------------------------------------------------
+    def _compute_gradients(self, batch: dict) -> tuple:
+        scale = getattr(self.optimizer, "dynamic_scale", None)  # float16 loss scaling
+        with tf.GradientTape() as tape:
+            loss, sums = self.task.compute(batch, training=True)
+            scaled_loss = loss * tf.cast(scale, loss.dtype) if scale is not None else loss
+        return loss, sums, tape.gradient(scaled_loss, self.task.model.trainable_variables)
+
+    def _replica_step(self, batch: dict) -> None:
+        variables = self.task.model.trainable_variables
+        scale = getattr(self.optimizer, "dynamic_scale", None)
+        loss, sums, grads = self._gradients(batch)
+        # Variables the loss does not reach (the pooler under NER) are left out, as Google's
+        # optimizer skips their None gradients.
+        grads, variables = zip(*[(g, v) for g, v in zip(grads, variables) if g is not None])
+        # Embedding gradients come as IndexedSlices with a row per distinct token: replicas
+        # with different token counts cannot all-gather them, and Keras would update only
+        # those rows. Dense, as Google's BERT: every strategy then makes the same update.
+        grads = [tf.convert_to_tensor(g) for g in grads]
+        grads = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM,
+                                                               list(grads))
+        # Clipping the scaled gradients at CLIP_NORM * scale equals clipping the true ones.
+        grads = clip_gradients(grads, CLIP_NORM * (scale if scale is not None else 1.0))
+        self.optimizer.apply_gradients(zip(grads, variables))
+        self._sums.add({"loss/num": loss, "loss/den": 1.0 / self.strategy.num_replicas_in_sync,
+                        **{f"{m}/{part}": v for m, (num, den) in sums.items()
+                           for part, v in (("num", num), ("den", den))}})
+
+    @tf.function
+    def _train_steps(self, iterator, num_steps: tf.Tensor) -> None:
+        for _ in tf.range(num_steps):
+            self.strategy.run(self._replica_step, args=(next(iterator),))
+
+    def fit(self, dataset_fn: Callable[[tf.distribute.InputContext, int], tf.data.Dataset],
+            initialize: Callable[[], None] | None = None, stop_at: int | None = None) -> int:
+        """Trains to `num_train_steps` (or to `stop_at`, e.g. an epoch's end, checkpointed),
+        resuming from the newest checkpoint in `output_dir` (else calling `initialize`, e.g. to
+        load an init checkpoint). Returns the step.
+
+        `dataset_fn(input_context, start_step)` must give a deterministic per-replica
+        dataset that has skipped the `start_step` batches already trained on.
+        """
+        config = self.config
+        checkpoint = tf.train.Checkpoint(model=self.task.model, optimizer=self.optimizer)
+        manager = tf.train.CheckpointManager(
+            checkpoint, _worker_dir(config.output_dir, self.strategy),
+            max_to_keep=config.keep_checkpoint_max, step_counter=self.optimizer.iterations,
+            checkpoint_name="ckpt")
+        latest = tf.train.latest_checkpoint(config.output_dir)  # the chief's, for every worker
+        end = min(config.num_train_steps, stop_at or config.num_train_steps)
+        if latest and self._restored != latest:
+            checkpoint.restore(latest).assert_existing_objects_matched()
+            logging.info("restored step %d from %s", self.step, latest)
+        elif not latest and initialize is not None:
+            initialize()
+        self._restored = latest
+        start_step = self.step
+        iterator = iter(self.strategy.distribute_datasets_from_function(
+            lambda context: dataset_fn(context, start_step)))
+        writer = (tf.summary.create_file_writer(os.path.join(config.output_dir, "train"))
+                  if is_chief(self.strategy) else tf.summary.create_noop_writer())
+        start_time = time.perf_counter()
+        bar = (tqdm.tqdm(total=config.num_train_steps, initial=self.step, unit="step", dynamic_ncols=True)
+               if config.progress_bar and is_chief(self.strategy) else None)
+        while self.step < end:
+            step = self.step
+            until_save = config.save_checkpoints_steps - step % config.save_checkpoints_steps
+            num_steps = min(config.iterations_per_loop, end - step, until_save)
+            loop_start = time.perf_counter()
+            self._train_steps(iterator, tf.constant(num_steps))
+            metrics = self._metrics(self._sums.read_and_reset())
+            seconds = time.perf_counter() - loop_start
+            if not math.isfinite(metrics["loss"]):
+                raise TrainingDivergedError(
+                    f"loss is {metrics['loss']} at step {self.step}; stopping. The last good "
+                    f"checkpoint is {tf.train.latest_checkpoint(config.output_dir) or '(none yet)'}: "
+                    "lower --learning_rate or check the data and restart")
+            self._log(metrics, num_steps, seconds, start_step, start_time, writer,
+                      quiet=bar is not None)
+            if bar is not None:
+                bar.set_postfix(loss=f"{metrics['loss']:.4f}", refresh=False)
+                bar.update(num_steps)
+            if self.step % config.save_checkpoints_steps == 0 or self.step >= end:
+                manager.save(checkpoint_number=self.step)
+                _cleanup_worker_dir(manager.directory, config.output_dir)
+                self._restored = tf.train.latest_checkpoint(config.output_dir)
+        if bar is not None:
+            bar.close()
+        return self.step
+
+    def _metrics(self, sums: dict[str, float]) -> dict[str, float]:
+        metrics = ratios(sums, ("loss",) + self.task.metric_names)
+        metrics["learning_rate"] = float(_current_lr(self.optimizer))
+        return metrics
+
+    def _log(self, metrics, num_steps, seconds, start_step, start_time, writer,
+             quiet: bool = False) -> None:
+        config, step = self.config, self.step
+        steps_per_second = num_steps / seconds
+        done = step - start_step
+        eta = (config.num_train_steps - step) * (time.perf_counter() - start_time) / max(done, 1)
+        # Under a progress bar the line goes to the debug log only.
+        logging.log(logging.DEBUG if quiet else logging.INFO,
+                    "step %d/%d  loss %.4f  %s  %.2f steps/s  %.1f examples/s  ETA %s", step,
+                    config.num_train_steps, metrics["loss"],
+                    "  ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k != "loss"),
+                    steps_per_second, steps_per_second * config.global_batch_size,
+                    time.strftime("%H:%M:%S", time.gmtime(eta)))
+        with writer.as_default(step=step):
+            for name, value in metrics.items():
+                tf.summary.scalar(name, value)
+            tf.summary.scalar("examples_per_second", steps_per_second * config.global_batch_size)
+
+    # ---- evaluation ----------------------------------------------------------------
+    def _replica_eval_step(self, batch: dict) -> None:
+        loss, sums = self.task.compute(batch, training=False)
+        self._sums.add({"loss/num": loss, "loss/den": 1.0 / self.strategy.num_replicas_in_sync,
+                        **{f"{m}/{part}": v for m, (num, den) in sums.items()
+                           for part, v in (("num", num), ("den", den))}})
+
+    # Evaluation and prediction batches may be padded per batch: let shapes generalise
+    # instead of tracing once per batch length.
+    @tf.function(reduce_retracing=True)
+    def _eval_step(self, batch) -> None:
+        self.strategy.run(self._replica_eval_step, args=(batch,))
+
+    def evaluate(self, dataset_fn: Callable[[tf.distribute.InputContext], tf.data.Dataset],
+                 max_steps: int | None = None) -> dict[str, float]:
+        """Metrics over the evaluation data (at most `max_steps` batches)."""
+        self._sums.read_and_reset()
+        steps = 0
+        for batch in self.strategy.distribute_datasets_from_function(dataset_fn):
+            if max_steps is not None and steps >= max_steps:
+                break
+            self._eval_step(batch)
+            steps += 1
+        metrics = ratios(self._sums.read_and_reset(), ("loss",) + self.task.metric_names)
+        metrics.update(global_step=self.step, eval_steps=steps)
+        return metrics
+
+    @tf.function(reduce_retracing=True)
+    def _predict_step(self, batch):
+        return self.strategy.run(self.task.predict, args=(batch,))
+
+    def predict(self, dataset_fn: Callable[[tf.distribute.InputContext], tf.data.Dataset]
+                ) -> list[dict[str, np.ndarray]]:
+        """`task.predict` outputs of every batch, in dataset order (this worker's replicas in
+        turn). `dataset_fn` must give every replica a full batch (see finetuning.predict_plan)."""
+        outputs = []
+        for batch in self.strategy.distribute_datasets_from_function(dataset_fn):
+            per_replica = {k: self.strategy.experimental_local_results(v)
+                           for k, v in self._predict_step(batch).items()}
+            for i in range(len(next(iter(per_replica.values())))):
+                outputs.append({k: v[i].numpy() for k, v in per_replica.items()})
+        return outputs
+
+
+def write_results(path: str, results: dict[str, float]) -> None:
+    """`key = value` lines in key order, as Google's `eval_results.txt`."""
+    with tf.io.gfile.GFile(path, "w") as f:
+        for key in sorted(results):
+            f.write(f"{key} = {results[key]}\n")
+            logging.info("  %s = %s", key, results[key])
+    logging.info("wrote %s", path)
+
+
+def _current_lr(optimizer) -> tf.Tensor:
+    lr = optimizer.learning_rate
+    return lr(optimizer.iterations) if callable(lr) else lr
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes shared outputs (exports, results) under the strategy."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    return resolver.task_type == "chief" or (resolver.task_type == "worker" and
+                                             resolver.task_id == 0 and
+                                             "chief" not in resolver.cluster_spec().jobs)
+
+
+def _worker_dir(output_dir: str, strategy: tf.distribute.Strategy) -> str:
+    """Every MultiWorkerMirrored worker must save; only the chief's copy is kept."""
+    if is_chief(strategy):
+        return output_dir
+    resolver = strategy.cluster_resolver
+    return os.path.join(output_dir, f"worker_tmp_{resolver.task_type}_{resolver.task_id}")
+
+
+def _cleanup_worker_dir(directory: str, output_dir: str) -> None:
+    if directory != output_dir:
+        tf.io.gfile.rmtree(directory)

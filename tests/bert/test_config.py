@@ -1,0 +1,77 @@
+import json
+
+import pytest
+
+from biobert_tf.bert.config import BertConfig, ConfigError
+
+
+def test_google_json_round_trip(tmp_path, tiny_config):
+    path = tmp_path / "bert_config.json"
+    tiny_config.to_json_file(str(path))
+    written = json.loads(path.read_text())
+    assert written["hidden_act"] == "gelu" and "gelu_exact" not in written
+    assert BertConfig.from_json_file(str(path)) == tiny_config
+
+
+def test_google_json_ignores_unknown_keys_like_google(tmp_path):
+    path = tmp_path / "bert_config.json"
+    path.write_text(json.dumps({"vocab_size": 10, "hidden_size": 8, "num_attention_heads": 2,
+                                "directionality": "bidi", "pooler_fc_size": 768}))
+    config = BertConfig.from_json_file(str(path))
+    assert (config.vocab_size, config.hidden_size, config.hidden_act) == (10, 8, "gelu")
+
+
+def test_hf_config_gelu_is_exact_and_survives_google_format(tmp_path, minilm_dir):
+    config = BertConfig.from_json_file(f"{minilm_dir}/config.json")
+    assert config.hidden_act == "gelu_exact"
+    assert (config.vocab_size, config.hidden_size, config.num_hidden_layers) == (30522, 384, 6)
+    google = tmp_path / "bert_config.json"
+    config.to_json_file(str(google))
+    assert json.loads(google.read_text())["hidden_act"] == "gelu"  # readable by Google's code
+    assert BertConfig.from_json_file(str(google)) == config
+    hf = tmp_path / "config.json"
+    config.to_hf_json_file(str(hf))
+    assert json.loads(hf.read_text())["hidden_act"] == "gelu"
+    assert BertConfig.from_json_file(str(hf)) == config
+
+
+def test_hf_tanh_gelu_maps_to_google_gelu():
+    config = BertConfig.from_hf_dict({"model_type": "bert", "vocab_size": 5, "hidden_act": "gelu_new"})
+    assert config.hidden_act == "gelu"
+    assert config.to_hf_dict()["hidden_act"] == "gelu_new"
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"vocab_size": 10, "hidden_act": "swish"}, "hidden_act 'swish' is not supported"),
+    ({"vocab_size": 10, "hidden_size": 10, "num_attention_heads": 3}, "not a multiple"),
+    ({"vocab_size": 0}, "vocab_size must be a positive integer"),
+    ({"vocab_size": 10, "hidden_dropout_prob": 1.5}, "hidden_dropout_prob must be in"),
+    ({"hidden_size": 8}, "missing required key 'vocab_size'"),
+])
+def test_invalid_google_configs_are_rejected_clearly(tmp_path, values, message):
+    path = tmp_path / "bert_config.json"
+    path.write_text(json.dumps(values))
+    with pytest.raises(ConfigError, match=message) as error:
+        BertConfig.from_json_file(str(path))
+    assert str(path) in str(error.value)
+
+
+def test_invalid_hf_configs_are_rejected_clearly():
+    with pytest.raises(ConfigError, match="model_type 'roberta' is not a BERT"):
+        BertConfig.from_hf_dict({"model_type": "roberta", "vocab_size": 5})
+    with pytest.raises(ConfigError, match="layer_norm_eps"):
+        BertConfig.from_hf_dict({"model_type": "bert", "vocab_size": 5, "layer_norm_eps": 1e-5})
+    with pytest.raises(ConfigError, match="hidden_act 'silu'"):
+        BertConfig.from_hf_dict({"model_type": "bert", "vocab_size": 5, "hidden_act": "silu"})
+
+
+def test_malformed_and_missing_files(tmp_path):
+    bad = tmp_path / "bert_config.json"
+    bad.write_text('{"vocab_size": 10,\n "hidden_size": }')
+    with pytest.raises(ConfigError, match=r"bert_config.json:2: malformed JSON"):
+        BertConfig.from_json_file(str(bad))
+    bad.write_bytes(b'{"vocab_size": "\xff"}')
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        BertConfig.from_json_file(str(bad))
+    with pytest.raises(ConfigError, match="not found"):
+        BertConfig.from_json_file(str(tmp_path / "nope.json"))

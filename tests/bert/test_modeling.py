@@ -1,0 +1,84 @@
+import keras
+import numpy as np
+import pytest
+
+from biobert_tf.bert.config import BertConfig
+from biobert_tf.bert.modeling import BertEncoder, BertPretrainer
+
+
+def _inputs(batch=2, length=12, vocab=64, seed=0):
+    rng = np.random.default_rng(seed)
+    mask = np.ones((batch, length), np.int32)
+    mask[1, 7:] = 0
+    return {"token_ids": rng.integers(0, vocab, (batch, length)).astype(np.int32) * mask,
+            "segment_ids": (np.arange(length) >= 5).astype(np.int32)[None].repeat(batch, 0) * mask,
+            "padding_mask": mask}
+
+
+def test_encoder_shapes_and_google_defaults(tiny_config):
+    encoder = BertEncoder.from_bert_config(tiny_config)
+    out = encoder(_inputs())
+    assert out["sequence_output"].shape == (2, 12, 16) and out["pooled_output"].shape == (2, 16)
+    layer = encoder.transformer_layers[0]
+    assert layer.layer_norm_epsilon == 1e-12 and encoder.embeddings_layer_norm.epsilon == 1e-12
+    assert encoder.bert_config() == tiny_config
+
+
+def test_bert_base_has_the_published_parameter_count():
+    config = BertConfig(vocab_size=28996)  # BERT-base-cased = BioBERT v1.1
+    assert BertEncoder.from_bert_config(config).count_params() == 108_310_272
+
+
+def test_padding_does_not_change_real_positions(tiny_config):
+    encoder = BertEncoder.from_bert_config(tiny_config)
+    full = _inputs()
+    short = {k: v[1:2, :7] for k, v in full.items()}
+    padded = encoder(full)["sequence_output"].numpy()[1, :7]
+    alone = encoder(short)["sequence_output"].numpy()[0]
+    np.testing.assert_allclose(padded, alone, atol=1e-6)
+
+
+def test_activation_follows_config(tiny_config):
+    import dataclasses
+    tanh = BertEncoder.from_bert_config(tiny_config)
+    exact = BertEncoder.from_bert_config(dataclasses.replace(tiny_config, hidden_act="gelu_exact"))
+    exact.set_weights(tanh.get_weights())
+    a, b = (m(_inputs())["sequence_output"].numpy() for m in (tanh, exact))
+    assert 1e-7 < np.abs(a - b).max() < 1e-2  # same weights, slightly different GELU
+
+
+def test_pretrainer_outputs_and_tied_decoder(tiny_config):
+    model = BertPretrainer(BertEncoder.from_bert_config(tiny_config))
+    inputs = dict(_inputs(), masked_lm_positions=np.array([[1, 3, 5], [2, 4, 6]], np.int32))
+    out = model(inputs)
+    assert out["mlm_logits"].shape == (2, 3, 64) and out["nsp_logits"].shape == (2, 2)
+    assert model.mlm_head.token_embedding is model.encoder.token_embedding
+    # The decoder has no matrix of its own: only the output bias is added.
+    head_weights = {w.path.split("/")[-1] for w in model.mlm_head.weights
+                    if w is not model.encoder.token_embedding.embeddings}
+    assert "output_kernel" not in head_weights and "output_bias" in head_weights
+
+
+def test_keras_serialization_round_trip(tmp_path, tiny_config):
+    model = BertPretrainer(BertEncoder.from_bert_config(tiny_config))
+    inputs = dict(_inputs(), masked_lm_positions=np.array([[1, 3], [2, 4]], np.int32))
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    for key in ("mlm_logits", "nsp_logits"):
+        np.testing.assert_array_equal(model(inputs)[key], restored(inputs)[key])
+
+
+def test_different_dropout_rates_warn(tiny_config, caplog):
+    import dataclasses
+    from absl import logging
+    logging.set_verbosity(logging.WARNING)
+    BertEncoder.from_bert_config(dataclasses.replace(tiny_config, attention_probs_dropout_prob=0.0))
+    assert "attention_probs_dropout_prob" in caplog.text
+
+
+@pytest.mark.parametrize("hidden_act", ["relu", "tanh", "linear"])
+def test_other_google_activations_build(tiny_config, hidden_act):
+    import dataclasses
+    encoder = BertEncoder.from_bert_config(dataclasses.replace(tiny_config, hidden_act=hidden_act))
+    assert np.isfinite(encoder(_inputs())["pooled_output"].numpy()).all()

@@ -1,0 +1,82 @@
+"""Test helpers: paths to ../shared/data and its files, and serving a SavedModel in a fresh process."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import json  # noqa: E402
+import pathlib  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+import pytest  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+MARKER_TOKENS = ["[unused0]", "[unused1]", "[unused2]", "[unused3]"]
+CORPUS = SHARED_DATA / "corpus" / "bioasq_abstracts.txt"
+NER_DIR = SHARED_DATA / "ner"
+
+
+def shared_file(*parts) -> pathlib.Path:
+    """A file under ../shared/data, or a skip with the reason when the folder is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} not found: the real datasets live in ../shared/data beside the repo")
+    return path
+
+
+def corpus_lines() -> list[str]:
+    with open(shared_file("corpus", "bioasq_abstracts.txt"), encoding="utf-8") as f:
+        return [line.strip() for line in f if line.strip()]
+
+
+def ner_sentences() -> list[str]:
+    """Every sentence of every BioBERT NER tsv file, tokens joined by spaces."""
+    sentences = []
+    for path in sorted(shared_file("ner").glob("*/*.tsv")):
+        if path.name == "train_dev.tsv":  # = train + devel
+            continue
+        words = []
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                line = line.rstrip("\n")
+                if line.strip():
+                    words.append(line.split("\t")[0])
+                elif words:
+                    sentences.append(" ".join(words))
+                    words = []
+        if words:
+            sentences.append(" ".join(words))
+    return sentences
+
+
+_SERVE = """
+import json, sys
+import numpy as np
+import tensorflow as tf, tensorflow_text  # tensorflow_text registers the tokenizer ops
+model = tf.saved_model.load(sys.argv[1])
+inputs = {k: tf.constant(v) for k, v in json.loads(sys.argv[2]).items()}
+out = model.signatures["serving_default"](**inputs)
+assert not [m for m in sys.modules if m.startswith("biobert_tf")], "biobert_tf was imported"
+decode = np.vectorize(lambda b: b.decode("utf-8"), otypes=[object])
+print(json.dumps({k: (decode(v.numpy()) if v.dtype == tf.string else v.numpy()).tolist()
+                  for k, v in out.items()}))
+"""
+
+
+def serve_in_fresh_process(saved_model: str, inputs: dict, cwd) -> dict:
+    """The outputs (as lists, strings decoded) of a SavedModel's `serving_default` called in a
+    new Python process that imports only tensorflow and tensorflow_text, as a server would."""
+    result = subprocess.run([sys.executable, "-c", _SERVE, str(saved_model), json.dumps(inputs)],
+                            capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, PYTHONPATH=""), cwd=str(cwd))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def re_vocab() -> list[str]:
+    """The demo vocab plus four [unusedN] slots for the RE entity markers."""
+    from biobert_tf import resources
+    with open(resources.path(resources.DEMO_VOCAB), encoding="utf-8") as f:
+        return f.read().split("\n")[:-1] + MARKER_TOKENS

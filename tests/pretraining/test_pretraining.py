@@ -1,0 +1,234 @@
+"""run_pretraining: losses, exact resume after kill -9, strategies, eval, export."""
+
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from biobert_tf.bert import checkpoints
+from biobert_tf import resources
+from biobert_tf.bert.config import BertConfig
+from biobert_tf.engine.distribute import create_strategy
+from tfrecords_tools import pipeline
+from tfrecords_tools.corpus import read_documents
+from tfrecords_tools.instances import InstanceOptions
+from helpers import REPO, shared_file
+
+SEQ, PRED = 32, 5
+VOCAB = resources.path(resources.DEMO_VOCAB)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """Two TFRecord files of real PubMed instances and a tiny BERT config."""
+    from biobert_tf.bert.tokenization import BertTokenizer
+    directory = tmp_path_factory.mktemp("pretraining")
+    docs = list(read_documents(str(shared_file("corpus", "bioasq_abstracts.txt"))))[:60]
+    tokenizer = BertTokenizer(VOCAB, do_lower_case=False)
+    [(instances, _)] = pipeline.process_chunk(docs, tokenizer, InstanceOptions(SEQ, PRED), 1, 5)
+    paths = [str(directory / f"data-{i}.tfrecord") for i in range(2)]
+    with pipeline.RoundRobinWriter(paths) as writer:
+        writer.write(pipeline.serialize(instances))
+    BertConfig(vocab_size=len(tokenizer.vocab), hidden_size=32, num_hidden_layers=2,
+               num_attention_heads=2, intermediate_size=64, max_position_embeddings=SEQ,
+               hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0
+               ).to_json_file(str(directory / "bert_config.json"))
+    return directory
+
+
+def run_pretraining(data_dir, output_dir, *extra, wait=True, env=None):
+    args = [sys.executable, str(REPO / "run_pretraining.py"), f"--input_file={data_dir}/data-*.tfrecord",
+            f"--output_dir={output_dir}", f"--bert_config_file={data_dir}/bert_config.json",
+            f"--vocab_file={VOCAB}", f"--max_seq_length={SEQ}", f"--max_predictions_per_seq={PRED}",
+            "--train_batch_size=8", "--learning_rate=1e-3", "--num_warmup_steps=2", *extra]
+    env = dict(os.environ, TF_DETERMINISTIC_OPS="1", **(env or {}))
+    if not wait:
+        return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
+    result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result.stderr
+
+
+def final_weights(output_dir):
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(output_dir)))
+    # Model weights, optimizer slots and step.
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+            if name.endswith("VARIABLE_VALUE")}
+
+
+def test_train_eval_export_and_resume_after_kill(data_dir, tmp_path):
+    steps = ["--do_train", "--num_train_steps=8", "--save_checkpoints_steps=2",
+             "--iterations_per_loop=1"]
+    log = run_pretraining(data_dir, tmp_path / "straight", *steps, "--do_eval", "--max_eval_steps=3")
+    assert "step 8/8" in log and "examples/s" in log and "ETA" in log
+    results = dict(line.split(" = ") for line in
+                   (tmp_path / "straight" / "eval_results.txt").read_text().splitlines())
+    assert {"masked_lm_accuracy", "masked_lm_loss", "next_sentence_accuracy",
+            "next_sentence_loss", "loss", "global_step"} <= set(results)
+    assert int(results["global_step"]) == 8
+    # The export is a Google-layout checkpoint that our loaders (and Google's) read.
+    names = {n for n, _ in tf.train.list_variables(str(tmp_path / "straight" / "tf1" / "model.ckpt-8"))}
+    assert "bert/encoder/layer_1/attention/self/query/kernel" in names
+    assert "cls/seq_relationship/output_weights" in names
+    checkpoints.load_pretraining_model(str(tmp_path / "straight" / "tf1"), require_heads=True)
+
+    # Kill -9 after the step-4 checkpoint, then rerun the same command.
+    process = run_pretraining(data_dir, tmp_path / "killed", *steps, wait=False)
+    deadline = time.time() + 300
+    while not tf.train.latest_checkpoint(str(tmp_path / "killed")) or \
+            int(tf.train.latest_checkpoint(str(tmp_path / "killed")).rsplit("-", 1)[1]) < 4:
+        assert process.poll() is None and time.time() < deadline, process.stdout.read()[-3000:]
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    log = run_pretraining(data_dir, tmp_path / "killed", *steps)
+    assert "restored step" in log
+    straight, resumed = final_weights(tmp_path / "straight"), final_weights(tmp_path / "killed")
+    assert straight.keys() == resumed.keys() and len(straight) > 100
+    for name in straight:
+        np.testing.assert_array_equal(straight[name], resumed[name], err_msg=name)
+
+    # A larger num_train_steps continues from the last checkpoint.
+    log = run_pretraining(data_dir, tmp_path / "killed", *steps[:-3], "--num_train_steps=10",
+                          "--save_checkpoints_steps=2", "--iterations_per_loop=2")
+    assert "restored step 8" in log and "step 10/10" in log
+
+
+STRATEGY_SCRIPT = r"""
+import json, sys, numpy as np, tensorflow as tf
+tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0],
+                                           [tf.config.LogicalDeviceConfiguration()] * 2)
+tf.config.experimental.enable_op_determinism()
+from biobert_tf.pretraining import data as pretraining_data
+from biobert_tf.engine import training
+from biobert_tf.bert.config import BertConfig
+from biobert_tf.bert.modeling import BertEncoder, BertPretrainer
+from biobert_tf.engine.optimization import create_optimizer
+from biobert_tf.pretraining.task import PretrainingTask
+import keras
+data_dir, strategy_name, out = sys.argv[1:4]
+strategy = (tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+            if strategy_name.startswith("mirrored") else tf.distribute.get_strategy())
+keras.utils.set_random_seed(1)
+with strategy.scope():
+    model = BertPretrainer(BertEncoder.from_bert_config(
+        BertConfig.from_json_file(data_dir + "/bert_config.json")))
+    optimizer = create_optimizer(1e-3, 10, 1, aggregate_gradients=False)
+np.savez(out + "-initial.npz", *[v.numpy() for v in model.weights])
+trainer = training.Trainer(strategy, PretrainingTask(model), optimizer,
+                           training.LoopConfig(out, 3, 3, 100, global_batch_size=8,
+                                               jit_compile=strategy_name.endswith("xla")))
+def dataset_fn(context, start_step):
+    # The same 8 examples per step whatever the replica count: no shuffling, files in order.
+    ds = tf.data.TFRecordDataset(sorted(tf.io.gfile.glob(data_dir + "/data-*.tfrecord")))
+    ds = ds.batch(8, drop_remainder=True).map(lambda r: pretraining_data.parse_examples(r, 32, 5))
+    return ds.rebatch(context.get_per_replica_batch_size(8)) if context.num_replicas_in_sync > 1 else ds
+trainer.fit(dataset_fn)
+np.savez(out + "/weights.npz", *[v.numpy() for v in model.weights])
+"""
+
+
+def test_mirrored_two_cpus_and_xla_equal_one_device(data_dir, tmp_path):
+    names = ("default", "mirrored", "default_xla")
+    for name in names:
+        result = subprocess.run([sys.executable, "-c", STRATEGY_SCRIPT, str(data_dir), name,
+                                 str(tmp_path / name)], capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-4000:]
+    one, *others = (np.load(tmp_path / n / "weights.npz") for n in names)
+    initial = np.load(tmp_path / "default-initial.npz")
+    for name, other in zip(names[1:], others):
+        for key in one.files:
+            np.testing.assert_allclose(one[key], other[key], atol=2e-5, err_msg=f"{name} {key}")
+    moved = [key for key in one.files if np.abs(one[key] - initial[key]).max() > 1e-3]
+    assert len(moved) > len(one.files) // 2  # three steps at lr 1e-3 did train
+
+
+def _free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_multi_worker_mirrored_two_local_workers_agree(data_dir, tmp_path):
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    workers = []
+    for index in range(2):
+        env = {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker",
+                                                                     "index": index}})}
+        workers.append(run_pretraining(
+            data_dir, tmp_path / "mwms", "--do_train", "--num_train_steps=4",
+            "--save_checkpoints_steps=2", "--iterations_per_loop=2",
+            "--distribution_strategy=multi_worker_mirrored", wait=False, env=env))
+    logs = [w.communicate(timeout=600)[0] for w in workers]
+    assert all(w.returncode == 0 for w in workers), logs[0][-3000:] + logs[1][-3000:]
+    assert all("step 4/4" in log for log in logs)
+    # Both workers log the same loss at every step: they hold the same weights.
+    losses = [[line.split("loss ")[1].split()[0] for line in log.splitlines()
+               if "examples/s" in line] for log in logs]
+    assert losses[0] == losses[1] and len(losses[0]) == 2
+    assert not [p for p in os.listdir(tmp_path / "mwms") if p.startswith("worker_tmp")]
+
+
+def test_jit_compile_needs_a_single_replica(tmp_path):
+    import types
+    from biobert_tf.engine import training
+    from biobert_tf.engine.optimization import create_optimizer
+    two_replicas = types.SimpleNamespace(num_replicas_in_sync=2)
+    with pytest.raises(ValueError, match="jit_compile needs a single replica, not 2"):
+        training.Trainer(two_replicas, None, create_optimizer(1e-3, 10, 0, aggregate_gradients=False),
+                         training.LoopConfig(str(tmp_path), 4, jit_compile=True))
+
+
+def test_tpu_strategy_needs_a_tpu_name_and_unknown_strategies_are_rejected():
+    with pytest.raises(ValueError, match="needs --tpu_name"):
+        create_strategy("tpu")
+    with pytest.raises(ValueError, match="unknown distribution strategy"):
+        create_strategy("horovod")
+
+
+def test_nan_loss_stops_with_a_clear_message(tmp_path):
+    import keras
+    from biobert_tf.engine import training
+    from biobert_tf.engine.optimization import create_optimizer
+
+    class NanTask:
+        metric_names = ()
+
+        def __init__(self):
+            self.model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+
+        def compute(self, batch, training):
+            return tf.reduce_sum(self.model(batch)) * math.nan, {}
+
+    strategy = tf.distribute.get_strategy()
+    task = NanTask()
+    trainer = training.Trainer(strategy, task, create_optimizer(1e-3, 10, 0, aggregate_gradients=False),
+                               training.LoopConfig(str(tmp_path), 4, 2, 2, global_batch_size=2))
+    with pytest.raises(training.TrainingDivergedError, match="loss is nan at step 2"):
+        trainer.fit(lambda context, start: tf.data.Dataset.from_tensors(tf.ones([2, 2])).repeat())
+    assert tf.train.latest_checkpoint(str(tmp_path)) is None  # nothing bad was saved
+
+
+@pytest.mark.parametrize("precision", ["bfloat16", "float16"])
+def test_mixed_precision_trains_and_exports_float32(data_dir, tmp_path, precision):
+    log = run_pretraining(data_dir, tmp_path, "--do_train", "--num_train_steps=3",
+                          "--save_checkpoints_steps=3", "--iterations_per_loop=3",
+                          f"--mixed_precision={precision}")
+    loss = float(log.split("step 3/3  loss ")[1].split()[0])
+    assert math.isfinite(loss)
+    reader = tf.train.load_checkpoint(str(tmp_path / "tf1" / "model.ckpt-3"))
+    assert reader.get_variable_to_dtype_map()["bert/embeddings/word_embeddings"] == tf.float32

@@ -1,0 +1,143 @@
+"""Sachan et al.'s models: vocabulary and lookup, encoder shapes and directionality, the BiLM
+learning on real PubMed text, exact weight transfer, and the BiLSTM-CRF tagger end to end."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from biobert_tf import resources
+from biobert_tf.tasks.ner.bilstm.bilm import BiLmRun, BiLmRunner
+from biobert_tf.tasks.ner.bilstm.model import BiLstmConfig, SequenceEncoder
+from biobert_tf.tasks.ner.data import read_conll
+from biobert_tf.tasks.ner.task import BiLstmNerRunner, NerRun
+from biobert_tf.tasks.ner.bilstm.vocab import WordLookup, WordVocab, read_word_vectors
+from helpers import REPO, corpus_lines, serve_in_fresh_process
+
+DEMO_DATA = resources.path(resources.NER_DEMO_DIR)
+STRATEGY = tf.distribute.get_strategy()
+
+
+def test_vocab_counts_lowercases_and_looks_up_in_graph(tmp_path):
+    vocab = WordVocab.build([["BRCA1", "gene", "Gene"], ["gene", "x"]], min_count=2,
+                            lowercase=True, max_word_chars=4)
+    assert vocab.words == ["<pad>", "<unk>", "<s>", "</s>", "gene"]
+    assert set(vocab.chars[2:]) == set("BRCA1geneGx")
+    vocab.save(str(tmp_path / "v.json"))
+    assert WordVocab.load(str(tmp_path / "v.json")) == vocab
+    ids, chars = WordLookup(vocab)(tf.constant(["GENE", "BRCA1", "ß"]))
+    assert ids.numpy().tolist() == [4, 1, 1]
+    index = {c: i for i, c in enumerate(vocab.chars)}
+    unk = vocab.unk_id  # "E", "N" and "ß" never occur; characters keep their case
+    assert chars.numpy().tolist() == [[index["G"], unk, unk, unk], [index[c] for c in "BRCA"],
+                                      [unk, 0, 0, 0]]
+    (tmp_path / "vectors.txt").write_text("2 3\ngene 1 2 3\nother 4 5 6\n")
+    matrix, found = read_word_vectors(str(tmp_path / "vectors.txt"), vocab, 3)
+    assert found == 1 and matrix[4].tolist() == [1, 2, 3] and not matrix[0].any()
+    (tmp_path / "vectors.txt").write_text("gene 1 2\n")
+    with pytest.raises(ValueError, match="vectors.txt:1: 2 numbers, expected 3"):
+        read_word_vectors(str(tmp_path / "vectors.txt"), vocab, 3)
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_encoder_directions_see_only_their_side(layers):
+    config = BiLstmConfig(vocab_size=30, num_chars=10, word_embedding_dim=8,
+                          char_embedding_dim=4, char_filters=6, lstm_units=5, num_layers=layers)
+    encoder = SequenceEncoder(config)
+    rng = np.random.default_rng(layers)
+    ids = rng.integers(4, 30, (2, 9)).astype(np.int32)
+    chars = rng.integers(0, 10, (2, 9, 6)).astype(np.int32)
+    mask = np.ones((2, 9), np.int32)
+    mask[1, 6:] = 0
+    forward, backward = (x.numpy() for x in encoder(ids, chars, mask))
+    assert forward.shape == backward.shape == (2, 9, 5)
+    assert not forward[1, 6:].any() and not backward[1, 6:].any()
+    t = 3  # change the word at t: forward states before t and backward states after t stay
+    changed_ids, changed_chars = ids.copy(), chars.copy()
+    changed_ids[:, t], changed_chars[:, t] = 5 if ids[0, t] != 5 else 6, 9
+    forward2, backward2 = (x.numpy() for x in encoder(changed_ids, changed_chars, mask))
+    np.testing.assert_allclose(forward2[:, :t], forward[:, :t], atol=1e-6)
+    np.testing.assert_allclose(backward2[0, t + 1:], backward[0, t + 1:], atol=1e-6)
+    assert not np.allclose(forward2[:, t:6], forward[:, t:6])
+    assert not np.allclose(backward2[:, :t + 1], backward[:, :t + 1])
+    # Padding never leaks into the backward direction of a shorter sentence.
+    padded_ids = ids.copy()
+    padded_ids[1, 6:] = 7
+    _, backward3 = (x.numpy() for x in encoder(padded_ids, chars, mask))
+    np.testing.assert_allclose(backward3[1], backward[1], atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def bilm_runner(tmp_path_factory):
+    """A BiLM trained for two epochs on 100 PubMed abstracts and the demo's NER sentences."""
+    directory = tmp_path_factory.mktemp("bilm")
+    corpus = directory / "corpus.txt"
+    corpus.write_text("\n".join(corpus_lines()[:100]) + "\n", encoding="utf-8")
+    run = BiLmRun(data_dir="", output_dir=str(directory / "out"), init_checkpoint=None,
+                  input_file=str(corpus), ner_file=os.path.join(DEMO_DATA, "train.tsv"),
+                  train_batch_size=32, eval_batch_size=64, learning_rate=3e-3,
+                  num_train_epochs=2, iterations_per_loop=20, eval_fraction=0.1,
+                  word_embedding_dim=32, lstm_units=48, char_filters=16)
+    runner = BiLmRunner(run, STRATEGY)
+    train, held_out = runner.windows()
+    before = runner.evaluate(runner.build(), held_out)
+    trainer = runner.train(train, what="training windows")
+    runner.scores = before, runner.evaluate(trainer, held_out)
+    return runner
+
+
+def test_bilm_perplexity_falls_on_real_text(bilm_runner):
+    before, after = bilm_runner.scores
+    assert before["perplexity"] > 0.8 * len(bilm_runner.vocab)  # untrained: about uniform
+    assert after["perplexity"] < 0.25 * before["perplexity"]
+    chance = 1 / len(bilm_runner.vocab)
+    assert min(after["forward_accuracy"], after["backward_accuracy"]) > 30 * chance
+    out = bilm_runner.run.output_dir
+    assert {"word_vocab.json", "bilstm_config.json", "task.json"} <= set(os.listdir(out))
+
+
+def test_tagger_takes_exactly_the_bilm_encoder(bilm_runner, tmp_path):
+    run = NerRun(data_dir=DEMO_DATA, output_dir=str(tmp_path), init_checkpoint=None,
+                 train_file="train.tsv", do_train=True, model="bilstm_crf",
+                 init_bilm_checkpoint=bilm_runner.run.output_dir)
+    runner = BiLstmNerRunner(run, STRATEGY)
+    assert runner.vocab == bilm_runner.vocab
+    runner.build()
+    fresh = [v.numpy() for v in runner.model.classifier.weights + runner.model.crf.weights]
+    runner.initialize()
+    source, target = bilm_runner.model.encoder.weights, runner.model.encoder.weights
+    assert len(source) == len(target) >= 10
+    for s, t in zip(source, target):
+        assert s.path.split("/", 1)[1] == t.path.split("/", 1)[1]
+        np.testing.assert_array_equal(s.numpy(), t.numpy())
+    for before, after in zip(fresh, runner.model.classifier.weights + runner.model.crf.weights):
+        np.testing.assert_array_equal(before, after.numpy())  # the head starts fresh
+
+
+def test_run_ner_bilstm_crf_learns_and_exports(tmp_path):
+    out, saved = tmp_path / "out", tmp_path / "saved_model"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "run_ner.py"), "--model=bilstm_crf",
+         f"--data_dir={DEMO_DATA}", "--train_file=train.tsv", "--test_file=devel.tsv",
+         f"--output_dir={out}", "--do_train", "--do_predict", "--num_train_epochs=3",
+         "--learning_rate=8e-3", "--train_batch_size=16", "--iterations_per_loop=50",
+         "--lstm_units=48", "--word_embedding_dim=50", f"--export_dir={saved}"],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    report = (out / "test_results.txt").read_text()
+    f1 = float(report.split("FB1:")[1].split()[0])
+    assert f1 > 50.0, report  # learned from 1,000 sentences in a few epochs
+    test = read_conll(os.path.join(DEMO_DATA, "devel.tsv"))
+    conll = (out / "NER_result_conll.txt").read_text(encoding="utf-8").split("\n")
+    assert [line.split(" ")[0] for line in conll if line] == [t for s in test for t in s.tokens]
+
+    texts = ["Ataxia-telangiectasia is a recessive disorder.", "",
+             "Germline mutations in BRCA1 predispose to breast and ovarian cancer."]
+    served = serve_in_fresh_process(saved, {"texts": texts}, tmp_path)
+    entities = [row[:n] for row, n in zip(served["text"], served["num_entities"])]
+    assert entities[1] == [] and any(entities)
+    for text, found in zip(texts, entities):
+        assert all(e in text for e in found)

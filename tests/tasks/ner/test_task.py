@@ -1,0 +1,309 @@
+"""NER model side: windows (no word lost), span decoding, merging, the tagger and its
+SavedModel, and run_ner.py end to end."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from biobert_tf.tasks.ner import inputs as ner_inputs
+from biobert_tf import resources
+from biobert_tf.bert.config import BertConfig
+from biobert_tf.bert.modeling import BertEncoder
+from biobert_tf.tasks.ner.model import NerLabels, NerModel, NerTagger, entity_spans, merge_windows
+from biobert_tf.tasks.ner.data import read_conll
+from biobert_tf.tasks.ner.metrics import get_entities
+from biobert_tf.bert.tokenization import BertTokenizer
+from helpers import REPO, serve_in_fresh_process
+
+VOCAB = resources.path(resources.DEMO_VOCAB)
+DEMO_DATA = resources.path(resources.NER_DEMO_DIR)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return BertTokenizer(VOCAB, do_lower_case=False)
+
+
+def tiny_encoder(seq_length=64):
+    return BertEncoder.from_bert_config(BertConfig(
+        vocab_size=len(open(VOCAB, encoding="utf-8").read().splitlines()), hidden_size=16,
+        num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+        max_position_embeddings=seq_length))
+
+
+def words_tensor(sentences):
+    return tf.ragged.constant(sentences, dtype=tf.string)
+
+
+@pytest.mark.parametrize("seq_length,stride", [(16, 7), (16, 14), (32, 5), (128, 63)])
+def test_every_word_of_long_sentences_is_owned_by_exactly_one_window(tokenizer, seq_length,
+                                                                      stride):
+    rng = np.random.default_rng(seq_length + stride)
+    vocabulary = ["BRCA1", "mutations", "in", "hereditary", "breast", "-", "ovarian",
+                  "cancer", "Huntington", "'s", "disease", "\u200b", "x" * 150, "."]
+    sentences = [list(rng.choice(vocabulary, size=n)) for n in (1, 5, 1200, 60, 2)]
+    windows = ner_inputs.make_windows(ner_inputs.word_pieces(tokenizer, words_tensor(sentences)),
+                                      tokenizer, seq_length, stride)
+    word, owned = windows.word_ids.numpy(), windows.owned.numpy()
+    sentence, mask = windows.sentence.numpy(), windows.padding_mask.numpy()
+    assert windows.token_ids.shape[1] == seq_length and mask[:, 0].all()
+    for s, words in enumerate(sentences):
+        rows = sentence == s
+        predicted = word[rows][owned[rows] & (word[rows] >= 0)]
+        assert sorted(predicted) == list(range(len(words))), f"sentence {s}"
+    # Owned positions are real pieces, never [CLS], [SEP] or padding.
+    ids = windows.token_ids.numpy()[owned]
+    assert tokenizer.cls_id not in ids and tokenizer.sep_id not in ids
+    assert not (owned & (mask == 0)).any()
+
+
+def test_a_word_without_wordpieces_becomes_unk_instead_of_vanishing(tokenizer):
+    pieces = ner_inputs.word_pieces(tokenizer, words_tensor([["a", "\u200b", "\x00", "b"]]))
+    assert pieces.word_ids.to_list() == [[0, 1, 2, 3]]
+    assert pieces.token_ids.to_list()[0][1:3] == [tokenizer.unk_id] * 2
+
+
+def test_stride_must_fit_the_window(tokenizer):
+    pieces = ner_inputs.word_pieces(tokenizer, words_tensor([["a"]]))
+    with pytest.raises(ValueError, match="stride"):
+        ner_inputs.make_windows(pieces, tokenizer, 16, 15)
+
+
+def test_text_words_have_character_spans(tokenizer):
+    text = "Mutations in BRCA1, e.g. c.68_69delAG, cause cancer."
+    words = ner_inputs.text_pieces(tokenizer, tf.constant([text, ""]),
+                                   ner_inputs.continuation_table(tokenizer.vocab))
+    spans = list(zip(words.starts.to_list()[0], words.ends.to_list()[0]))
+    assert [text[a:b] for a, b in spans] == ["Mutations", "in", "BRCA1", ",", "e", ".", "g", ".",
+                                             "c", ".", "68", "_", "69delAG", ",", "cause",
+                                             "cancer", "."]
+    assert words.starts.to_list()[1] == []
+
+
+@pytest.mark.parametrize("labels,scheme", [
+    (["O", "B", "I"], "bio"),
+    (["O", "B-Chem", "I-Chem", "B-Dis", "I-Dis"], "bio"),
+    (["O", "B-Chem", "I-Chem", "E-Chem", "S-Chem", "B-Dis", "I-Dis", "E-Dis", "S-Dis"], "bioes"),
+])
+def test_entity_spans_match_conlleval_chunks(labels, scheme):
+    rng = np.random.default_rng(len(labels))
+    sequences = [list(rng.integers(0, len(labels), size=n)) for n in rng.integers(0, 12, 300)]
+    ner_labels = NerLabels(labels, scheme)
+    spans = entity_spans(tf.ragged.constant(sequences, dtype=tf.int32, ragged_rank=1),
+                         ner_labels)
+    for i, sequence in enumerate(sequences):
+        expected = [(t or "", a, b) for t, a, b in get_entities([labels[j] for j in sequence])]
+        got = [(ner_labels.types[k], a, b) for k, a, b in zip(
+            spans["type"][i].numpy(), spans["start"][i].numpy(), spans["end"][i].numpy())]
+        assert got == expected, [labels[j] for j in sequence]
+
+
+def test_merge_windows_reads_each_word_from_its_owner(tokenizer):
+    sentences = [["w%d" % (i % 7) for i in range(n)] for n in (3, 90, 1)]
+    windows = ner_inputs.make_windows(ner_inputs.word_pieces(tokenizer, words_tensor(sentences)),
+                                      tokenizer, 16, 6)
+    word = windows.word_ids.numpy()
+    # A "prediction" that encodes the word index, wrong (-1) outside owned positions.
+    tags = np.where(windows.owned.numpy(), word, -1).astype(np.int32)
+    merged, _ = merge_windows(tags, np.ones(tags.shape, np.float32), windows.sentence,
+                              windows.word_ids, windows.owned, [len(s) for s in sentences])
+    assert merged.to_list() == [list(range(len(s))) for s in sentences]
+
+
+def random_tagger(tokenizer, use_crf, seq_length=32):
+    keras.utils.set_random_seed(3)
+    labels = NerLabels(["O", "B-Chemical", "I-Chemical", "B-Disease", "I-Disease"], "bio")
+    model = NerModel(tiny_encoder(seq_length), labels, use_crf=use_crf)
+    model({k: tf.zeros([1, 8], tf.int32) for k in
+           ("token_ids", "segment_ids", "padding_mask", "word_ids")})
+    kernel, bias = model.classifier.weights
+    kernel.assign(kernel * 300.0)  # decisive random tags, so that entities appear
+    bias.assign([2.0, 0, 0, 0, 0])
+    return NerTagger(model, ner_inputs.WordpieceFeatures(tokenizer), seq_length, stride=10,
+                     batch_windows=4)
+
+
+TEXTS = ["Cisplatin-induced nephrotoxicity in BRCA1 carriers with ovarian cancer.",
+         "",
+         "Ω-3 fatty acids – and naïve T cells – in Crohn's disease " * 12,
+         "aspirin"]
+
+
+@pytest.mark.parametrize("use_crf", [False, True])
+def test_tagger_savedmodel_reloads_with_tensorflow_text_only(tokenizer, use_crf, tmp_path):
+    tagger = random_tagger(tokenizer, use_crf)
+    expected = {k: v.numpy() for k, v in tagger(tf.constant(TEXTS)).items()}
+    assert expected["num_entities"].sum() > 5
+    for row, text in enumerate(TEXTS):
+        for j in range(expected["num_entities"][row]):
+            start, end = expected["start"][row, j], expected["end"][row, j]
+            assert text[start:end] == expected["text"][row, j].decode()
+            assert 0 < expected["score"][row, j] <= 1
+    assert set(t.decode() for t in expected["type"].ravel()) <= {"Chemical", "Disease", ""}
+
+    tf.saved_model.save(tagger, str(tmp_path), signatures={"serving_default": tagger.__call__})
+    reloaded = serve_in_fresh_process(str(tmp_path), {"texts": TEXTS}, tmp_path)
+    for key in ("start", "end", "num_entities"):
+        assert reloaded[key] == expected[key].tolist(), key
+    assert reloaded["type"] == [[s.decode() for s in r] for r in expected["type"]]
+    np.testing.assert_allclose(reloaded["score"], expected["score"], atol=1e-5)
+
+
+def run_ner(*args, timeout=600):
+    result = subprocess.run([sys.executable, str(REPO / "run_ner.py"), *args],
+                            capture_output=True, text=True, timeout=timeout)
+    return result
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("tiny_ner_model")
+    BertConfig(vocab_size=len(open(VOCAB, encoding="utf-8").read().splitlines()),
+               hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+               max_position_embeddings=64).to_json_file(str(directory / "bert_config.json"))
+    return directory
+
+
+@pytest.fixture(scope="module")
+def ner_data_dir(tmp_path_factory):
+    """The demo's NCBI cut, with a 1,500-token sentence appended to the test set."""
+    directory = tmp_path_factory.mktemp("ner_data")
+    for name in ("train.tsv", "devel.tsv"):
+        (directory / name).write_text(
+            "\n\n".join(open(os.path.join(DEMO_DATA, name), encoding="utf-8").read()
+                        .strip().split("\n\n")[:200]) + "\n", encoding="utf-8")
+    test = open(os.path.join(DEMO_DATA, "test.tsv"), encoding="utf-8").read().strip()
+    sentences = test.split("\n\n")
+    long_sentence = "\n\n".join(sentences[:80]).replace("\n\n", "\n").replace(".\tO\n", ",\tO\n")
+    (directory / "test.tsv").write_text(
+        "\n\n".join(sentences[:20] + [long_sentence]) + "\n", encoding="utf-8")
+    return directory
+
+
+@pytest.mark.parametrize("use_crf", [False, True])
+def test_run_ner_trains_predicts_every_test_token_and_exports(tiny_model_dir, ner_data_dir,
+                                                              tmp_path, use_crf):
+    out = tmp_path / "out"
+    result = run_ner(
+        f"--data_dir={ner_data_dir}", "--train_file=train.tsv", f"--output_dir={out}",
+        f"--bert_config_file={tiny_model_dir}/bert_config.json", f"--vocab_file={VOCAB}",
+        "--do_lower_case=false", "--do_train", "--do_eval", "--do_predict",
+        "--num_train_epochs=2", "--early_stopping_patience=1", "--max_seq_length=64",
+        "--train_batch_size=16", "--learning_rate=1e-3", "--iterations_per_loop=5",
+        "--predict_batch_size=16",
+        # Export and raw text once (the CRF tagger's SavedModel is tested above).
+        *(["--use_crf"] if use_crf else [f"--export_dir={tmp_path / 'saved_model'}",
+                                         "--predict_text=Ovarian cancer in BRCA1 carriers."]))
+    assert result.returncode == 0, result.stderr[-4000:]
+    test = read_conll(str(ner_data_dir / "test.tsv"))
+    assert max(len(s.tokens) for s in test) > 1000
+    conll = [line.split(" ") for line in
+             (out / "NER_result_conll.txt").read_text(encoding="utf-8").split("\n") if line]
+    assert [row[0] for row in conll] == [t for s in test for t in s.tokens]
+    assert [row[1] for row in conll] == [t for s in test for t in s.labels]
+    predictions = [json.loads(line) for line in
+                   (out / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [len(p["pred"]) for p in predictions] == [len(s.tokens) for s in test]
+    report = (out / "test_results.txt").read_text()
+    assert f"processed {sum(len(s.tokens) for s in test)} tokens" in report
+    assert "eval_results.txt" in os.listdir(out) and "labels.json" in os.listdir(out)
+    assert len(json.loads((out / "dev_history.json").read_text())) >= 1
+    if use_crf:
+        return
+    assert (tmp_path / "saved_model" / "saved_model.pb").exists()
+    tagged = json.loads((out / "text_predictions.jsonl").read_text().splitlines()[0])
+    assert tagged["text"] == "Ovarian cancer in BRCA1 carriers."
+    # Re-running resumes (nothing left to train) and predicts the same.
+    again = run_ner(
+        f"--data_dir={ner_data_dir}", "--train_file=train.tsv", f"--output_dir={out}",
+        f"--bert_config_file={tiny_model_dir}/bert_config.json", f"--vocab_file={VOCAB}",
+        "--do_lower_case=false", "--do_train", "--do_predict", "--num_train_epochs=2",
+        "--early_stopping_patience=1", "--max_seq_length=64", "--train_batch_size=16",
+        "--predict_batch_size=16")
+    assert again.returncode == 0, again.stderr[-4000:]
+    assert "restored step" in again.stderr
+    assert (out / "test_results.txt").read_text() == report
+
+
+def test_run_ner_names_the_malformed_line(tmp_path, tiny_model_dir):
+    (tmp_path / "train.tsv").write_text("BRCA1\tB\ncancer\n", encoding="utf-8")
+    result = run_ner(f"--data_dir={tmp_path}", "--train_file=train.tsv",
+                     f"--output_dir={tmp_path / 'out'}",
+                     f"--bert_config_file={tiny_model_dir}/bert_config.json",
+                     f"--vocab_file={VOCAB}", "--do_train")
+    assert result.returncode != 0
+    assert f"{tmp_path / 'train.tsv'}:2" in result.stderr
+
+
+PREDICT_SCRIPT = r"""
+import sys, numpy as np, tensorflow as tf
+tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0],
+                                           [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+from biobert_tf.engine import batching
+from biobert_tf.engine import training
+from biobert_tf.bert.config import BertConfig
+from biobert_tf.bert.modeling import BertEncoder
+from biobert_tf.tasks.ner.model import NerLabels, NerModel, NerTask
+from biobert_tf.engine.optimization import create_optimizer
+rng = np.random.default_rng(0)
+features = {"token_ids": rng.integers(5, 60, (13, 12)).astype(np.int32),
+            "segment_ids": np.zeros((13, 12), np.int32),
+            "padding_mask": (np.arange(12)[None] < rng.integers(3, 13, (13, 1))).astype(np.int32)}
+features["word_ids"] = np.where(features["padding_mask"] > 0, np.arange(12)[None], -1).astype(np.int32)
+outputs = {}
+for name, strategy in (("one", tf.distribute.get_strategy()),
+                       ("two", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))):
+    keras.utils.set_random_seed(1)
+    with strategy.scope():
+        model = NerModel(BertEncoder.from_bert_config(BertConfig(
+            vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+            intermediate_size=32, max_position_embeddings=16)), NerLabels(["O", "B", "I"], "bio"),
+            use_crf=sys.argv[1] == "crf")
+        model({k: v[:1] for k, v in features.items()})
+        optimizer = create_optimizer(1e-3, 10, 1, aggregate_gradients=False)
+    trainer = training.Trainer(strategy, NerTask(model), optimizer,
+                               training.LoopConfig(sys.argv[2] + name, 1))
+    plan = batching.predict_plan(13, 4)
+    result = trainer.predict(lambda c: batching.make_dataset(features, plan, c))
+    outputs[name] = np.concatenate([np.pad(r["tags"], [(0, 0), (0, 12 - r["tags"].shape[1])])
+                                    for r in result])[:13]
+assert outputs["one"].shape == (13, 12), outputs["one"].shape
+np.testing.assert_array_equal(outputs["one"], outputs["two"])
+print("same")
+"""
+
+
+def test_predict_under_mirrored_two_cpus_keeps_example_order(tmp_path):
+    # The CRF head: its decoding compacts and re-expands positions per replica.
+    result = subprocess.run([sys.executable, "-c", PREDICT_SCRIPT, "crf", str(tmp_path) + "/"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "same" in result.stdout, result.stderr[-3000:]
+
+
+def test_tag_file_streams_and_resumes_after_an_interruption(tokenizer, tmp_path):
+    from biobert_tf.tasks.ner.task import tag_file
+    tagger = random_tagger(tokenizer, use_crf=False)
+    source = tmp_path / "docs.txt"
+    source.write_text("\n".join(TEXTS[:1] + ["", "  "] + TEXTS[2:] + ["BRCA1 and BRCA2."] * 4),
+                      encoding="utf-8")
+    full = tmp_path / "full.jsonl"
+    assert tag_file(tagger, str(source), str(full), batch_size=3, progress=False) == 7
+    lines = full.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["line"] for line in lines] == [1, 4, 5, 6, 7, 8, 9]
+    # Killed after four documents, in the middle of writing the fifth.
+    partial = tmp_path / "partial.jsonl"
+    partial.write_text("\n".join(lines[:4]) + "\n" + lines[4][:10], encoding="utf-8")
+    assert tag_file(tagger, str(source), str(partial), batch_size=3, progress=False) == 3
+    assert partial.read_text(encoding="utf-8").splitlines() == lines
+
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"fine\nnot \xff utf-8\n")
+    with pytest.raises(ValueError, match="bad.txt:2: not UTF-8"):
+        tag_file(tagger, str(bad), str(tmp_path / "bad.jsonl"), progress=False)

@@ -1,0 +1,218 @@
+"""QA in TensorFlow: Google's strided windows and max context, answer labels that survive
+striding, exact n-best decoding to character offsets, BioASQ merging and golden-file
+examples, and the readers' errors."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from biobert_tf.tasks.qa import data as qa_data
+from biobert_tf import resources
+from biobert_tf.tasks.qa.inputs import QaEncoder
+from biobert_tf.tasks.qa.model import top_spans
+from biobert_tf.tasks.qa.task import list_answers, merge_per_question, tune_list_threshold
+from biobert_tf.bert.tokenization import BertTokenizer
+from helpers import shared_file
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return BertTokenizer(resources.path(resources.DEMO_VOCAB), do_lower_case=False)
+
+
+@pytest.fixture(scope="module")
+def words(tokenizer):
+    """Vocabulary words that are one wordpiece each."""
+    candidates = [t for t in tokenizer.vocab[200:1500] if t.isalpha() and len(t) > 2]
+    pieces = tokenizer.tokenize(tf.constant(candidates)).token_ids.row_lengths().numpy()
+    return [w for w, n in zip(candidates, pieces) if n == 1][:300]
+
+
+def google_doc_spans(n, room, stride):
+    """run_squad.py's window loop."""
+    spans, start = [], 0
+    while start < n:
+        length = min(n - start, room)
+        spans.append((start, length))
+        if start + length == n:
+            break
+        start += min(length, stride)
+    return spans
+
+
+def google_is_max_context(spans, current, position):
+    """run_squad.py's _check_is_max_context."""
+    best_score, best = None, None
+    for index, (start, length) in enumerate(spans):
+        end = start + length - 1
+        if position < start or position > end:
+            continue
+        score = min(position - start, end - position) + 0.01 * length
+        if best_score is None or score > best_score:
+            best_score, best = score, index
+    return current == best
+
+
+@pytest.mark.parametrize("seq_length,stride,query", [(32, 7, 6), (48, 16, 8), (40, 64, 5)])
+def test_windows_and_max_context_are_googles(tokenizer, words, seq_length, stride, query):
+    rng = np.random.default_rng(seq_length)
+    questions, contexts, answers = [], [], []
+    for _ in range(25):
+        q = " ".join(rng.choice(words, rng.integers(1, 12)))
+        c = list(rng.choice(words, rng.integers(1, 150)))
+        a = int(rng.integers(len(c)))
+        b = int(min(len(c), a + rng.integers(1, 4)))
+        start = len(" ".join(c[:a])) + (a > 0)
+        questions.append(q)
+        contexts.append(" ".join(c))
+        answers.append((start, start + len(" ".join(c[a:b]))))
+    out = QaEncoder(tokenizer, seq_length, stride, query)(
+        tf.constant(questions), tf.constant(contexts), tf.constant([a for a, _ in answers]),
+        tf.constant([b for _, b in answers]))
+    out = {k: v.numpy() for k, v in out.items()}
+    for i, (q, c) in enumerate(zip(questions, contexts)):
+        nq = min(len(q.split()), query)
+        n = len(c.split())
+        spans = google_doc_spans(n, seq_length - nq - 3, stride)
+        rows = np.flatnonzero(out["example"] == i)
+        assert len(rows) == len(spans), i
+        for k, (row, (start, length)) in enumerate(zip(rows, spans)):
+            context = out["context_start"][row] >= 0
+            assert context.sum() == length and np.flatnonzero(context)[0] == nq + 2
+            assert out["padding_mask"][row].sum() == nq + length + 3
+            assert (out["segment_ids"][row][context] == 1).all()
+            expected = [google_is_max_context(spans, k, start + p) for p in range(length)]
+            assert out["max_context"][row][context].tolist() == expected
+            # The label, read back through the offsets, is the answer text.
+            a, b = answers[i]
+            s, e = out["start_positions"][row], out["end_positions"][row]
+            pieces_in = start <= c[:a].count(" ") and c[:b].count(" ") < start + length
+            if pieces_in:
+                assert c[out["context_start"][row][s]:out["context_end"][row][e]] == c[a:b]
+            else:
+                assert s == e == 0
+
+
+def test_a_real_squad_answer_survives_striding(tokenizer):
+    with open(shared_file("qa", "SQuAD-v1.1", "dev-v1.1.json"), encoding="utf-8") as f:
+        paragraph = json.load(f)["data"][0]["paragraphs"][0]
+    qa = paragraph["qas"][3]
+    answer = qa["answers"][0]
+    start, end = answer["answer_start"], answer["answer_start"] + len(answer["text"])
+    out = QaEncoder(tokenizer, 48, 10, 16)(tf.constant([qa["question"]]),
+                                            tf.constant([paragraph["context"]]),
+                                            tf.constant([start]), tf.constant([end]))
+    labelled = np.flatnonzero(out["start_positions"].numpy() > 0)
+    assert len(labelled) >= 2  # the answer sits in several overlapping windows
+    for row in labelled:
+        s, e = out["start_positions"][row], out["end_positions"][row]
+        assert paragraph["context"][out["context_start"][row, s]:out["context_end"][row, e]] \
+            == answer["text"]
+
+
+def brute_force_best(start_logits, end_logits, windows, example, k, max_length):
+    candidates = []
+    for w in np.flatnonzero(windows["example"] == example):
+        for i in range(start_logits.shape[1]):
+            if windows["context_start"][w, i] < 0 or not windows["max_context"][w, i]:
+                continue
+            for j in range(i, min(i + max_length, start_logits.shape[1])):
+                if windows["context_end"][w, j] >= 0:
+                    candidates.append((start_logits[w, i] + end_logits[w, j],
+                                       windows["context_start"][w, i], windows["context_end"][w, j]))
+    candidates.sort(key=lambda c: -c[0])
+    return candidates[:k]
+
+
+def test_top_spans_are_the_exact_best_pairs(tokenizer, words):
+    rng = np.random.default_rng(5)
+    contexts = [" ".join(rng.choice(words, n)) for n in (3, 70, 40, 1)]
+    questions = ["what is it ?"] * len(contexts)
+    none = tf.constant([-1] * len(contexts))
+    windows = QaEncoder(tokenizer, 32, 8, 8)(tf.constant(questions), tf.constant(contexts),
+                                             none, none)
+    windows = {k: v.numpy() for k, v in windows.items()}
+    shape = windows["token_ids"].shape
+    start_logits = rng.normal(size=shape).astype(np.float32)
+    end_logits = rng.normal(size=shape).astype(np.float32)
+    spans = top_spans(tf.constant(start_logits), tf.constant(end_logits),
+                      {k: tf.constant(v) for k, v in windows.items()}, tf.constant(4), 6, 5)
+    for example in range(4):
+        expected = brute_force_best(start_logits, end_logits, windows, example, 6, 5)
+        got = list(zip(spans["score"][example].numpy(), spans["start"][example].numpy(),
+                       spans["end"][example].numpy()))
+        assert [(s, e) for _, s, e in got] == [(s, e) for _, s, e in expected]
+        np.testing.assert_allclose([g[0] for g in got], [x[0] for x in expected], rtol=1e-6)
+    assert len(spans["start"][3]) == 1  # one piece: one span
+
+
+def test_bioasq_answers_are_merged_per_question():
+    nbest = {
+        "a" * 24 + "_000": [{"text": "BRCA1", "probability": 0.5}, {"text": "", "probability": 0.3},
+                            {"text": "x" * 101, "probability": 0.2}],
+        "a" * 24 + "_001": [{"text": "brca1 ", "probability": 0.7}, {"text": "TP53", "probability": 0.3}],
+        "b" * 24 + "_000": [{"text": "", "probability": 1.0}],
+    }
+    merged = merge_per_question(nbest)
+    assert merged["a" * 24] == [("brca1", pytest.approx(1.2)), ("TP53", 0.3)]
+    assert merged["b" * 24] == []
+    assert list_answers(merged, 0.3) == {"a" * 24: ["brca1"], "b" * 24: []}
+    assert list_answers(merged, 0.25)["a" * 24] == ["brca1", "TP53"]
+    threshold, f1 = tune_list_threshold(merged, {"a" * 24: [["BRCA1"], ["tp53"]]})
+    assert threshold <= 0.25 and f1 == 1.0
+
+
+def golden(tmp_path, questions):
+    path = tmp_path / "golden.json"
+    path.write_text(json.dumps({"questions": questions}), encoding="utf-8")
+    return str(path)
+
+
+def test_training_examples_from_golden_files(tmp_path):
+    path = golden(tmp_path, [
+        {"id": "q" * 24, "type": "factoid", "body": "Which gene?",
+         "exact_answer": [["BRCA1", "breast cancer 1"]],
+         "snippets": [{"text": "Mutations in brca1 and BRCA2."}, {"text": "Nothing here."},
+                      {"text": "The breast cancer 1 gene (BRCA1)."}]},
+        {"id": "l" * 24, "type": "list", "body": "Which drugs?",
+         "exact_answer": [["sofosbuvir"], ["ledipasvir"]],
+         "snippets": [{"text": "Ledipasvir plus sofosbuvir."}]},
+        {"id": "y" * 24, "type": "yesno", "body": "Is it?", "exact_answer": "Yes",
+         "snippets": [{"text": "It is."}, {"text": "Indeed."}]},
+    ])
+    questions = qa_data.read_golden(path)
+    examples, report = qa_data.span_examples(questions, ("factoid",))
+    assert [(x.id, x.answers[0].text, x.answers[0].start) for x in examples] == [
+        ("q" * 24 + "_000", "brca1", 13), ("q" * 24 + "_002", "breast cancer 1", 4)]
+    assert report == {"questions": 1, "snippets": 3, "snippets_with_answer": 2,
+                      "questions_with_example": 1, "examples": 2}
+    listed, _ = qa_data.span_examples(questions, ("list",))
+    assert sorted(x.answers[0].text for x in listed) == ["Ledipasvir", "sofosbuvir"]
+    pairs = qa_data.pair_examples(questions, ("yesno",))
+    assert [(x.id, x.label) for x in pairs] == [("y" * 24 + "_000", "yes"), ("y" * 24 + "_001", "yes")]
+    assert qa_data.question_id(pairs[1].id) == "y" * 24
+
+
+def test_real_golden_files_yield_examples():
+    questions = qa_data.read_golden(str(shared_file("qa", "BioASQ", "4B_golden.json")))
+    examples, report = qa_data.span_examples(questions, ("factoid",))
+    assert report["questions"] == 161 and report["questions_with_example"] >= 100
+    for x in examples:
+        assert x.context[x.answers[0].start:x.answers[0].end] == x.answers[0].text
+
+
+def test_malformed_qa_files_name_the_place(tmp_path):
+    bad = tmp_path / "squad.json"
+    bad.write_text(json.dumps({"data": [{"paragraphs": [{"context": "abc def", "qas": [
+        {"id": "q1", "question": "?", "answers": [{"text": "def", "answer_start": 0}]}]}]}]}))
+    with pytest.raises(qa_data.QaDataError, match=r"data\[0\]\.paragraphs\[0\]\.qas\[0\]"
+                                                  r"\.answers\[0\] \(id q1\)"):
+        qa_data.read_squad(str(bad))
+    bad.write_text('{"data": [\n  {"paragraphs": [}\n]}')
+    with pytest.raises(qa_data.QaDataError, match="squad.json:2:"):
+        qa_data.read_squad(str(bad))
+    path = golden(tmp_path, [{"id": "x", "type": "yesno", "body": "?", "exact_answer": "maybe"}])
+    with pytest.raises(qa_data.QaDataError, match=r"questions\[0\] \(id x\).*'yes' or 'no'"):
+        qa_data.read_golden(path)

@@ -1,0 +1,143 @@
+"""run_qa end to end on cuts of the real SQuAD and BioASQ files: Google's prediction files,
+SQuAD → BioASQ transfer, factoid / list / yes-no answers and scores, the SavedModel."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import tensorflow as tf
+
+from biobert_tf.tasks.qa import data as qa_data
+from biobert_tf import resources
+from biobert_tf.bert.config import BertConfig
+from biobert_tf.tasks.qa.task import ANSWER_FILE, QaRun, run
+from helpers import REPO, serve_in_fresh_process, shared_file
+
+VOCAB = resources.path(resources.DEMO_VOCAB)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("tiny_qa_model")
+    BertConfig(vocab_size=len(open(VOCAB, encoding="utf-8").read().splitlines()),
+               hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+               intermediate_size=64, max_position_embeddings=96).to_json_file(
+        str(directory / "bert_config.json"))
+    return directory
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """3 SQuAD paragraphs, 12 4B1 golden questions of each type, the first 5b-1 test pairs."""
+    directory = tmp_path_factory.mktemp("qa_data")
+    with open(shared_file("qa", "SQuAD-v1.1", "dev-v1.1.json"), encoding="utf-8") as f:
+        squad = json.load(f)
+    squad["data"] = [{"title": "cut", "paragraphs": squad["data"][0]["paragraphs"][:3]}]
+    (directory / "squad.json").write_text(json.dumps(squad))
+    for name, source in (("train_golden.json", "4B1_golden.json"),
+                         ("dev_golden.json", "4B2_golden.json")):
+        with open(shared_file("qa", "BioASQ", source), encoding="utf-8") as f:
+            questions = json.load(f)["questions"]
+        cut = [q for kind in ("factoid", "list", "yesno")
+               for q in [q for q in questions if q["type"] == kind][:12]]
+        (directory / name).write_text(json.dumps({"questions": cut}))
+    with open(shared_file("qa", "BioASQ", "BioASQ-test-factoid-5b-1.json"), encoding="utf-8") as f:
+        test = json.load(f)
+    test["data"][0]["paragraphs"] = test["data"][0]["paragraphs"][:20]
+    (directory / "test.json").write_text(json.dumps(test))
+    with open(shared_file("qa", "BioASQ", "5B1_golden.json"), encoding="utf-8") as f:
+        (directory / "test_golden.json").write_text(f.read())
+    return directory
+
+
+def test_run_qa_squad_predictions_and_savedmodel(model_dir, data_dir, tmp_path):
+    out, saved = tmp_path / "squad_out", tmp_path / "saved_model"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "run_qa.py"), "--do_train", "--do_predict",
+         f"--train_file={data_dir / 'squad.json'}", f"--predict_file={data_dir / 'squad.json'}",
+         f"--output_dir={out}", f"--bert_config_file={model_dir / 'bert_config.json'}",
+         f"--vocab_file={VOCAB}", "--do_lower_case=false", "--max_seq_length=96",
+         "--doc_stride=32", "--max_query_length=24", "--train_batch_size=8",
+         "--learning_rate=3e-3", "--num_train_epochs=3", "--iterations_per_loop=10",
+         "--n_best_size=5", f"--export_dir={saved}"],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    examples = qa_data.read_squad(str(data_dir / "squad.json"))
+    nbest = json.loads((out / "nbest_predictions.json").read_text())
+    predictions = json.loads((out / "predictions.json").read_text())
+    assert list(nbest) == list(predictions) == [x.id for x in examples]
+    for x in examples:
+        best = nbest[x.id]
+        assert 1 <= len(best) <= 5 and len({b["text"] for b in best}) == len(best)
+        assert sum(b["probability"] for b in best) == pytest.approx(1.0, abs=1e-6)
+        assert [b["score"] for b in best] == sorted((b["score"] for b in best), reverse=True)
+        for b in best:
+            assert x.context[b["start"]:b["end"]] == b["text"]
+        assert predictions[x.id] == best[0]["text"]
+    metrics = json.loads((out / "qa_metrics.json").read_text())["squad"]
+    assert metrics["num_questions"] == len(examples) and metrics["f1"] > 10  # it learned
+    assert "squad_exact_match" in (out / "eval_results.txt").read_text()
+
+    chosen = examples[:6]
+    served = serve_in_fresh_process(saved, {"questions": [x.question for x in chosen],
+                                            "contexts": [x.context for x in chosen]}, tmp_path)
+    answers = [row[:n] for row, n in zip(served["text"], served["num_answers"])]
+    assert [a[:5] for a in answers] == [[b["text"] for b in nbest[x.id]] for x in chosen]
+
+
+def tiny_run(model_dir, output_dir, **settings):
+    values = dict(data_dir="", output_dir=str(output_dir), init_checkpoint=None,
+                  bert_config_file=str(model_dir / "bert_config.json"), vocab_file=VOCAB,
+                  do_lower_case=False, max_seq_length=96, doc_stride=32, max_query_length=24,
+                  do_train=True, train_batch_size=8, predict_batch_size=16, learning_rate=1e-3,
+                  num_train_epochs=1, iterations_per_loop=10, n_best_size=5)
+    values.update(settings)
+    return QaRun(**values)
+
+
+def test_bioasq_factoid_from_squad_list_and_yesno(model_dir, data_dir, tmp_path):
+    strategy = tf.distribute.get_strategy()
+    squad = tiny_run(model_dir, tmp_path / "squad", train_file=str(data_dir / "squad.json"))
+    run(squad, strategy, do_train=True, do_predict=False)
+
+    factoid = tiny_run(model_dir, tmp_path / "factoid", init_checkpoint=str(tmp_path / "squad"),
+                       train_file=str(data_dir / "train_golden.json"),
+                       predict_file=str(data_dir / "test.json"),
+                       golden_file=str(data_dir / "test_golden.json"), num_train_epochs=0.5)
+    scores = run(factoid, strategy, do_train=True, do_predict=True)["bioasq"]
+    submitted = json.loads((tmp_path / "factoid" / ANSWER_FILE).read_text())["questions"]
+    test_questions = {qa_data.question_id(x.id) for x in
+                      qa_data.read_squad(str(data_dir / "test.json"))}
+    assert {q["id"] for q in submitted} == test_questions
+    for q in submitted:
+        assert q["type"] == "factoid" and 1 <= len(q["exact_answer"]) <= 5
+        assert all(len(a) == 1 and 0 < len(a[0]) <= 100 for a in q["exact_answer"])
+    # Every factoid question of the golden batch counts, answered or not.
+    assert scores["num_questions"] == 25
+    assert 0 <= scores["strict_accuracy"] <= scores["lenient_accuracy"] <= 1
+
+    listed = tiny_run(model_dir, tmp_path / "list", question_type="list", max_seq_length=64,
+                      init_checkpoint=str(tmp_path / "factoid"),
+                      train_file=str(data_dir / "train_golden.json"),
+                      dev_file=str(data_dir / "dev_golden.json"),
+                      predict_file=str(data_dir / "dev_golden.json"))
+    result = run(listed, strategy, do_train=True, do_predict=True)
+    assert 0.05 <= result["list_threshold"]["threshold"] <= 1.0
+    assert result["bioasq"]["num_questions"] == 12
+
+    yesno = tiny_run(model_dir, tmp_path / "yesno", question_type="yesno", max_seq_length=64,
+                     train_file=str(data_dir / "train_golden.json"),
+                     predict_file=str(data_dir / "dev_golden.json"))
+    result = run(yesno, strategy, do_train=True, do_predict=True,
+                 export_dir=str(tmp_path / "yesno_saved"))["bioasq"]
+    assert result["num_questions"] == 12 and set(result) >= {"accuracy", "macro_f1"}
+    submitted = json.loads((tmp_path / "yesno" / ANSWER_FILE).read_text())["questions"]
+    assert {q["exact_answer"] for q in submitted} <= {"yes", "no"}
+    pairs = qa_data.pair_examples(qa_data.read_golden(str(data_dir / "dev_golden.json")),
+                                  ("yesno",))[:4]
+    served = tf.saved_model.load(str(tmp_path / "yesno_saved")).signatures["serving_default"](
+        questions=tf.constant([x.question for x in pairs]),
+        contexts=tf.constant([x.context for x in pairs]))
+    assert {a.decode() for a in served["answer"].numpy()} <= {"yes", "no"}
+    assert ((served["yes_probability"] >= 0) & (served["yes_probability"] <= 1)).numpy().all()

@@ -1,0 +1,215 @@
+"""run_re end to end on cuts of the real GAD folds and SciBERT ChemProt: BioBERT's result
+files, cross-validation, early stopping, init from our own runs, the SavedModel."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from biobert_tf.tasks.relation import data as re_data
+from biobert_tf.tasks.relation import metrics as re_metrics
+from biobert_tf.bert.config import BertConfig
+from biobert_tf.tasks.relation.task import (RelationRun, RelationRunner, classify, classify_file,
+                                    cross_validate, run_phases)
+from helpers import REPO, serve_in_fresh_process, shared_file
+from helpers import re_vocab
+
+STRATEGY = tf.distribute.get_strategy()
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    """A tiny config and the demo vocab with four [unusedN] marker slots."""
+    directory = tmp_path_factory.mktemp("tiny_re_model")
+    vocab = re_vocab()
+    (directory / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1,
+               num_attention_heads=2, intermediate_size=64,
+               max_position_embeddings=64).to_json_file(str(directory / "bert_config.json"))
+    return directory
+
+
+def cut(source, target, lines):
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(source, encoding="utf-8") as f:
+        target.write_text("".join(f.readlines()[:lines]), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def gad_dir(tmp_path_factory):
+    """Folds 1 and 2 of GAD: 96 training rows, the header and 40 test rows each."""
+    directory = tmp_path_factory.mktemp("gad")
+    for fold in ("1", "2"):
+        cut(shared_file("re", "GAD", fold, "train.tsv"), directory / fold / "train.tsv", 96)
+        cut(shared_file("re", "GAD", fold, "test.tsv"), directory / fold / "test.tsv", 41)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def chemprot_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("chemprot")
+    for split, lines in (("train", 160), ("dev", 40), ("test", 40)):
+        cut(shared_file("re", "ChemProt", f"{split}.jsonl"), directory / f"{split}.jsonl", lines)
+    return directory
+
+
+def tiny_run(model_dir, data_dir, output_dir, **settings):
+    values = dict(data_dir=str(data_dir), output_dir=str(output_dir), init_checkpoint=None,
+                  bert_config_file=str(model_dir / "bert_config.json"),
+                  vocab_file=str(model_dir / "vocab.txt"), do_lower_case=False,
+                  max_seq_length=64, do_train=True, train_batch_size=16, eval_batch_size=16,
+                  predict_batch_size=16, learning_rate=1e-3, num_train_epochs=1,
+                  iterations_per_loop=10)
+    values.update(settings)
+    return RelationRun(**values)
+
+
+def test_run_re_writes_biobert_results_and_exports(model_dir, gad_dir, tmp_path):
+    out, saved = tmp_path / "out", tmp_path / "saved_model"
+    args = [sys.executable, str(REPO / "run_re.py"), "--task_name=gad",
+            f"--data_dir={gad_dir / '1'}", f"--output_dir={out}",
+            f"--bert_config_file={model_dir / 'bert_config.json'}",
+            f"--vocab_file={model_dir / 'vocab.txt'}", "--do_lower_case=false",
+            "--max_seq_length=64", "--train_batch_size=16", "--learning_rate=1e-3",
+            "--num_train_epochs=2", "--iterations_per_loop=4", "--do_train", "--do_predict"]
+    result = subprocess.run(args + [f"--export_dir={saved}",
+                                    "--predict_text=@GENE$ variants raise @DISEASE$ risk."],
+                            capture_output=True, text=True, timeout=600)
+    # (Resuming a finished run is the shared loop's, tested with run_ner and pretraining.)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert json.loads(result.stdout[result.stdout.index("{"):])["label"] in ("0", "1")
+    test = re_data.read_biobert_tsv(gad_dir / "1" / "test.tsv")
+    rows = [[float(p) for p in line.split("\t")]
+            for line in (out / "test_results.tsv").read_text().splitlines()]
+    assert len(rows) == len(test) == 40 and all(len(r) == 2 for r in rows)
+    np.testing.assert_allclose(np.sum(rows, 1), 1.0, rtol=1e-5)
+    predictions = [json.loads(line) for line in
+                   (out / "predictions.jsonl").read_text().splitlines()]
+    assert [p["id"] for p in predictions] == [x.id for x in test]
+    pred = ["01"[int(np.argmax(r))] for r in rows]
+    assert [p["pred"] for p in predictions] == pred
+    metrics = json.loads((out / "test_metrics.json").read_text())
+    assert metrics == re_metrics.binary_scores([x.label for x in test], pred, "1")
+    assert "f1 score" in (out / "test_results.txt").read_text()
+    assert json.loads((out / "relation_model.json").read_text())["entity_mode"] == "blind"
+
+    # BioBERT's formatting: str() of each float32 probability.
+    assert (out / "test_results.tsv").read_text().splitlines() == [
+        "\t".join(str(p) for p in row) for row in np.float32(rows)]
+
+    # The SavedModel takes the raw blinded sentences, in a process without biobert_tf.
+    served = serve_in_fresh_process(saved, {"texts": [x.text for x in test]}, tmp_path)
+    np.testing.assert_allclose(served["probabilities"], rows, atol=1e-5)
+
+
+def test_cross_validation_reports_mean_and_std_over_folds(model_dir, gad_dir, tmp_path):
+    run = tiny_run(model_dir, gad_dir, tmp_path, head="sll_att", entity_mode="markers")
+    summary = cross_validate(run, STRATEGY, folds=2)
+    folds = [json.loads((tmp_path / k / "test_metrics.json").read_text()) for k in ("1", "2")]
+    assert summary["f1"]["values"] == [f["f1"] for f in folds]
+    assert summary["f1"]["mean"] == pytest.approx(np.mean([f["f1"] for f in folds]))
+    assert summary["f1"]["std"] == pytest.approx(np.std([f["f1"] for f in folds], ddof=1))
+    assert json.loads((tmp_path / "cv_results.json").read_text()) == summary
+    assert "±" in (tmp_path / "cv_results.txt").read_text()
+    # Scored folds are read back, not trained again.
+    assert cross_validate(run, STRATEGY, folds=2) == summary
+
+
+def test_chemprot_markers_early_stopping_and_init_from_our_run(model_dir, chemprot_dir,
+                                                               gad_dir, tmp_path):
+    run = tiny_run(model_dir, chemprot_dir, tmp_path / "a", task_name="chemprot_scibert",
+                   head="entity_start", num_train_epochs=2, early_stopping_patience=1)
+    runner = RelationRunner(run, STRATEGY)
+    assert runner.spec.entity_mode == "markers"  # SciBERT's data names its entities
+    test_scores = run_phases(runner, do_eval=True, do_predict=True)
+    assert set(test_scores["per_class"]) == set(runner.spec.labels)
+    assert test_scores["negative"] is None and len(runner.spec.labels) > 5
+    assert len(json.loads((tmp_path / "a" / "dev_history.json").read_text())) >= 1
+    assert (tmp_path / "a" / "eval_results.txt").exists()
+    assert "confusion matrix" in (tmp_path / "a" / "test_results.txt").read_text()
+
+    # A later run initialised from this one takes encoder and head (same labels) ...
+    follow = RelationRunner(tiny_run(model_dir, chemprot_dir, tmp_path / "b",
+                                     task_name="chemprot_scibert", head="entity_start",
+                                     init_checkpoint=str(tmp_path / "a")), STRATEGY)
+    follow.build()
+    follow.initialize()
+    for mine, theirs in zip(follow.model.trainable_variables, runner.model.trainable_variables):
+        np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+    # ... or the encoder alone when its labels differ (GAD's two).
+    other = RelationRunner(tiny_run(model_dir, gad_dir / "1", tmp_path / "c", task_name="gad",
+                                    head="entity_start", init_checkpoint=str(tmp_path / "a")),
+                           STRATEGY)
+    other.build()
+    fresh_head = other.model.classifier.kernel.numpy()
+    other.initialize()
+    for mine, theirs in zip(other.model.encoder.trainable_variables,
+                            runner.model.encoder.trainable_variables):
+        np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+    np.testing.assert_array_equal(other.model.classifier.kernel.numpy(), fresh_head)
+
+    # Raw sentences, one per line of a file; a sentence without markers is reported.
+    source = tmp_path / "sentences.txt"
+    source.write_text("[E1] EGFR [/E1] is blocked by [E2] gefitinib [/E2].\nno entities\n")
+    classify_file(runner.classifier(), str(source), str(tmp_path / "out.jsonl"),
+                  progress=False)
+    first, second = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text()
+                     .splitlines()]
+    assert first["line"] == 1 and first["label"] in runner.spec.labels
+    assert sum(first["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+    assert "error" in second
+    assert classify(runner.classifier(), ["[E1] a [/E1] [E2] b [/E2]"])[0]["label"]
+
+
+def test_malformed_rows_name_their_line(model_dir, tmp_path):
+    (tmp_path / "train.tsv").write_text("@GENE$ causes @DISEASE$.\t1\n"
+                                        "no placeholders here\t0\n", encoding="utf-8")
+    with pytest.raises(re_data.ReDataError, match="train.tsv:2: blinded data needs"):
+        RelationRunner(tiny_run(model_dir, tmp_path, tmp_path / "out", task_name="gad"),
+                       STRATEGY)
+    (tmp_path / "train.tsv").write_text("@GENE$ causes @DISEASE$.\t1\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="only one label"):
+        RelationRunner(tiny_run(model_dir, tmp_path, tmp_path / "out", task_name="gad"),
+                       STRATEGY)
+
+
+def test_predict_without_a_trained_run_says_so(model_dir, gad_dir, tmp_path):
+    with pytest.raises(ValueError, match=r"relation_model.json: train first \(--do_train\)"):
+        RelationRunner(tiny_run(model_dir, gad_dir / "1", tmp_path / "never_trained",
+                                task_name="gad", do_train=False), STRATEGY)
+
+
+MIRRORED_SCRIPT = r"""
+import sys, numpy as np, tensorflow as tf
+tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0],
+                                           [tf.config.LogicalDeviceConfiguration()] * 2)
+from biobert_tf.tasks.relation.task import RelationRun, RelationRunner, run_phases
+model_dir, data_dir, out = sys.argv[1:]
+def run(**settings):
+    return RelationRun(data_dir=data_dir, output_dir=out, init_checkpoint=None,
+                       bert_config_file=model_dir + "/bert_config.json",
+                       vocab_file=model_dir + "/vocab.txt", do_lower_case=False,
+                       max_seq_length=64, train_batch_size=16, eval_batch_size=16,
+                       predict_batch_size=6, learning_rate=1e-3, num_train_epochs=1,
+                       iterations_per_loop=3, task_name="gad", head="sll_att", **settings)
+mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+run_phases(RelationRunner(run(do_train=True), mirrored), do_eval=False, do_predict=True)
+two = np.loadtxt(out + "/test_results.tsv", delimiter="\t")
+single = RelationRunner(run(do_train=False), tf.distribute.get_strategy())
+test = single.read("test")
+one = single.evaluate(single.restore(), test, 6)["probabilities"]
+assert two.shape == (len(test), 2), two.shape
+np.testing.assert_allclose(one, two, atol=1e-5)
+print("same")
+"""
+
+
+def test_mirrored_two_cpus_trains_and_keeps_test_order(model_dir, gad_dir, tmp_path):
+    # 40 test rows in batches of 6 (3 per replica): the last batch is padded, rows stay in order.
+    result = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT, str(model_dir),
+                             str(gad_dir / "1"), str(tmp_path / "out")],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0 and "same" in result.stdout, result.stderr[-3000:]
