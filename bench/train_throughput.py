@@ -8,7 +8,7 @@ vocab 28,996, 108.9 M parameters, dropout 0.1 as configured, training mode), seq
 with a fixed seed (token ids, ~10% shorter sequences with padding, 20 masked positions per
 example, random next-sentence labels).
 
-* ours: exactly what `run_pretraining.py` runs — `BertPretrainer` + `PretrainingTask` +
+* ours: exactly what `run_pretraining.py` runs — `BertPretrainer` + `PretrainingObjective` +
   `create_optimizer(..., aggregate_gradients=False)` under the default strategy, driven by
   `biobert_tf.engine.training.Trainer._train_steps(iterator, 1)` (a `tf.function` around
   `Trainer._replica_step`) on a distributed iterator, in float32 and with
@@ -153,7 +153,7 @@ def worker_tf(spec):
     from biobert_tf.engine import training
     from biobert_tf.bert.modeling import BertEncoder, BertPretrainer
     from biobert_tf.engine.optimization import create_optimizer
-    from biobert_tf.pretraining.task import PretrainingTask
+    from biobert_tf.pretraining.objective import PretrainingObjective
 
     if "intra2" in spec["options"]:
         tf.config.threading.set_intra_op_parallelism_threads(2)
@@ -170,7 +170,7 @@ def worker_tf(spec):
     with tempfile.TemporaryDirectory() as tmp:
         for batch_size in spec["batch_sizes"]:
             trainer = training.Trainer(
-                strategy, PretrainingTask(model), optimizer,
+                strategy, PretrainingObjective(model), optimizer,
                 training.LoopConfig(tmp, num_train_steps=10**9, global_batch_size=batch_size,
                                     jit_compile="xla" in spec["options"]))
             data = synthetic_batches(4 * batch_size, spec["seq_length"], spec["predictions"],

@@ -6,14 +6,12 @@ Prints the architecture and parameter count, every wordpiece of a biomedical
 sentence with its character offsets and word id, and the encoder's output shapes.
 """
 
-import os
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import flags
 
-from absl import app, flags  # noqa: E402
-
-from biobert_tf import resources  # noqa: E402
+from biobert_tf import resources
+from biobert_tf.engine import entry
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("bert_config_file", resources.path(resources.BIOBERT_BASE_CONFIG),
@@ -43,7 +41,7 @@ def main(argv):
 
     tokenizer = BertTokenizer(FLAGS.vocab_file, FLAGS.do_lower_case)
     if tokenizer.vocab_size > config.vocab_size:
-        raise app.UsageError(f"{FLAGS.vocab_file} has {tokenizer.vocab_size} tokens, more than "
+        raise ValueError(f"{FLAGS.vocab_file} has {tokenizer.vocab_size} tokens, more than "
                              f"the model's vocab_size {config.vocab_size}")
     pieces = tokenizer.tokenize(tf.constant([FLAGS.text]))
     print(f"text: {FLAGS.text}")
@@ -63,7 +61,8 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    entry.quiet_tensorflow()
+    entry.run(main)
 
 
 if __name__ == "__main__":

@@ -17,17 +17,25 @@ of round-robin, so in other files and another order. Corpus mixing (weighted inp
 a single stream and stays with the single-process tool.
 """
 
-import os
+import logging
+from typing import Iterator
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import app, flags
 
-import sys  # noqa: E402
-from typing import Iterator  # noqa: E402
+from biobert_tf.engine import entry
 
-import apache_beam as beam  # noqa: E402
-from absl import app, flags  # noqa: E402
-from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
+entry.quiet_tensorflow()
 
+# apache_beam warns on import that the BigQuery client (of its gcp extra) is missing: this
+# tool never uses BigQuery.
+logging.disable(logging.WARNING)
+try:
+    import apache_beam as beam  # noqa: E402
+    from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
+finally:
+    logging.disable(logging.NOTSET)
+
+from biobert_tf.bert.tokenization import BertTokenizer  # noqa: E402
 from tfrecords_tools import corpus, create_pretraining_data, pipeline  # noqa: E402
 from tfrecords_tools.instances import InstanceOptions  # noqa: E402
 
@@ -46,9 +54,7 @@ class _MakeExamples(beam.DoFn):
         self.options, self.dupe_factor, self.seed = options, dupe_factor, seed
 
     def setup(self):
-        from biobert_tf.bert.tokenization import BertTokenizer  # built once per worker
-
-        self.tokenizer = BertTokenizer(self.vocab_file, self.do_lower_case)
+        self.tokenizer = BertTokenizer(self.vocab_file, self.do_lower_case)  # once per worker
 
     def process(self, keyed_chunk) -> Iterator[bytes]:
         key, documents = keyed_chunk
@@ -97,6 +103,7 @@ def main(argv):
              for path in corpus.expand_input_files(pattern)]
     options = InstanceOptions(FLAGS.max_seq_length, FLAGS.max_predictions_per_seq,
                               FLAGS.masked_lm_prob, FLAGS.short_seq_prob, FLAGS.do_whole_word_mask)
+    BertTokenizer(FLAGS.vocab_file, FLAGS.do_lower_case)  # a bad vocab fails here, not in workers
     with beam.Pipeline(options=PipelineOptions(argv[1:])) as root:
         build(root, files, FLAGS.output_prefix, FLAGS.num_shards, FLAGS.vocab_file,
               FLAGS.do_lower_case, options, FLAGS.dupe_factor, FLAGS.random_seed,
@@ -104,10 +111,18 @@ def main(argv):
               FLAGS.filter_pattern, FLAGS.filter_terms_file)
 
 
-def run():
+def _not_a_user_error(record: logging.LogRecord) -> bool:
+    """Beam logs the exception of a failed step with its traceback, then raises it again in
+    `main`; `entry.run` reports a user error (a malformed corpus file) in one line, so Beam's
+    record of it is dropped."""
+    return not (record.exc_info and entry.is_user_error(record.exc_info[1]))
+
+
+def run() -> None:
     # The single-process tool's flags (input_file, vocab_file, ...) are defined on import.
     flags.mark_flags_as_required(["input_file", "output_prefix", "vocab_file"])
-    app.run(main, argv=sys.argv)
+    logging.getLogger("apache_beam.runners.common").addFilter(_not_a_user_error)
+    entry.run(main)
 
 
 if __name__ == "__main__":

@@ -56,17 +56,23 @@ import collections
 import itertools
 import math
 import os
-import sys
 import time
 from typing import Iterable, Iterator
 
-import tensorflow as tf
-from absl import app, flags, logging
+from absl import flags, logging
 
-from biobert_tf.bert.tokenization import CLS, MASK, MAX_CHARS_PER_WORD, PAD, SEP, UNK, split_words
-from tensorflow_text.tools.wordpiece_vocab import wordpiece_tokenizer_learner_lib as learner
+from biobert_tf.engine import entry
 
-from tfrecords_tools.corpus import CorpusError, expand_input_files, read_documents
+entry.quiet_tensorflow()
+
+import tensorflow as tf  # noqa: E402
+
+from biobert_tf.bert.tokenization import (  # noqa: E402
+    CLS, MASK, MAX_CHARS_PER_WORD, PAD, SEP, UNK, split_words)
+from tensorflow_text.tools.wordpiece_vocab import (  # noqa: E402
+    wordpiece_tokenizer_learner_lib as learner)
+
+from tfrecords_tools.corpus import expand_input_files, read_documents  # noqa: E402
 
 GOOGLE_UNUSED_BEFORE_UNK = 99  # Google's vocabularies: [unused0..98] at ids 1-99, [UNK] at 100
 _SLACK = 0.05  # surplus of learned subwords accepted before cutting the rarest
@@ -185,13 +191,32 @@ def train_sentencepiece(texts: Iterable[str], model_prefix: str, vocab_size: int
     if first is None:
         raise BuildVocabError("no texts in the input")
     os.makedirs(os.path.dirname(os.path.abspath(model_prefix)), exist_ok=True)
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=itertools.chain([first], iterator), model_prefix=model_prefix,
-        vocab_size=vocab_size, model_type=model_type, character_coverage=character_coverage,
-        pad_id=0, pad_piece=PAD, unk_id=1, unk_piece=UNK, bos_id=-1, eos_id=-1,
-        control_symbols=[CLS, SEP, MASK] + [f"[unused{i}]" for i in range(num_unused)],
-        normalization_rule_name="nmt_nfkc_cf" if do_lower_case else "identity",
-        input_sentence_size=10_000_000, shuffle_input_sentence=True, minloglevel=2)
+    reader_errors: list[Exception] = []
+
+    def sentences() -> Iterator[str]:
+        # SentencePiece turns an error of its iterator into a RuntimeError that holds the
+        # error's text and stack; the reader's own error (file and line) is raised instead.
+        try:
+            yield first
+            yield from iterator
+        except Exception as e:
+            reader_errors.append(e)
+            raise
+
+    try:
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=sentences(), model_prefix=model_prefix,
+            vocab_size=vocab_size, model_type=model_type, character_coverage=character_coverage,
+            pad_id=0, pad_piece=PAD, unk_id=1, unk_piece=UNK, bos_id=-1, eos_id=-1,
+            control_symbols=[CLS, SEP, MASK] + [f"[unused{i}]" for i in range(num_unused)],
+            normalization_rule_name="nmt_nfkc_cf" if do_lower_case else "identity",
+            input_sentence_size=10_000_000, shuffle_input_sentence=True, minloglevel=2)
+    except RuntimeError as e:
+        if reader_errors:
+            raise reader_errors[0] from None
+        # A failed check, e.g. a vocab_size too small for the characters: "INTERNAL:
+        # src/x.cc(638) [check] Reason. Advice."; the reason and advice are enough.
+        raise BuildVocabError(f"SentencePiece: {str(e).rsplit('] ', 1)[-1]}") from None
     return model_prefix + ".model"
 
 
@@ -213,13 +238,17 @@ flags.DEFINE_enum("model_type", "unigram", ["unigram", "bpe"], "SentencePiece al
 flags.DEFINE_float("character_coverage", 0.9999, "SentencePiece: share of characters covered.")
 
 
-def _logged(texts: Iterable[str], stats: dict, every: int = 100_000) -> Iterator[str]:
-    """Passes `texts` through, counting them in `stats` and logging progress."""
+def _logged(texts: Iterable[str], stats: dict, input_file: str,
+            every: int = 100_000) -> Iterator[str]:
+    """Passes `texts` through, counting them in `stats` and logging progress; no texts at all
+    is an error naming the --input_file they came from."""
     for text in texts:
         stats["texts"] += 1
         if stats["texts"] % every == 0:
             logging.info("read %d texts", stats["texts"])
         yield text
+    if not stats["texts"]:
+        raise BuildVocabError(f"--input_file={input_file}: no texts (empty files?)")
 
 
 def main(argv: list[str]) -> None:
@@ -229,24 +258,25 @@ def main(argv: list[str]) -> None:
     texts = read_texts(FLAGS.input_file, FLAGS.input_format)
     if FLAGS.max_texts > 0:
         texts = itertools.islice(texts, FLAGS.max_texts)
-    texts = _logged(texts, stats)
-    try:
-        if FLAGS.model == "wordpiece":
-            vocab = learn_wordpiece_vocab(texts, FLAGS.vocab_size, FLAGS.do_lower_case,
-                                          FLAGS.num_unused, FLAGS.min_count)
-            write_vocab(vocab, FLAGS.output_file)
-            written, size = FLAGS.output_file, len(vocab)
-        else:
-            written = train_sentencepiece(texts, FLAGS.output_file, FLAGS.vocab_size,
-                                          FLAGS.model_type, FLAGS.do_lower_case, FLAGS.num_unused,
-                                          FLAGS.character_coverage)
-            size = FLAGS.vocab_size
-    except (BuildVocabError, CorpusError, FileNotFoundError) as e:
-        sys.exit(f"build_vocab: error: {e}")
+    texts = _logged(texts, stats, FLAGS.input_file)
+    if FLAGS.model == "wordpiece":
+        vocab = learn_wordpiece_vocab(texts, FLAGS.vocab_size, FLAGS.do_lower_case,
+                                      FLAGS.num_unused, FLAGS.min_count)
+        write_vocab(vocab, FLAGS.output_file)
+        written, size = FLAGS.output_file, len(vocab)
+    else:
+        written = train_sentencepiece(texts, FLAGS.output_file, FLAGS.vocab_size,
+                                      FLAGS.model_type, FLAGS.do_lower_case, FLAGS.num_unused,
+                                      FLAGS.character_coverage)
+        size = FLAGS.vocab_size
     logging.info("wrote %s: %d tokens from %d texts in %.1f s", written, size, stats["texts"],
                  time.time() - start)
 
 
-if __name__ == "__main__":
+def run() -> None:
     flags.mark_flags_as_required(["input_file", "output_file"])
-    app.run(main)
+    entry.run(main)
+
+
+if __name__ == "__main__":
+    run()

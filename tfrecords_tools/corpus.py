@@ -248,7 +248,11 @@ def filter_documents(docs: Iterable[Document], pattern: str | None = None,
     """
     if pattern is None and terms_file is None:
         raise ValueError("filter_documents needs a pattern or a terms_file")
-    regex = re.compile(pattern) if pattern is not None else None
+    try:
+        regex = re.compile(pattern) if pattern is not None else None
+    except re.error as e:  # a re.error is no ValueError: bad input reported as one
+        raise ValueError(f"filter pattern {pattern!r} is not a valid regular expression: "
+                         f"{e}") from None
     terms = _read_terms(terms_file) if terms_file is not None else set()
     lengths = sorted({len(term) for term in terms})
     for doc in docs:

@@ -11,13 +11,14 @@ Examples go round-robin to the `--output_file` list, as in Google's script.
 """
 
 import os
+import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import flags
+from tqdm import tqdm
 
-import time  # noqa: E402
+from biobert_tf.engine import entry
 
-from absl import app, flags, logging  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+entry.quiet_tensorflow()
 
 from biobert_tf.bert.tokenization import BertTokenizer  # noqa: E402
 from tfrecords_tools import corpus, pipeline  # noqa: E402
@@ -62,7 +63,6 @@ def main(argv):
     output_files = [p.strip() for p in FLAGS.output_file.split(",") if p.strip()]
     for path in output_files:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    logging.info("writing to %s", ", ".join(output_files))
     total = pipeline.Summary()
     with pipeline.RoundRobinWriter(output_files) as writer, \
             tqdm(unit=" docs", disable=not FLAGS.progress, dynamic_ncols=True) as bar:
@@ -77,9 +77,12 @@ def main(argv):
             bar.update(len(chunk))
             bar.set_postfix(instances=total.instances,
                             per_s=f"{total.instances / max(bar.format_dict['elapsed'], 1e-9):.0f}")
+    if not stats.documents:
+        raise corpus.CorpusError(f"--input_file={FLAGS.input_file}: no documents (read: {stats})")
     seconds = time.perf_counter() - start
     print(f"read: {stats}")
-    print(f"wrote: {total} in {seconds:.1f} s ({total.instances / seconds:.0f} instances/s)")
+    print(f"wrote: {total} in {seconds:.1f} s ({total.instances / seconds:.0f} instances/s) "
+          f"to {', '.join(output_files)}")
 
 
 def is_mixture(input_file: str) -> bool:
@@ -104,9 +107,9 @@ def document_streams(stats: corpus.CorpusStats) -> list:
     return streams
 
 
-def run():
+def run() -> None:
     flags.mark_flags_as_required(["input_file", "output_file", "vocab_file"])
-    app.run(main)
+    entry.run(main)
 
 
 if __name__ == "__main__":

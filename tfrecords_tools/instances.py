@@ -264,7 +264,7 @@ class InstanceMaker:
 def truncation_lengths(first: np.ndarray, second: np.ndarray, budget: int):
     """Kept segment lengths after Google's `truncate_seq_pair` (pop from the longer
     segment, from the second on ties) — the NumPy twin of
-    `biobert_tf.bert.tokenization.truncation_lengths`."""
+    `biobert_tf.bert.packing.truncation_lengths`."""
     fits = first + second <= budget
     keep_first = np.where(fits, first, np.where(
         second <= budget // 2, budget - second,

@@ -187,12 +187,15 @@ def _tf1_prefix(path: str) -> str:
 
 def read_tf1_weights(prefix: str) -> dict[str, np.ndarray]:
     """All model variables of a TF1 checkpoint, optimizer slots and `global_step` skipped."""
+    # A truncated or damaged file fails in the reader (OpError) or while reading a tensor
+    # (IndexError "Read less bytes than requested").
     try:
         reader = tf.train.load_checkpoint(prefix)
-    except (tf.errors.NotFoundError, tf.errors.DataLossError, ValueError) as e:
-        raise CheckpointError(f"cannot read TF1 checkpoint {prefix}: {e}") from None
-    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
-            if not _OPTIMIZER_VARIABLE.search(name)}
+        return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+                if not _OPTIMIZER_VARIABLE.search(name)}
+    except (tf.errors.OpError, IndexError, ValueError) as e:
+        raise CheckpointError(f"cannot read TF1 checkpoint {prefix}: "
+                              f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
 
 
 def write_tf1_weights(weights: dict[str, np.ndarray], prefix: str) -> str:
@@ -326,10 +329,11 @@ def read_checkpoint(path: str, config_file: str | None = None) -> Checkpoint:
         prefix = _tf1_prefix(path)
         weights = read_tf1_weights(prefix)
         directory = os.path.dirname(prefix) or "."
-        config_file = config_file or os.path.join(directory, BERT_CONFIG_NAME)
-        if not os.path.exists(config_file):
-            raise CheckpointError(f"no {BERT_CONFIG_NAME} beside {prefix}; "
-                                  "pass the config file explicitly (--bert_config_file)")
+        if config_file is None:
+            config_file = os.path.join(directory, BERT_CONFIG_NAME)
+            if not os.path.exists(config_file):
+                raise CheckpointError(f"no {BERT_CONFIG_NAME} beside {prefix}; "
+                                      "pass the config file explicitly (--bert_config_file)")
         config = BertConfig.from_json_file(config_file)
         path = prefix
     vocab_file = os.path.join(directory, VOCAB_NAME)

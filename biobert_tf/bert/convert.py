@@ -10,9 +10,9 @@ config and `vocab.txt` are written beside the converted weights.
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
+from biobert_tf.engine import entry
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("input", None, "Checkpoint to read (TF1 prefix/dir, HF dir, keras-hub preset).")
@@ -27,6 +27,7 @@ flags.mark_flags_as_required(["input", "output", "to"])
 
 def main(argv):
     del argv
+    entry.quiet_tensorflow()  # imported here, not above: --help stays fast
     from biobert_tf.bert import checkpoints
     from biobert_tf.bert.modeling import BertEncoder, BertPretrainer
 
@@ -52,8 +53,8 @@ def main(argv):
                                 else " (no vocab.txt found; pass --vocab_file)"))
 
 
-def run():
-    app.run(main)
+def run() -> None:
+    entry.run(main)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ from typing import NamedTuple, Sequence
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from biobert_tf.bert import packing
+
 CLS, SEP, UNK, PAD, MASK = "[CLS]", "[SEP]", "[UNK]", "[PAD]", "[MASK]"
 MAX_CHARS_PER_WORD = 100  # Google's max_input_chars_per_word
 
@@ -148,38 +150,20 @@ class BertTokenizer(tf.Module):
         tell which segment a position belongs to.
         """
         segments = [first] if second is None else [first, second]
-        budget = seq_length - 1 - len(segments)
-        if budget < 1:
-            raise ValueError(f"seq_length={seq_length} leaves no room for text")
-        lengths = [s.token_ids.row_lengths() for s in segments]
-        keep = truncation_lengths(lengths, budget)
-        batch = tf.shape(lengths[0], out_type=tf.int64)[0]
+        cut = packing.truncation([s.token_ids.row_lengths() for s in segments], seq_length)
 
-        def special(token_id):
-            return tf.RaggedTensor.from_row_lengths(tf.fill([batch], token_id), tf.ones([batch], tf.int64))
+        def field(name, cls_value, sep_value, pad_value):
+            kept = [packing.head(getattr(s, name), n) for s, n in zip(segments, cut.kept)]
+            return packing.pack_field(kept, seq_length, cls_value, sep_value, pad_value)
 
-        def assemble(field, cls_value, sep_value, pad_value):
-            parts = [special(cls_value)]
-            for segment, n in zip(segments, keep):
-                values = getattr(segment, field)
-                parts += [tf.ragged.boolean_mask(values, tf.ragged.range(values.row_lengths())
-                                                 < tf.expand_dims(n, 1)), special(sep_value)]
-            return tf.concat(parts, axis=1).to_tensor(pad_value, shape=[None, seq_length])
-
-        seg_parts = [special(0)]
-        for i, n in enumerate(keep):
-            seg_parts += [tf.RaggedTensor.from_row_lengths(tf.fill([tf.reduce_sum(n)], i), n),
-                          special(i)]
-        token_ids = assemble("token_ids", self.cls_id, self.sep_id, self.pad_id)
         return {
-            "token_ids": token_ids,
-            "segment_ids": tf.concat(seg_parts, axis=1).to_tensor(0, shape=[None, seq_length]),
-            "padding_mask": tf.cast(
-                tf.sequence_mask(1 + len(segments) + tf.add_n(keep), seq_length), tf.int32),
-            "start_offsets": assemble("start_offsets", -1, -1, -1),
-            "end_offsets": assemble("end_offsets", -1, -1, -1),
-            "word_ids": assemble("word_ids", -1, -1, -1),
-            "num_truncated": tf.cast(tf.add_n(lengths) - tf.add_n(keep), tf.int32),
+            "token_ids": field("token_ids", self.cls_id, self.sep_id, self.pad_id),
+            "segment_ids": packing.segment_ids(cut.kept, seq_length),
+            "padding_mask": packing.padding_mask(cut.kept, seq_length),
+            "start_offsets": field("start_offsets", -1, -1, -1),
+            "end_offsets": field("end_offsets", -1, -1, -1),
+            "word_ids": field("word_ids", -1, -1, -1),
+            "num_truncated": cut.num_truncated,
         }
 
 
@@ -320,21 +304,6 @@ def _lower(chars: tf.Tensor, positions: tf.Tensor, cps: tf.RaggedTensor) -> tf.T
     final = after_cased & ~before_cased
     return tf.tensor_scatter_nd_update(lowered, tf.expand_dims(sigma, 1),
                                        tf.where(final, "\u03c2", "\u03c3"))
-
-
-def truncation_lengths(lengths: Sequence[tf.Tensor], budget) -> list[tf.Tensor]:
-    """Kept lengths after Google's truncation of one or two segments to `budget` tokens.
-
-    Google pops one token at a time from the longer segment (from the second on ties);
-    the closed form below gives the same lengths without the loop.
-    """
-    if len(lengths) == 1:
-        return [tf.minimum(lengths[0], budget)]
-    a, b = lengths
-    fits = a + b <= budget
-    keep_a = tf.where(fits, a, tf.where(b <= budget // 2, budget - b,
-                                        tf.where(a <= (budget + 1) // 2, a, (budget + 1) // 2)))
-    return [keep_a, tf.where(fits, b, budget - keep_a)]
 
 
 class FullTokenizer:

@@ -14,8 +14,8 @@ import os
 from collections.abc import Callable, Iterator
 
 import tensorflow as tf
-import tqdm
 
+from biobert_tf.engine.progress import Progress
 from biobert_tf.text_files import utf8_lines
 
 
@@ -42,20 +42,22 @@ def predict_file(predict_batch: Callable[[list[str]], list[dict]], path: str,
                  output_path: str, batch_size: int = 32, progress: bool = True) -> int:
     """Writes `{"line": N, **predict_batch(texts)[i]}` for every non-blank line of `path`
     into `output_path`, skipping the documents an earlier run already wrote. Returns the
-    number of documents predicted now."""
+    number of documents predicted now. `progress`: report it (see engine.progress)."""
     done = _lines_done(output_path)
+    # A pass to count the documents, for the ETA: reading is cheap next to predicting.
+    total = sum(1 for _ in iter_texts(path)) if progress else None
     texts = itertools.islice(iter_texts(path), done, None)
     predicted = 0
     with open(output_path, "a", encoding="utf-8") as out, \
-            tqdm.tqdm(desc=f"predicting {os.path.basename(path)}", unit="doc", initial=done,
-                      disable=not progress) as bar:
+            Progress(f"predicting {os.path.basename(path)}", total, "docs", initial=done,
+                     enabled=progress) as report:
         while batch := list(itertools.islice(texts, batch_size)):
             numbers, lines = zip(*batch)
             for number, result in zip(numbers, predict_batch(list(lines))):
                 out.write(json.dumps({"line": number, **result}, ensure_ascii=False) + "\n")
             out.flush()
             predicted += len(batch)
-            bar.update(len(batch))
+            report.update(len(batch))
     if done + predicted == 0:
         raise ValueError(f"{path}: no text to predict")
     return predicted

@@ -1,10 +1,35 @@
-"""Graph helpers shared by the exported SavedModels (NER tagger, QA answerer)."""
+"""The exported SavedModels (NER tagger, QA answerer): writing them (`save`) and the graph
+helpers they share."""
 
 from __future__ import annotations
 
+import logging
 from typing import Callable
 
 import tensorflow as tf
+
+
+def save(module: tf.Module, export_dir: str) -> None:
+    """Writes `module` as a SavedModel whose `serving_default` signature is `module.__call__`.
+
+    The INFO lines TensorFlow logs while saving are dropped: one of them lists, in about
+    2 KB, every captured input of the signature's graph whose name it renames ("Function
+    `__call__` contains input name(s) ... with unsupported characters"); the others are
+    timings and paths. They only say that the save works; its warnings still show.
+    """
+    # TensorFlow's saving code logs through both loggers.
+    loggers = [logging.getLogger(name) for name in ("tensorflow", "absl")]
+    for logger in loggers:
+        logger.addFilter(_warnings_and_above)
+    try:
+        tf.saved_model.save(module, export_dir, signatures={"serving_default": module.__call__})
+    finally:
+        for logger in loggers:
+            logger.removeFilter(_warnings_and_above)
+
+
+def _warnings_and_above(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING
 
 
 def map_in_chunks(fn: Callable[[dict], dict], features: dict[str, tf.Tensor], chunk_size: int,

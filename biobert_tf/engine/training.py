@@ -2,9 +2,11 @@
 
 A custom loop, not `model.fit`: Keras 3's `fit` breaks under
 MultiWorkerMirroredStrategy (keras-team/keras#20585), and a TPU wants many steps per
-host call. Each call of the compiled `_train_steps` runs up to `iterations_per_loop`
-steps inside `strategy.run`; between calls the host logs, writes TensorBoard
-summaries and saves checkpoints.
+host call. Every `iterations_per_loop` steps (and at checkpoint steps) the host logs
+the metrics and writes TensorBoard summaries; checkpoints are saved every
+`save_checkpoints_steps`. The steps run in calls of the compiled `_train_steps`: a TPU
+runs a whole interval per call, CPUs and GPUs calls of about HOST_CALL_SECONDS, so
+that progress (see `progress`) shows between metric lines at no cost to the numbers.
 
 A checkpoint holds the model and the optimizer (its step counter is the global
 step). The input pipeline is deterministic and, on restart, skips the batches
@@ -12,7 +14,7 @@ already trained on, so a job killed at any point and restarted with the same fla
 continues with the same weights, optimizer state, learning rate and data position,
 under every strategy (distributed iterators, TPU ones included, cannot be saved).
 
-Tasks plug in through `Task.compute`, which returns the replica's share of the
+Models plug in through an `Objective`, whose `compute` returns the replica's share of the
 global loss and (numerator, denominator) sums for each metric; the loop sums them
 over replicas and steps, so every metric is exact over the logged interval.
 """
@@ -28,16 +30,20 @@ from typing import Callable, Protocol
 import keras
 import numpy as np
 import tensorflow as tf
-import tqdm
 from absl import logging
 
-from biobert_tf.engine.optimization import clip_gradients
+from biobert_tf.engine import progress
+from biobert_tf.engine.optimization import clip_gradients, create_optimizer
 
 CLIP_NORM = 1.0  # Google BERT clips the global gradient norm to 1.0
+# A host call on CPU/GPU lasts about this long: often enough for a live progress bar, seldom
+# enough that the round trips to the host cost little.
+HOST_CALL_SECONDS = 1.0
 
 
-class Task(Protocol):
-    """What the loop needs from a task (pretraining, NER, RE, QA)."""
+class Objective(Protocol):
+    """The loss, metrics and prediction outputs of a model: what the loop runs (pretraining,
+    NER, RE, QA each have one)."""
 
     model: keras.Model
     metric_names: tuple[str, ...]
@@ -60,6 +66,9 @@ def global_sum(value: tf.Tensor) -> tf.Tensor:
 
 @dataclasses.dataclass(frozen=True)
 class LoopConfig:
+    """Where and how long to train, and how often to log (`iterations_per_loop` steps: also
+    the steps per host call on TPU) and to save checkpoints."""
+
     output_dir: str
     num_train_steps: int
     iterations_per_loop: int = 1000
@@ -69,7 +78,6 @@ class LoopConfig:
     # XLA-compile the forward and backward pass (one replica only: tasks normalise their loss
     # by cross-replica sums, which cannot sit inside a compiled function; TPUs always compile).
     jit_compile: bool = False
-    progress_bar: bool = False  # a tqdm bar over the steps (besides the log lines)
 
 
 class _Sums:
@@ -98,12 +106,13 @@ def ratios(sums: dict[str, float], names: tuple[str, ...]) -> dict[str, float]:
 
 
 class Trainer:
-    """Runs a `Task` under a strategy: training with checkpoints and resume, and evaluation.
+    """Runs an `Objective` under a strategy: training with checkpoints and resume, evaluation
+    and prediction.
 
-    Build the task's model and the optimizer inside `strategy.scope()` before this.
+    Build the objective's model and the optimizer inside `strategy.scope()` before this.
     """
 
-    def __init__(self, strategy: tf.distribute.Strategy, task: Task,
+    def __init__(self, strategy: tf.distribute.Strategy, objective: Objective,
                  optimizer: keras.optimizers.Optimizer, config: LoopConfig):
         inner = getattr(optimizer, "inner_optimizer", optimizer)  # under a LossScaleOptimizer
         if getattr(inner, "aggregate_gradients", True):
@@ -112,14 +121,23 @@ class Trainer:
         if config.jit_compile and strategy.num_replicas_in_sync > 1:
             raise ValueError(f"jit_compile needs a single replica, not "
                              f"{strategy.num_replicas_in_sync}: drop it or use one device")
-        self.strategy, self.task, self.optimizer, self.config = strategy, task, optimizer, config
-        self._names = tuple(f"{m}/{part}" for m in ("loss",) + task.metric_names
+        self.strategy, self.objective, self.optimizer, self.config = (strategy, objective,
+                                                                      optimizer, config)
+        self._names = tuple(f"{m}/{part}" for m in ("loss",) + objective.metric_names
                             for part in ("num", "den"))
         with strategy.scope():
             self._sums = _Sums(self._names)
             # Slots must exist before the first step: a tf.function under a strategy
             # cannot create per-replica variables.
-            optimizer.build(task.model.trainable_variables)
+            optimizer.build(objective.model.trainable_variables)
+            # The last host call's seconds per step; read back as the mean over the workers.
+            self._seconds_per_step = tf.Variable(
+                0.0, trainable=False, name="seconds_per_step",
+                synchronization=tf.VariableSynchronization.ON_READ,
+                aggregation=tf.VariableAggregation.MEAN)
+        self._on_tpu = isinstance(strategy, tf.distribute.TPUStrategy)
+        # Steps per host call; on CPU/GPU one until a step has been timed.
+        self._call_steps = config.iterations_per_loop if self._on_tpu else 1
         self._restored = None  # the checkpoint the model already holds
         self._gradients = (tf.function(self._compute_gradients, jit_compile=True)
                            if config.jit_compile else self._compute_gradients)
@@ -132,12 +150,12 @@ class Trainer:
     def _compute_gradients(self, batch: dict) -> tuple:
         scale = getattr(self.optimizer, "dynamic_scale", None)  # float16 loss scaling
         with tf.GradientTape() as tape:
-            loss, sums = self.task.compute(batch, training=True)
+            loss, sums = self.objective.compute(batch, training=True)
             scaled_loss = loss * tf.cast(scale, loss.dtype) if scale is not None else loss
-        return loss, sums, tape.gradient(scaled_loss, self.task.model.trainable_variables)
+        return loss, sums, tape.gradient(scaled_loss, self.objective.model.trainable_variables)
 
     def _replica_step(self, batch: dict) -> None:
-        variables = self.task.model.trainable_variables
+        variables = self.objective.model.trainable_variables
         scale = getattr(self.optimizer, "dynamic_scale", None)
         loss, sums, grads = self._gradients(batch)
         # Variables the loss does not reach (the pooler under NER) are left out, as Google's
@@ -161,6 +179,29 @@ class Trainer:
         for _ in tf.range(num_steps):
             self.strategy.run(self._replica_step, args=(next(iterator),))
 
+    def _run_steps(self, iterator, num_steps: int, report: progress.Progress) -> None:
+        """`num_steps` training steps in host calls of `_call_steps` steps, reported after each.
+
+        Cutting an interval into calls changes nothing else: the same steps run in the same
+        order and the metric sums keep adding up until the interval's end.
+        """
+        while num_steps > 0:
+            call_steps = min(self._call_steps, num_steps)
+            call_start = time.perf_counter()
+            self._train_steps(iterator, tf.constant(call_steps))
+            if not self._on_tpu:
+                self._pace(call_steps, time.perf_counter() - call_start)
+            report.update(call_steps)
+            num_steps -= call_steps
+
+    def _pace(self, call_steps: int, seconds: float) -> None:
+        """Sizes the next host call to last about HOST_CALL_SECONDS. The step time is the mean
+        over the workers (the read is a cross-worker reduction): every MultiWorkerMirrored
+        worker must run the same steps per call, or their collectives would not match."""
+        self._seconds_per_step.assign(seconds / call_steps)
+        seconds_per_step = float(self._seconds_per_step.read_value())
+        self._call_steps = max(1, int(HOST_CALL_SECONDS / max(seconds_per_step, 1e-9)))
+
     def fit(self, dataset_fn: Callable[[tf.distribute.InputContext, int], tf.data.Dataset],
             initialize: Callable[[], None] | None = None, stop_at: int | None = None) -> int:
         """Trains to `num_train_steps` (or to `stop_at`, e.g. an epoch's end, checkpointed),
@@ -171,7 +212,7 @@ class Trainer:
         dataset that has skipped the `start_step` batches already trained on.
         """
         config = self.config
-        checkpoint = tf.train.Checkpoint(model=self.task.model, optimizer=self.optimizer)
+        checkpoint = tf.train.Checkpoint(model=self.objective.model, optimizer=self.optimizer)
         manager = tf.train.CheckpointManager(
             checkpoint, _worker_dir(config.output_dir, self.strategy),
             max_to_keep=config.keep_checkpoint_max, step_counter=self.optimizer.iterations,
@@ -190,52 +231,44 @@ class Trainer:
         writer = (tf.summary.create_file_writer(os.path.join(config.output_dir, "train"))
                   if is_chief(self.strategy) else tf.summary.create_noop_writer())
         start_time = time.perf_counter()
-        bar = (tqdm.tqdm(total=config.num_train_steps, initial=self.step, unit="step", dynamic_ncols=True)
-               if config.progress_bar and is_chief(self.strategy) else None)
-        while self.step < end:
-            step = self.step
-            until_save = config.save_checkpoints_steps - step % config.save_checkpoints_steps
-            num_steps = min(config.iterations_per_loop, end - step, until_save)
-            loop_start = time.perf_counter()
-            self._train_steps(iterator, tf.constant(num_steps))
-            metrics = self._metrics(self._sums.read_and_reset())
-            seconds = time.perf_counter() - loop_start
-            if not math.isfinite(metrics["loss"]):
-                raise TrainingDivergedError(
-                    f"loss is {metrics['loss']} at step {self.step}; stopping. The last good "
-                    f"checkpoint is {tf.train.latest_checkpoint(config.output_dir) or '(none yet)'}: "
-                    "lower --learning_rate or check the data and restart")
-            self._log(metrics, num_steps, seconds, start_step, start_time, writer,
-                      quiet=bar is not None)
-            if bar is not None:
-                bar.set_postfix(loss=f"{metrics['loss']:.4f}", refresh=False)
-                bar.update(num_steps)
-            if self.step % config.save_checkpoints_steps == 0 or self.step >= end:
-                manager.save(checkpoint_number=self.step)
-                _cleanup_worker_dir(manager.directory, config.output_dir)
-                self._restored = tf.train.latest_checkpoint(config.output_dir)
-        if bar is not None:
-            bar.close()
+        with progress.Progress("training", config.num_train_steps, "steps", initial=start_step,
+                               enabled=is_chief(self.strategy)) as report:
+            while self.step < end:
+                step = self.step
+                until_save = config.save_checkpoints_steps - step % config.save_checkpoints_steps
+                num_steps = min(config.iterations_per_loop, end - step, until_save)
+                loop_start = time.perf_counter()
+                self._run_steps(iterator, num_steps, report)
+                metrics = self._metrics(self._sums.read_and_reset())
+                seconds = time.perf_counter() - loop_start
+                if not math.isfinite(metrics["loss"]):
+                    last_good = tf.train.latest_checkpoint(config.output_dir) or "(none yet)"
+                    raise TrainingDivergedError(
+                        f"loss is {metrics['loss']} at step {self.step}; stopping. The last good "
+                        f"checkpoint is {last_good}: lower --learning_rate or check the data "
+                        "and restart")
+                self._log(report, metrics, num_steps, seconds, start_step, start_time, writer)
+                if self.step % config.save_checkpoints_steps == 0 or self.step >= end:
+                    manager.save(checkpoint_number=self.step)
+                    _cleanup_worker_dir(manager.directory, config.output_dir)
+                    self._restored = tf.train.latest_checkpoint(config.output_dir)
         return self.step
 
     def _metrics(self, sums: dict[str, float]) -> dict[str, float]:
-        metrics = ratios(sums, ("loss",) + self.task.metric_names)
+        metrics = ratios(sums, ("loss",) + self.objective.metric_names)
         metrics["learning_rate"] = float(_current_lr(self.optimizer))
         return metrics
 
-    def _log(self, metrics, num_steps, seconds, start_step, start_time, writer,
-             quiet: bool = False) -> None:
+    def _log(self, report, metrics, num_steps, seconds, start_step, start_time, writer) -> None:
         config, step = self.config, self.step
         steps_per_second = num_steps / seconds
         done = step - start_step
         eta = (config.num_train_steps - step) * (time.perf_counter() - start_time) / max(done, 1)
-        # Under a progress bar the line goes to the debug log only.
-        logging.log(logging.DEBUG if quiet else logging.INFO,
-                    "step %d/%d  loss %.4f  %s  %.2f steps/s  %.1f examples/s  ETA %s", step,
-                    config.num_train_steps, metrics["loss"],
-                    "  ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k != "loss"),
-                    steps_per_second, steps_per_second * config.global_batch_size,
-                    time.strftime("%H:%M:%S", time.gmtime(eta)))
+        report.log("step %d/%d  loss %.4f  %s  %.2f steps/s  %.1f examples/s  ETA %s", step,
+                   config.num_train_steps, metrics["loss"],
+                   "  ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k != "loss"),
+                   steps_per_second, steps_per_second * config.global_batch_size,
+                   time.strftime("%H:%M:%S", time.gmtime(eta)))
         with writer.as_default(step=step):
             for name, value in metrics.items():
                 tf.summary.scalar(name, value)
@@ -243,7 +276,7 @@ class Trainer:
 
     # ---- evaluation ----------------------------------------------------------------
     def _replica_eval_step(self, batch: dict) -> None:
-        loss, sums = self.task.compute(batch, training=False)
+        loss, sums = self.objective.compute(batch, training=False)
         self._sums.add({"loss/num": loss, "loss/den": 1.0 / self.strategy.num_replicas_in_sync,
                         **{f"{m}/{part}": v for m, (num, den) in sums.items()
                            for part, v in (("num", num), ("den", den))}})
@@ -258,31 +291,48 @@ class Trainer:
                  max_steps: int | None = None) -> dict[str, float]:
         """Metrics over the evaluation data (at most `max_steps` batches)."""
         self._sums.read_and_reset()
+        dataset = self.strategy.distribute_datasets_from_function(dataset_fn)
         steps = 0
-        for batch in self.strategy.distribute_datasets_from_function(dataset_fn):
-            if max_steps is not None and steps >= max_steps:
-                break
-            self._eval_step(batch)
-            steps += 1
-        metrics = ratios(self._sums.read_and_reset(), ("loss",) + self.task.metric_names)
+        with progress.Progress("evaluating", _num_batches(dataset, max_steps), "batches",
+                               enabled=is_chief(self.strategy)) as report:
+            for batch in dataset:
+                if max_steps is not None and steps >= max_steps:
+                    break
+                self._eval_step(batch)
+                steps += 1
+                report.update(1)
+        metrics = ratios(self._sums.read_and_reset(), ("loss",) + self.objective.metric_names)
         metrics.update(global_step=self.step, eval_steps=steps)
         return metrics
 
     @tf.function(reduce_retracing=True)
     def _predict_step(self, batch):
-        return self.strategy.run(self.task.predict, args=(batch,))
+        return self.strategy.run(self.objective.predict, args=(batch,))
 
     def predict(self, dataset_fn: Callable[[tf.distribute.InputContext], tf.data.Dataset]
                 ) -> list[dict[str, np.ndarray]]:
-        """`task.predict` outputs of every batch, in dataset order (this worker's replicas in
-        turn). `dataset_fn` must give every replica a full batch (see finetuning.predict_plan)."""
+        """`objective.predict` outputs of every batch, in dataset order (this worker's replicas
+        in turn). `dataset_fn` must give every replica a full batch (see batching.predict_plan)."""
         outputs = []
-        for batch in self.strategy.distribute_datasets_from_function(dataset_fn):
-            per_replica = {k: self.strategy.experimental_local_results(v)
-                           for k, v in self._predict_step(batch).items()}
-            for i in range(len(next(iter(per_replica.values())))):
-                outputs.append({k: v[i].numpy() for k, v in per_replica.items()})
+        dataset = self.strategy.distribute_datasets_from_function(dataset_fn)
+        with progress.Progress("predicting", _num_batches(dataset), "batches",
+                               enabled=is_chief(self.strategy)) as report:
+            for batch in dataset:
+                per_replica = {k: self.strategy.experimental_local_results(v)
+                               for k, v in self._predict_step(batch).items()}
+                for i in range(len(next(iter(per_replica.values())))):
+                    outputs.append({k: v[i].numpy() for k, v in per_replica.items()})
+                report.update(1)
         return outputs
+
+
+def _num_batches(dataset, max_steps: int | None = None) -> int | None:
+    """The batches a (distributed) dataset gives, at most `max_steps`; None when unknown."""
+    cardinality = dataset.cardinality  # a method of tf.data.Dataset, a property of distributed ones
+    count = int(cardinality() if callable(cardinality) else cardinality)
+    if count < 0:  # infinite, or unknown (e.g. after a filter)
+        return max_steps
+    return count if max_steps is None else min(count, max_steps)
 
 
 def write_results(path: str, results: dict[str, float]) -> None:
@@ -297,6 +347,21 @@ def write_results(path: str, results: dict[str, float]) -> None:
 def _current_lr(optimizer) -> tf.Tensor:
     lr = optimizer.learning_rate
     return lr(optimizer.iterations) if callable(lr) else lr
+
+
+def trainer_for(settings, strategy: tf.distribute.Strategy, objective: Objective,
+                num_train_steps: int, warmup_steps: int) -> Trainer:
+    """The loop for `objective` (its model built in `strategy.scope()`) with Google's
+    optimizer, from a job's `engine.settings.LoopSettings`: one place for every job."""
+    with strategy.scope():
+        optimizer = create_optimizer(settings.learning_rate, num_train_steps, warmup_steps,
+                                     aggregate_gradients=False)
+        if settings.mixed_precision == "float16":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return Trainer(strategy, objective, optimizer, LoopConfig(
+        settings.output_dir, num_train_steps, settings.iterations_per_loop,
+        settings.save_checkpoints_steps, settings.keep_checkpoint_max,
+        settings.train_batch_size, settings.jit_compile))
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:

@@ -9,6 +9,7 @@ either side are read by the other.
 from __future__ import annotations
 
 import tensorflow as tf
+from google.protobuf.message import DecodeError
 
 # name → (dtype in the file, length: "seq" = max_seq_length, "pred" = max_predictions_per_seq)
 FEATURES = {
@@ -45,6 +46,50 @@ def model_inputs(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
             "masked_lm_positions": features["masked_lm_positions"]}
 
 
+def data_files(input_files: str | list[str]) -> list[str]:
+    """The files that the globs (a list, or comma-separated) match, sorted; an error when
+    none does."""
+    patterns = input_files.split(",") if isinstance(input_files, str) else input_files
+    files = sorted(f for pattern in patterns if pattern.strip()
+                   for f in tf.io.gfile.glob(pattern.strip()))
+    if not files:
+        raise ValueError(f"no pretraining data files match {input_files!r}")
+    return files
+
+
+def check_data_files(input_files: str | list[str], max_seq_length: int,
+                     max_predictions_per_seq: int) -> list[str]:
+    """`data_files`, after parsing the first record there is: a file that is not a TFRecord
+    file, or whose examples were written for other lengths, fails here, before any training
+    (the pipeline would only fail at its first batch, or wait forever on empty files)."""
+    files = data_files(input_files)
+    for path in files:
+        try:
+            first = next(iter(tf.data.TFRecordDataset(path).take(1)), None)
+            if first is not None:
+                parse_examples(first, max_seq_length, max_predictions_per_seq)
+                return files
+        except tf.errors.DataLossError:
+            raise ValueError(f"{path}: not a TFRecord file") from None
+        except tf.errors.InvalidArgumentError:
+            raise ValueError(
+                f"{path}: its first record is not a pretraining example of "
+                f"--max_seq_length={max_seq_length} and --max_predictions_per_seq="
+                f"{max_predictions_per_seq} ({_lengths(first.numpy())})") from None
+    raise ValueError(f"no records in the pretraining data files {input_files!r}")
+
+
+def _lengths(record: bytes) -> str:
+    """The lengths a serialized example was written with, for an error message."""
+    try:
+        features = tf.train.Example.FromString(record).features.feature
+    except DecodeError:
+        return "it is not a tf.train.Example"
+    return "it has " + ", ".join(
+        f"{len(features[name].int64_list.value)} {name}" if name in features else f"no {name}"
+        for name in ("input_ids", "masked_lm_positions"))
+
+
 def make_dataset(input_files: str | list[str], batch_size: int, max_seq_length: int,
                  max_predictions_per_seq: int, is_training: bool, seed: int = 0,
                  input_context: tf.distribute.InputContext | None = None,
@@ -58,11 +103,7 @@ def make_dataset(input_files: str | list[str], batch_size: int, max_seq_length: 
     `batch_size` is per input pipeline; with `input_context` (from
     `distribute_datasets_from_function`) each pipeline reads its own share of the files.
     """
-    patterns = input_files.split(",") if isinstance(input_files, str) else input_files
-    files = sorted(f for pattern in patterns if pattern.strip()
-                   for f in tf.io.gfile.glob(pattern.strip()))
-    if not files:
-        raise ValueError(f"no pretraining data files match {input_files!r}")
+    files = data_files(input_files)
     dataset = tf.data.Dataset.from_tensor_slices(files)
     if input_context and input_context.num_input_pipelines > 1:
         if len(files) < input_context.num_input_pipelines:

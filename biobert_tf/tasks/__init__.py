@@ -1,0 +1,2 @@
+"""The fine-tuning tasks, one package each (ner, relation, qa), and the shared `[CLS]`
+classifier (classification)."""

@@ -1,7 +1,7 @@
-"""Sentence (pair) classification: the cross-entropy task shared by every classifier, and
+"""Sentence (pair) classification: the cross-entropy objective shared by every classifier, and
 BioBERT's plain `[CLS]` classifier.
 
-`ClassificationTask` trains any model that maps a batch to label scores [batch, labels]
+`ClassificationObjective` trains any model that maps a batch to label scores [batch, labels]
 against `label_id` (relation extraction, BioASQ yes/no). `PairClassifier` is BioBERT's
 classifier for one or two segments: the pooled `[CLS]` output → dropout → linear.
 """
@@ -17,7 +17,7 @@ from biobert_tf.engine.training import global_sum
 ENCODER_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 
 
-class ClassificationTask:
+class ClassificationObjective:
     """Cross-entropy over the global batch; metric: accuracy. `predict` gives probabilities."""
 
     metric_names = ("accuracy",)

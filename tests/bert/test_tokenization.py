@@ -1,15 +1,12 @@
-import itertools
 import subprocess
 import sys
 import unicodedata
 
-import numpy as np
 import pytest
 import tensorflow as tf
 
 import reference_tokenizer as ref
-from biobert_tf.bert.tokenization import (BertTokenizer, FullTokenizer, VocabError, load_vocab,
-                                     truncation_lengths)
+from biobert_tf.bert.tokenization import BertTokenizer, FullTokenizer, VocabError, load_vocab
 from helpers import corpus_lines, ner_sentences
 
 TRICKY = [
@@ -112,21 +109,6 @@ def test_long_words_are_unknown_with_offsets_covering_the_word(uncased):
     assert ids[1] == tokenizer.unk_id and (starts[1], ends[1]) == (2, 103)
     # 60 Greek letters = 120 bytes but only 60 characters: not too long for Google.
     assert tokenizer.unk_id not in ids[2:] and ends[-1] == len(text)
-
-
-def test_truncation_lengths_equal_googles_pop_loop():
-    def google(a, b, budget):
-        while a + b > budget:
-            if a > b:
-                a -= 1
-            else:
-                b -= 1
-        return a, b
-
-    cases = list(itertools.product(range(14), range(14), range(1, 16)))
-    a, b, budget = (np.array(c) for c in zip(*cases))
-    kept = [t.numpy() for t in truncation_lengths([tf.constant(a), tf.constant(b)], tf.constant(budget))]
-    assert list(zip(*kept)) == [google(*c) for c in cases]
 
 
 def test_pack_pair_layout_and_reported_truncation(uncased):

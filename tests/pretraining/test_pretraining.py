@@ -1,4 +1,5 @@
-"""run_pretraining: losses, exact resume after kill -9, strategies, eval, export."""
+"""run_pretraining: losses, exact resume after kill -9, strategies, eval, export, and its
+command line (flags from the settings, inputs checked before training, one-line errors)."""
 
 import json
 import math
@@ -17,6 +18,8 @@ from biobert_tf.bert import checkpoints
 from biobert_tf import resources
 from biobert_tf.bert.config import BertConfig
 from biobert_tf.engine.distribute import create_strategy
+from biobert_tf.pretraining import data as pretraining_data
+from biobert_tf.pretraining.run import PretrainingSettings, check_usage
 from tfrecords_tools import pipeline
 from tfrecords_tools.corpus import read_documents
 from tfrecords_tools.instances import InstanceOptions
@@ -80,6 +83,15 @@ def test_train_eval_export_and_resume_after_kill(data_dir, tmp_path):
     assert "bert/encoder/layer_1/attention/self/query/kernel" in names
     assert "cls/seq_relationship/output_weights" in names
     checkpoints.load_pretraining_model(str(tmp_path / "straight" / "tf1"), require_heads=True)
+    # Evaluating the run needs only its directory and the data (the config was saved).
+    evaluated = subprocess.run(
+        [sys.executable, str(REPO / "run_pretraining.py"), f"--input_file={data_dir}/data-*.tfrecord",
+         f"--output_dir={tmp_path / 'straight'}", f"--max_seq_length={SEQ}",
+         f"--max_predictions_per_seq={PRED}", "--do_eval", "--max_eval_steps=3"],
+        capture_output=True, text=True, timeout=600)
+    assert evaluated.returncode == 0, evaluated.stderr[-4000:]
+    assert dict(line.split(" = ") for line in (tmp_path / "straight" / "eval_results.txt")
+                .read_text().splitlines()) == results
 
     # Kill -9 after the step-4 checkpoint, then rerun the same command.
     process = run_pretraining(data_dir, tmp_path / "killed", *steps, wait=False)
@@ -113,7 +125,7 @@ from biobert_tf.engine import training
 from biobert_tf.bert.config import BertConfig
 from biobert_tf.bert.modeling import BertEncoder, BertPretrainer
 from biobert_tf.engine.optimization import create_optimizer
-from biobert_tf.pretraining.task import PretrainingTask
+from biobert_tf.pretraining.objective import PretrainingObjective
 import keras
 data_dir, strategy_name, out = sys.argv[1:4]
 strategy = (tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
@@ -124,7 +136,7 @@ with strategy.scope():
         BertConfig.from_json_file(data_dir + "/bert_config.json")))
     optimizer = create_optimizer(1e-3, 10, 1, aggregate_gradients=False)
 np.savez(out + "-initial.npz", *[v.numpy() for v in model.weights])
-trainer = training.Trainer(strategy, PretrainingTask(model), optimizer,
+trainer = training.Trainer(strategy, PretrainingObjective(model), optimizer,
                            training.LoopConfig(out, 3, 3, 100, global_batch_size=8,
                                                jit_compile=strategy_name.endswith("xla")))
 def dataset_fn(context, start_step):
@@ -232,3 +244,34 @@ def test_mixed_precision_trains_and_exports_float32(data_dir, tmp_path, precisio
     assert math.isfinite(loss)
     reader = tf.train.load_checkpoint(str(tmp_path / "tf1" / "model.ckpt-3"))
     assert reader.get_variable_to_dtype_map()["bert/embeddings/word_embeddings"] == tf.float32
+
+
+def test_usage_and_data_are_checked_before_anything_runs(data_dir):
+    with pytest.raises(ValueError, match="nothing to do"):
+        check_usage(PretrainingSettings(input_file="x", output_dir="y"))
+    with pytest.raises(ValueError, match="data-0.tfrecord: its first record is not a pretraining "
+                                         "example of --max_seq_length=64"):
+        pretraining_data.check_data_files(f"{data_dir}/data-*.tfrecord", 64, PRED)
+    with pytest.raises(ValueError, match="no pretraining data files match"):
+        pretraining_data.check_data_files(f"{data_dir}/none-*.tfrecord", SEQ, PRED)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--output_dir=OUT", "--do_train"], "error: --input_file is required"),
+    # A malformed evaluation file stops the run before training, not after.
+    (["--input_file=DATA/data-*.tfrecord", "--eval_input_file=DATA/bert_config.json",
+      "--output_dir=OUT", "--do_train", "--do_eval"], "bert_config.json: not a TFRecord file"),
+])
+def test_bad_input_is_one_line_before_any_training(data_dir, tmp_path, flags, message):
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "run_pretraining.py"),
+         f"--bert_config_file={data_dir}/bert_config.json", f"--max_seq_length={SEQ}",
+         f"--max_predictions_per_seq={PRED}", "--num_train_steps=2",
+         *(a.replace("DATA", str(data_dir)).replace("OUT", str(out)) for a in flags)],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and message in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists() or tf.train.latest_checkpoint(str(out)) is None

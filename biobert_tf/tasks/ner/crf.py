@@ -27,6 +27,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from biobert_tf.tasks.ner.labels import split_label
+
 FORBIDDEN_PENALTY = -1e4  # exp(-1e4) is exactly 0 in float32; finite, so no NaN gradients
 
 _SCHEME_PREFIXES = {"bio": "BI", "iob2": "BI", "bioes": "BIES", "iobes": "BIES"}
@@ -36,10 +38,8 @@ Allowed = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 def _parse_label(label: str, prefixes: str, scheme: str) -> tuple[str, str]:
     """("O", "") for O, else (prefix, entity type); the type is "" for untyped "B" / "I"."""
-    if label == "O":
-        return "O", ""
-    prefix, dash, kind = label.partition("-")
-    if prefix in prefixes and len(prefix) == 1 and (kind or not dash):
+    prefix, kind = split_label(label)
+    if prefix == "O" or prefix in prefixes:
         return prefix, kind
     raise ValueError(f"label {label!r} is not O or one of {', '.join(prefixes)} (optionally "
                      f"followed by -TYPE) in the {scheme} scheme")

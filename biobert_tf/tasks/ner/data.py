@@ -16,12 +16,12 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from biobert_tf.tasks.ner.metrics import get_entities, split_label
+from biobert_tf.tasks.ner.labels import split_label, tag_order
+from biobert_tf.tasks.ner.metrics import get_entities
 from biobert_tf.text_files import utf8_lines
 
 DOCSTART = "-DOCSTART-"
 SCHEMES = ("bio", "bioes")
-_PREFIX_ORDER = {"B": 0, "I": 1, "E": 2, "S": 3}
 # Only ASCII whitespace makes a line blank: a line holding e.g. a lone no-break space is a token
 # without a tag (an error), not a sentence break.
 _ASCII_SPACE = " \t\r\n\f\v"
@@ -139,15 +139,10 @@ def label_list(sentences: Iterable[Sentence | Sequence[str]]) -> list[str]:
 
     Pass every split the model will see (train, devel, test) so that no label is missing.
     """
-    found: set[str] = set()
+    found = {"O"}
     for sentence in sentences:
         found.update(_labels_of(sentence))
-    keyed = []
-    for label in found:
-        prefix, type_ = split_label(label)
-        if prefix != "O":
-            keyed.append(((type_, _PREFIX_ORDER[prefix]), label))
-    return ["O"] + [label for _, label in sorted(keyed)]
+    return sorted(found, key=tag_order)
 
 
 def write_conll(path: str | os.PathLike, sentences_tokens: Sequence[Sequence[str]],

@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
+from biobert_tf.bert import packing
 from biobert_tf.bert.tokenization import BertTokenizer, split_words_with_offsets
 from biobert_tf.tasks.ner.bilstm.vocab import WordLookup, WordVocab
 
@@ -130,24 +131,18 @@ def make_windows(pieces: Pieces, tokenizer, seq_length: int, stride: int) -> Ner
     starts_word = tf.equal(p, 0) | tf.not_equal(word, previous_word)
     word = tf.where(starts_word, word, -1)
 
+    windows = tf.size(start, tf.int64)
+
     def window_rows(values, cls_value, sep_value, pad_value):
-        rows = tf.RaggedTensor.from_value_rowids(values, window_of, nrows=tf.size(start,
-                                                                               tf.int64))
-        count = tf.shape(start, out_type=tf.int64)[0:1]
-        inner = tf.shape(values, out_type=tf.int64)[1:]  # [] or [max_word_chars]
-        edge = tf.RaggedTensor.from_row_lengths(tf.fill(tf.concat([count, inner], 0),
-                                                        cls_value), tf.ones(count, tf.int64))
-        tail = tf.RaggedTensor.from_row_lengths(tf.fill(tf.concat([count, inner], 0),
-                                                        sep_value), tf.ones(count, tf.int64))
-        shape = [None, seq_length] + values.shape[1:].as_list()
-        return tf.concat([edge, rows, tail], 1).to_tensor(pad_value, shape=shape)
+        pieces_of_window = tf.RaggedTensor.from_value_rowids(values, window_of, nrows=windows)
+        return packing.pack_field([pieces_of_window], seq_length, cls_value, sep_value, pad_value)
 
     chars = (None if pieces.chars is None else
              window_rows(tf.gather(pieces.chars, flat_index), 0, 0, 0))
     return NerWindows(
         token_ids=window_rows(token_ids, tokenizer.cls_id, tokenizer.sep_id, tokenizer.pad_id),
-        segment_ids=tf.zeros([tf.size(start), seq_length], tf.int32),
-        padding_mask=tf.cast(tf.sequence_mask(length + 2, seq_length), tf.int32),
+        segment_ids=packing.segment_ids([length], seq_length),
+        padding_mask=packing.padding_mask([length], seq_length),
         sentence=sentence,
         word_ids=window_rows(word, -1, -1, -1),
         owned=window_rows(owned, False, False, False),

@@ -10,8 +10,8 @@ before with new setuptools_scm releases. The rules are ~30 lines, so they live h
 them against a line-by-line transcription of conlleval.pl's counting loop and against seqeval (in
 the `test` extra only).
 
-Tags: `O`, or a prefix `B`/`I`/`E`/`S` optionally followed by `-TYPE` (BioBERT's data is untyped: its
-chunks have type ""). For IOB1/IOB2 tags (B, I, O) the rules are exactly conlleval.pl's, including
+Tags are read by `biobert_tf.tasks.ner.labels.split_label` (BioBERT's data is untyped: its chunks
+have type ""). For IOB1/IOB2 tags (B, I, O) the rules are exactly conlleval.pl's, including
 its treatment of an `I-X` after `O` or after another type as the start of a new chunk. conlleval.pl
 predates BIOES: it has no rule for `S` (it would merge `S-X S-X` into one chunk and ignore untyped
 `S`) and none for `E` followed by `B`; for those tags the rules are seqeval's extension (`E` and `S`
@@ -23,31 +23,10 @@ ratio with a zero denominator is 0.0, as in conlleval (so no predictions give pr
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 
-# How the untyped chunk type "" is shown in reports (conlleval would print an empty name).
-# The score dicts keep the real type "" as the key, so it cannot collide with a real type "ENTITY".
-UNTYPED = "ENTITY"
-
-# Same split as conlleval ("^([^-]*)-(.*)$", so a type may contain hyphens); whitespace is refused
-# because the conll output files separate columns by spaces.
-_LABEL_RE = re.compile(r"(O)|([BIES])(?:-(\S+))?")
-
-
-def split_label(label: str) -> tuple[str, str]:
-    """Prefix and type: `"B-Disease"` → `("B", "Disease")`, `"I"` → `("I", "")`, `"O"` → `("O", "")`.
-
-    Raises ValueError for anything else.
-    """
-    match = _LABEL_RE.fullmatch(label) if isinstance(label, str) else None
-    if match is None:
-        raise ValueError(f"invalid tag {label!r}: expected O, B, I, E, S or B-TYPE, I-TYPE, E-TYPE, "
-                         f"S-TYPE (TYPE non-empty, no spaces)")
-    if match.group(1):
-        return "O", ""
-    return match.group(2), match.group(3) or ""
+from biobert_tf.tasks.ner.labels import UNTYPED, split_label
 
 
 def _end_of_chunk(prev_tag: str, tag: str, prev_type: str, type_: str) -> bool:

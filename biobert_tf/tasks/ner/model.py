@@ -10,64 +10,15 @@ entities as the Python path.
 
 from __future__ import annotations
 
-import json
-from typing import Sequence
-
 import keras
 import tensorflow as tf
 
 from biobert_tf.tasks.ner import inputs as ner_inputs
 from biobert_tf.tasks.ner.crf import CRF, allowed_transitions
+from biobert_tf.tasks.ner.labels import NerLabels
 from biobert_tf.bert.modeling import BertEncoder
 from biobert_tf.engine.serving import map_in_chunks
 from biobert_tf.engine.training import global_sum
-
-LABELS_FILE = "labels.json"
-UNTYPED = "ENTITY"  # the type reported for BioBERT's untyped B/I tags
-
-
-class NerLabels:
-    """The tag set of a model (discovered from the training data) and its scheme."""
-
-    def __init__(self, labels: Sequence[str], scheme: str):
-        if "O" not in labels:
-            raise ValueError(f"the tag set {list(labels)} has no 'O'")
-        self.labels, self.scheme = list(labels), scheme
-        self.index = {label: i for i, label in enumerate(self.labels)}
-        prefixes, types = zip(*(_split(label) for label in self.labels))
-        self.prefixes = list(prefixes)
-        self.types = sorted(set(t for t in types if t is not None))
-        self.type_ids = [-1 if t is None else self.types.index(t) for t in types]
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def ids(self, labels: Sequence[str], where: str = "") -> list[int]:
-        try:
-            return [self.index[label] for label in labels]
-        except KeyError as e:
-            raise ValueError(f"{where}: tag {e.args[0]!r} is not in the model's tag set "
-                             f"{self.labels}") from None
-
-    def save(self, path: str) -> None:
-        with tf.io.gfile.GFile(path, "w") as f:
-            json.dump({"labels": self.labels, "scheme": self.scheme}, f, indent=1)
-
-    @classmethod
-    def load(cls, path: str) -> NerLabels:
-        with tf.io.gfile.GFile(path) as f:
-            values = json.load(f)
-        return cls(values["labels"], values["scheme"])
-
-    def type_name(self, type_id: int) -> str:
-        return self.types[type_id] or UNTYPED
-
-
-def _split(label: str) -> tuple[str, str | None]:
-    if label == "O":
-        return "O", None
-    prefix, _, entity_type = label.partition("-")
-    return prefix, entity_type
 
 
 class TaggingModel(keras.Model):
@@ -143,7 +94,7 @@ def expand(values: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
     return tf.scatter_nd(tf.where(mask), kept, tf.shape(mask, out_type=tf.int64))
 
 
-class NerTask:
+class TaggingObjective:
     """Training loss: token cross-entropy over first pieces, or the CRF negative
     log-likelihood per window; metric: accuracy of the per-piece argmax."""
 

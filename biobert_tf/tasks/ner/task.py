@@ -1,9 +1,12 @@
-"""NER end to end: tsv sentences → model windows → training with early stopping → merged
-word predictions → BioBERT's result files. `run_ner.py` is flags around `NerRunner`."""
+"""NER as a `Task`: BioBERT tsv sentences → overlapping model windows → the BERT tagger →
+word tags merged back from the windows → BioBERT's result files, raw-text entities and the
+SavedModel. The BiLSTM-CRF (`bilstm.task`) is the same task with words instead of
+wordpieces. `run_ner.py` runs either through the driver."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 from typing import Sequence
@@ -12,22 +15,59 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from biobert_tf.tasks.ner import inputs as ner_inputs
-from biobert_tf.engine import training
-from biobert_tf.tasks.ner.bilstm.model import CONFIG_FILE as BILSTM_CONFIG_FILE, BiLstmConfig, BiLstmSettings, \
-    BiLstmTagger
-from biobert_tf.engine.file_prediction import predict_file
 from biobert_tf.bert.modeling import BertEncoder
-from biobert_tf.tasks.ner.model import NerLabels, NerModel, NerTagger, NerTask, merge_windows, LABELS_FILE
-from biobert_tf.tasks.ner.data import Sentence, convert_scheme, detect_scheme, label_list, read_conll, \
-    write_conll
+from biobert_tf.engine import run_dir, training
+from biobert_tf.engine.settings import FineTuningSettings, option
+from biobert_tf.engine.task import Task
+from biobert_tf.tasks.ner import inputs as ner_inputs
+from biobert_tf.tasks.ner.bilstm.settings import BiLstmSettings
+from biobert_tf.tasks.ner.data import SCHEMES, Sentence, convert_scheme, detect_scheme, \
+    label_list, read_conll, write_conll
+from biobert_tf.tasks.ner.labels import LABELS_FILE, NerLabels
 from biobert_tf.tasks.ner.metrics import format_report, ner_scores
-from biobert_tf.engine.runner import RunConfig, TaskRunner, trained_checkpoint, trained_run_file
-from biobert_tf.tasks.ner.bilstm.vocab import VOCAB_FILE, WordVocab, read_word_vectors
+from biobert_tf.tasks.ner.model import NerModel, NerTagger, TaggingObjective, merge_windows
+
+MODELS = ("bert", "bilstm_crf")
 
 
-def encode(sentences: Sequence[Sentence], featurizer, seq_length: int, stride: int,
-           labels: NerLabels | None = None) -> dict[str, np.ndarray]:
+@dataclasses.dataclass
+class NerSettings(FineTuningSettings, BiLstmSettings):
+    """run_ner.py's settings: BioBERT's run_ner flags, ours, and the BiLSTM-CRF's."""
+
+    task_name: str = option("ner", "Only for BioBERT-flag compatibility (NER).")
+    model: str = option("bert", "bert: BERT fine-tuning (BioBERT); bilstm_crf: Sachan et al.'s "
+                        "word + char-CNN BiLSTM-CRF (no BERT weights). Saved with a trained "
+                        "model.", choices=MODELS)
+    train_file: str = option("train_dev.tsv", "Training file in --data_dir (BioBERT trains on "
+                             "train_dev.tsv; use train.tsv to early-stop on devel.tsv).")
+    dev_file: str = option("devel.tsv", "Dev file in --data_dir.")
+    test_file: str = option("test.tsv", "Test file in --data_dir.")
+    tag_scheme: str = option("auto", "Tag scheme of the model (auto: as in the training file); "
+                             "data in the other scheme is converted. Saved with a trained model "
+                             "(labels.json).", choices=("auto", *SCHEMES))
+    use_crf: bool = option(False, "A linear-chain CRF over the tag scores (Viterbi decoding). "
+                           "Saved with a trained model.")
+    window_stride: int = option(0, "Wordpieces between the windows of a long sentence (0: half "
+                                "a window). Saved with a trained model.")
+    init_bilm_checkpoint: str | None = option(
+        None, "bilstm_crf: a `python -m biobert_tf.tasks.ner.bilstm.bilm` output_dir; its "
+        "vocabulary, architecture and encoder weights are used.")
+    word_vectors: str | None = option(None, "bilstm_crf without a BiLM: word2vec text file to "
+                                      "initialise the word embeddings.")
+    predict_text: str | None = option(None, "Raw text to tag: prints its entities and writes "
+                                      "them to text_predictions.jsonl.")
+    demo: bool = option(False, "Run the built-in demo (also what no flags at all does).")
+
+
+def in_scheme(sentences: Sequence[Sentence], scheme: str) -> list[Sentence]:
+    """The sentences with their tags rewritten in `scheme`, chunks unchanged (chunks that
+    start with I-X, which conlleval reads as B-X, get their B-X)."""
+    return [dataclasses.replace(s, labels=tuple(convert_scheme(s.labels, scheme)))
+            for s in sentences]
+
+
+def encode_windows(sentences: Sequence[Sentence], featurizer, seq_length: int, stride: int,
+                   labels: NerLabels | None = None) -> dict[str, np.ndarray]:
     """Model windows of the sentences as numpy features (+ `label_ids`, -1 off first
     pieces); `featurizer`: ner_inputs.WordpieceFeatures or WordFeatures."""
     lengths = [len(s.tokens) for s in sentences]
@@ -47,189 +87,6 @@ def encode(sentences: Sequence[Sentence], featurizer, seq_length: int, stride: i
     return features
 
 
-@dataclasses.dataclass
-class NerRun(BiLstmSettings, RunConfig):
-    """The NER settings beyond the shared ones, mirroring BioBERT's run_ner.py flags, and
-    those of the BiLSTM-CRF (`model="bilstm_crf"`)."""
-
-    window_stride: int = 0  # 0: half a window
-    train_file: str = "train_dev.tsv"
-    dev_file: str = "devel.tsv"
-    test_file: str = "test.tsv"
-    tag_scheme: str = "auto"
-    use_crf: bool = False
-    model: str = "bert"  # or "bilstm_crf"
-    init_bilm_checkpoint: str | None = None  # a `python -m biobert_tf.tasks.ner.bilstm.bilm` output_dir
-    word_vectors: str | None = None  # word2vec text file for the BiLSTM's embeddings
-
-
-class NerRunner(TaskRunner):
-    """The tag set, windows and tagging model of a `NerRun`, on the shared TaskRunner."""
-
-    task_name = "ner"
-    sequence_outputs = ("tags", "confidence")
-
-    def __init__(self, run: NerRun, strategy: tf.distribute.Strategy):
-        self.run = run
-        self.train_sentences = self._read(run.train_file) if run.do_train else None
-        super().__init__(run, strategy)
-        self.model_inputs = self.featurizer.model_inputs
-        self.stride = run.window_stride or (run.max_seq_length - 2) // 2
-        self.labels = self._labels()
-
-    # ---- data --------------------------------------------------------------------------
-    def _read(self, name: str) -> list[Sentence]:
-        return read_conll(os.path.join(self.run.data_dir, name))
-
-    def _in_scheme(self, sentences: list[Sentence]) -> list[Sentence]:
-        scheme = self.labels.scheme
-        if detect_scheme(sentences) == scheme:
-            return sentences
-        return [dataclasses.replace(s, labels=tuple(convert_scheme(s.labels, scheme)))
-                for s in sentences]
-
-    def _labels(self) -> NerLabels:
-        if self.train_sentences is None:
-            return NerLabels.load(trained_run_file(self.run.output_dir, LABELS_FILE))
-        train = self.train_sentences
-        scheme = detect_scheme(train) if self.run.tag_scheme == "auto" else self.run.tag_scheme
-        # Also repairs chunks that start with I-X (conlleval reads them as B-X), which a CRF
-        # that forbids O → I-X could not learn.
-        repaired = [dataclasses.replace(s, labels=tuple(convert_scheme(s.labels, scheme)))
-                    for s in train]
-        changed = sum(a != b for s, r in zip(train, repaired) for a, b in zip(s.labels, r.labels))
-        if changed:
-            logging.info("%d training tags rewritten to the %s scheme", changed, scheme)
-        self.train_sentences = repaired
-        labels = NerLabels(label_list(repaired), scheme)
-        tf.io.gfile.makedirs(self.run.output_dir)
-        labels.save(os.path.join(self.run.output_dir, LABELS_FILE))
-        return labels
-
-    # ---- model -------------------------------------------------------------------------
-    def setup_encoder(self) -> None:
-        super().setup_encoder()
-        self.featurizer = ner_inputs.WordpieceFeatures(self.tokenizer)
-
-    def make_model(self) -> NerModel:
-        return NerModel(BertEncoder.from_bert_config(self.config), self.labels,
-                        self.run.use_crf, self.config.hidden_dropout_prob)
-
-    def make_task(self, model: NerModel) -> NerTask:
-        return NerTask(model)
-
-    # ---- phases ------------------------------------------------------------------------
-    def fit(self) -> training.Trainer:
-        """Trains on the training file; with early stopping, on devel entity F1."""
-        run = self.run
-        features = encode(self.train_sentences, self.featurizer, run.max_seq_length,
-                          self.stride, self.labels)
-        dev = self._read(run.dev_file) if run.early_stopping_patience else None
-        if dev is not None and run.train_file == "train_dev.tsv":
-            logging.warning("early stopping on %s, which is part of %s", run.dev_file,
-                            run.train_file)
-        return self.train(
-            {k: features[k] for k in self.model_inputs + ("label_ids",)},
-            (lambda trainer: self.evaluate(trainer, dev)["f1"]) if dev else None,
-            f"windows of {len(self.train_sentences)} training sentences")
-
-    def evaluate(self, trainer: training.Trainer, sentences: list[Sentence],
-                 batch_size: int | None = None) -> dict:
-        sentences = self._in_scheme(sentences)
-        features = encode(sentences, self.featurizer, self.run.max_seq_length, self.stride)
-        outputs = self.predict(trainer, features, batch_size or self.run.eval_batch_size)
-        tags, confidence = merge_windows(outputs["tags"], outputs["confidence"],
-                                         features["sentence"], features["word_ids"],
-                                         features["owned"],
-                                         np.array([len(s.tokens) for s in sentences]))
-        tags, confidence = tags.to_list(), confidence.to_list()
-        predicted = [[self.labels.labels[t] for t in row] for row in tags]
-        scores = ner_scores([s.labels for s in sentences], predicted)
-        scores["predicted"], scores["confidence"] = predicted, confidence
-        return scores
-
-    def write_eval(self, scores: dict, name: str) -> None:
-        """`<name>` with conlleval's report (BioBERT: eval_results.txt / test_results.txt)."""
-        with open(os.path.join(self.run.output_dir, name), "w") as f:
-            f.write(format_report(scores))
-        logging.info("%s:\n%s", name, format_report(scores))
-
-    def write_predictions(self, sentences: list[Sentence], scores: dict) -> None:
-        """NER_result_conll.txt (token gold pred, every test token in order) and
-        predictions.jsonl (one sentence per line with tags and probabilities)."""
-        sentences = self._in_scheme(sentences)
-        out = self.run.output_dir
-        write_conll(os.path.join(out, "NER_result_conll.txt"), [s.tokens for s in sentences],
-                    [s.labels for s in sentences], scores["predicted"])
-        with open(os.path.join(out, "predictions.jsonl"), "w", encoding="utf-8") as f:
-            for s, tags, probs in zip(sentences, scores["predicted"], scores["confidence"]):
-                f.write(json.dumps({"source": f"{s.path}:{s.line}", "tokens": list(s.tokens),
-                                    "gold": list(s.labels), "pred": tags,
-                                    "prob": [round(p, 4) for p in probs]}) + "\n")
-
-    def tagger(self) -> NerTagger:
-        return NerTagger(self.model, self.featurizer, self.run.max_seq_length, self.stride)
-
-    def export(self, export_dir: str) -> None:
-        """SavedModel: raw strings in → entity spans out (see NerTagger)."""
-        self.save_serving_module(self.tagger(), export_dir, "tagger")
-        self.labels.save(os.path.join(export_dir, LABELS_FILE))
-
-
-class BiLstmNerRunner(NerRunner):
-    """Sachan et al.'s BiLSTM-CRF (`--model=bilstm_crf`): the NER pipeline with words and
-    characters instead of wordpieces. The vocabulary and architecture come from
-    `init_bilm_checkpoint` (whose encoder weights initialise the tagger), from output_dir
-    when resuming or predicting, else from the training words."""
-
-    task_name = "ner_bilstm"
-
-    def setup_encoder(self) -> None:
-        run = self.run
-        source = run.init_bilm_checkpoint or (
-            run.output_dir if os.path.exists(os.path.join(run.output_dir, VOCAB_FILE)) else None)
-        if source:
-            self.vocab = WordVocab.load(os.path.join(source, VOCAB_FILE))
-            self.bilstm_config = BiLstmConfig.load(os.path.join(source, BILSTM_CONFIG_FILE))
-        elif self.train_sentences is not None:
-            self.vocab = WordVocab.build((s.tokens for s in self.train_sentences), min_count=1,
-                                         lowercase=run.lowercase_words)
-            self.bilstm_config = run.bilstm_config(self.vocab)
-        else:
-            raise ValueError(f"no {VOCAB_FILE} in {run.output_dir}: train first (--do_train)")
-        self.featurizer = ner_inputs.WordFeatures(self.vocab)
-
-    def save_encoder_files(self, directory: str) -> None:
-        self.vocab.save(os.path.join(directory, VOCAB_FILE))
-        self.bilstm_config.save(os.path.join(directory, BILSTM_CONFIG_FILE))
-
-    def make_model(self) -> BiLstmTagger:
-        return BiLstmTagger(self.bilstm_config, self.labels, use_crf=True)
-
-    def dummy_inputs(self) -> dict[str, tf.Tensor]:
-        return {"token_ids": tf.zeros([1, 8], tf.int32), "word_ids": tf.zeros([1, 8], tf.int32),
-                "padding_mask": tf.ones([1, 8], tf.int32),
-                "chars": tf.zeros([1, 8, self.vocab.max_word_chars], tf.int32)}
-
-    def initialize(self) -> None:
-        run = self.run
-        if run.init_bilm_checkpoint:
-            path = trained_checkpoint(run.init_bilm_checkpoint)
-            if path is None:
-                raise ValueError(f"no trained BiLM in {run.init_bilm_checkpoint}")
-            tf.train.Checkpoint(model=tf.train.Checkpoint(encoder=self.model.encoder)).read(
-                path).assert_existing_objects_matched().expect_partial()
-            logging.info("embeddings, char CNN and LSTMs initialised from the BiLM %s", path)
-        elif run.word_vectors:
-            matrix, found = read_word_vectors(run.word_vectors, self.vocab,
-                                              self.bilstm_config.word_embedding_dim)
-            self.model.encoder.word_embedding.embeddings.assign(matrix)
-            logging.info("word embeddings: %d of %d words found in %s", found, len(self.vocab),
-                         run.word_vectors)
-        else:
-            logging.info("the BiLSTM-CRF starts from random weights")
-
-
 def tag_texts(tagger: NerTagger, texts: Sequence[str], batch_size: int = 32) -> list[dict]:
     """[{text, entities: [{start, end, type, score, text}]}] for raw texts."""
     results = []
@@ -245,9 +102,151 @@ def tag_texts(tagger: NerTagger, texts: Sequence[str], batch_size: int = 32) -> 
     return results
 
 
-def tag_file(tagger: NerTagger, path: str, output_path: str, batch_size: int = 32,
-             progress: bool = True) -> int:
-    """Tags every line of a (PubMed-scale) text file into JSON lines `{line, text, entities}`,
-    streamed and resumable (see file_prediction). Returns the documents tagged now."""
-    return predict_file(lambda texts: tag_texts(tagger, texts, batch_size), path, output_path,
-                        batch_size, progress)
+class NerTask(Task):
+    """BioBERT's NER: the tag set and scheme from the training file, wordpiece windows, the
+    BERT tagger (softmax or CRF), conlleval's scores and files, the raw-text tagger."""
+
+    name = "ner"
+    settings_class = NerSettings
+    model_settings = ("do_lower_case", "max_seq_length", "window_stride", "use_crf", "model")
+    data_settings = ("data_dir", "train_file", "dev_file", "test_file")
+    spec_file = LABELS_FILE
+    model_inputs = ner_inputs.WordpieceFeatures.model_inputs
+    label_features = ("label_ids",)
+    sequence_outputs = ("tags", "confidence")
+
+    # ---- data --------------------------------------------------------------------------
+    def split_path(self, split: str) -> str:
+        s = self.settings
+        name = {"train": s.train_file, "dev": s.dev_file, "test": s.test_file}[split]
+        return os.path.join(s.data_dir or "", name)
+
+    def read_file(self, path: str) -> list[Sentence]:
+        return read_conll(path)
+
+    def validate(self) -> None:
+        """Also the encoder files and the window stride, before training."""
+        super().validate()
+        s = self.settings
+        self.featurizer  # noqa: B018 (reads the vocabulary and config)
+        self.stride  # noqa: B018
+        if self.early_stopping and "dev" in self.data_files() and \
+                s.train_file == "train_dev.tsv":
+            logging.warning("early stopping on %s, which is part of %s", s.dev_file,
+                            s.train_file)
+
+    # ---- spec: the tag set and its scheme ----------------------------------------------
+    def derive_spec(self) -> NerLabels:
+        train = self.examples("train")
+        scheme = self.settings.tag_scheme
+        if scheme == "auto":
+            scheme = detect_scheme(train)
+        repaired = in_scheme(train, scheme)
+        changed = sum(a != b for s, r in zip(train, repaired) for a, b in zip(s.labels, r.labels))
+        if changed:
+            logging.info("%d training tags rewritten to the %s scheme", changed, scheme)
+        return NerLabels(label_list(repaired), scheme)
+
+    def load_spec(self, path: str) -> NerLabels:
+        labels = NerLabels.load(path)
+        run_dir.check_matches("tag_scheme", self.settings.tag_scheme, labels.scheme, path)
+        return labels
+
+    def save_spec(self, labels: NerLabels, path: str) -> None:
+        labels.save(path)
+
+    def gold(self, split: str) -> list[Sentence]:
+        """A split's sentences with their tags in the model's scheme: as written when they
+        are in it already (the gold column of the result files), else converted."""
+        sentences = self.examples(split)
+        if detect_scheme(sentences) == self.spec.scheme:
+            return sentences
+        return in_scheme(sentences, self.spec.scheme)
+
+    # ---- features and model ------------------------------------------------------------
+    @functools.cached_property
+    def featurizer(self) -> ner_inputs.WordpieceFeatures:
+        return ner_inputs.WordpieceFeatures(self.tokenizer)
+
+    @functools.cached_property
+    def stride(self) -> int:
+        """Pieces between the windows of a long sentence."""
+        s = self.settings
+        span = s.max_seq_length - 2
+        stride = s.window_stride or span // 2
+        if not 0 < stride <= span:
+            raise ValueError(f"--window_stride={s.window_stride} must be in [1, max_seq_length "
+                             f"- 2 = {span}] (0: half a window)")
+        return stride
+
+    def encode(self, sentences: Sequence[Sentence]) -> dict[str, np.ndarray]:
+        """Model windows of the sentences (see `encode_windows`)."""
+        return encode_windows(sentences, self.featurizer, self.settings.max_seq_length,
+                              self.stride)
+
+    def features(self, split: str) -> dict[str, np.ndarray]:
+        """Model windows of a split; the training windows also carry `label_ids`."""
+        return self.training_features if split == "train" else super().features(split)
+
+    @functools.cached_property
+    def training_features(self) -> dict[str, np.ndarray]:
+        """Training windows with each word's tag id (tags repaired into the model's scheme,
+        so that a CRF never learns a chunk that starts with I-X)."""
+        return encode_windows(in_scheme(self.examples("train"), self.spec.scheme),
+                              self.featurizer, self.settings.max_seq_length, self.stride,
+                              self.spec)
+
+    def make_model(self) -> NerModel:
+        return NerModel(BertEncoder.from_bert_config(self.bert_config), self.spec,
+                        self.settings.use_crf, self.bert_config.hidden_dropout_prob)
+
+    def make_objective(self, model: NerModel) -> TaggingObjective:
+        return TaggingObjective(model)
+
+    # ---- scores and results ------------------------------------------------------------
+    def evaluate(self, trainer: training.Trainer, split: str) -> dict:
+        """conlleval's scores of the split's words, plus each sentence's `predicted` tags and
+        their `confidence`."""
+        sentences, features = self.gold(split), self.features(split)
+        batch_size = (self.settings.predict_batch_size if split == "test"
+                      else self.settings.eval_batch_size)
+        outputs = self.predict(trainer, features, batch_size)
+        tags, confidence = merge_windows(outputs["tags"], outputs["confidence"],
+                                         features["sentence"], features["word_ids"],
+                                         features["owned"],
+                                         np.array([len(s.tokens) for s in sentences]))
+        predicted = [[self.spec.labels[t] for t in row] for row in tags.to_list()]
+        scores = ner_scores([s.labels for s in sentences], predicted)
+        scores["predicted"], scores["confidence"] = predicted, confidence.to_list()
+        return scores
+
+    def write_results(self, split: str, scores: dict) -> None:
+        """conlleval's report (BioBERT: eval_results.txt for dev, test_results.txt); for the
+        test set also NER_result_conll.txt (token gold pred, every test token in order) and
+        predictions.jsonl (one sentence per line with tags and probabilities)."""
+        name = "eval_results.txt" if split == "dev" else "test_results.txt"
+        report = format_report(scores)
+        run_dir.atomic_write(self.result_path(name), report)
+        logging.info("%s:\n%s", name, report)
+        if split != "test":
+            return
+        sentences = self.gold(split)
+        write_conll(self.result_path("NER_result_conll.txt"), [s.tokens for s in sentences],
+                    [s.labels for s in sentences], scores["predicted"])
+        run_dir.atomic_write(self.result_path("predictions.jsonl"), "".join(
+            json.dumps({"source": f"{s.path}:{s.line}", "tokens": list(s.tokens),
+                        "gold": list(s.labels), "pred": tags,
+                        "prob": [round(p, 4) for p in probs]}) + "\n"
+            for s, tags, probs in zip(sentences, scores["predicted"], scores["confidence"])))
+
+    # ---- raw text ----------------------------------------------------------------------
+    @functools.cached_property
+    def tagger(self) -> NerTagger:
+        """Raw text in, entities out (also the SavedModel's module)."""
+        return NerTagger(self.model, self.featurizer, self.settings.max_seq_length, self.stride)
+
+    def serving_module(self) -> NerTagger:
+        return self.tagger
+
+    def predict_texts(self, texts: Sequence[str]) -> list[dict]:
+        return tag_texts(self.tagger, texts)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from biobert_tf.bert import packing
 from biobert_tf.bert.tokenization import BertTokenizer
 
 
@@ -80,28 +81,23 @@ class QaEncoder(tf.Module):
 
         windows = tf.shape(example)[0]
         q_rows = tf.gather(question, example)
+        question_length = tf.gather(nq, example)
+        segment_lengths = [question_length, length]
 
-        def assemble(question_values, cls_value, sep_value, context_values, pad_value):
-            ones = tf.ones([windows], tf.int64)
-            edge = tf.RaggedTensor.from_row_lengths(tf.fill([windows], cls_value), ones)
-            sep = tf.RaggedTensor.from_row_lengths(tf.fill([windows], sep_value), ones)
-            middle = _rows(context_values, pair_window, windows)
-            return tf.concat([edge, question_values, sep, middle, sep], 1).to_tensor(
-                pad_value, shape=[None, L])
+        def assemble(question_values, context_values, cls_value, sep_value, pad_value):
+            segments = [question_values, _rows(context_values, pair_window, windows)]
+            return packing.pack_field(segments, L, cls_value, sep_value, pad_value)
 
         def question_like(value):
             return tf.ones_like(q_rows, tf.int32) * value
 
-        token_ids = assemble(q_rows, tok.cls_id, tok.sep_id,
-                             tf.gather(context.token_ids.flat_values, piece), tok.pad_id)
-        total = 3 + tf.gather(nq, example) + length
-        segment_ids = tf.where(
-            tf.sequence_mask(tf.gather(nq, example) + 2, L) | ~tf.sequence_mask(total, L), 0, 1)
-        starts = assemble(question_like(-1), -1, -1,
-                          tf.gather(context.start_offsets.flat_values, piece), -1)
-        ends = assemble(question_like(-1), -1, -1,
-                        tf.gather(context.end_offsets.flat_values, piece), -1)
-        max_context = assemble(tf.cast(question_like(0), tf.bool), False, False, is_max, False)
+        token_ids = assemble(q_rows, tf.gather(context.token_ids.flat_values, piece),
+                             tok.cls_id, tok.sep_id, tok.pad_id)
+        starts = assemble(question_like(-1),
+                          tf.gather(context.start_offsets.flat_values, piece), -1, -1, -1)
+        ends = assemble(question_like(-1),
+                        tf.gather(context.end_offsets.flat_values, piece), -1, -1, -1)
+        max_context = assemble(tf.cast(question_like(0), tf.bool), is_max, False, False, False)
 
         # Training labels: the answer's first and last piece, if this window holds both.
         piece_row = tf.cast(context.token_ids.value_rowids(), tf.int32)
@@ -116,11 +112,11 @@ class QaEncoder(tf.Module):
         has_answer = (answer_start >= 0) & (first <= last)
         a, b = tf.gather(first, example), tf.gather(last, example)
         inside = tf.gather(has_answer, example) & (a >= start) & (b < start + length)
-        shift = tf.gather(nq, example) + 2 - start
+        shift = question_length + 2 - start
         return {
             "token_ids": token_ids,
-            "segment_ids": tf.cast(segment_ids, tf.int32),
-            "padding_mask": tf.cast(tf.sequence_mask(total, L), tf.int32),
+            "segment_ids": packing.segment_ids(segment_lengths, L),
+            "padding_mask": packing.padding_mask(segment_lengths, L),
             "context_start": starts, "context_end": ends, "max_context": max_context,
             "example": example,
             "start_positions": tf.where(inside, a + shift, 0),

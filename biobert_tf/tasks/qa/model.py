@@ -2,10 +2,10 @@
 SavedModel that answers raw (question, context) strings.
 
 `QaModel` is Google's run_squad head: the sequence output → one linear layer with two
-outputs, the start and end logits of every position. `QaTask`'s loss is the mean of the
-start and end cross-entropies. `top_spans` decodes, in TensorFlow, the best `k` answer spans
-of every example over all its windows: a span starts at a context position that has its max
-context in that window, ends at a context position at or after its start, is at most
+outputs, the start and end logits of every position. `SpanObjective`'s loss is the mean of
+the start and end cross-entropies. `top_spans` decodes, in TensorFlow, the best `k` answer
+spans of every example over all its windows: a span starts at a context position that has
+its max context in that window, ends at a context position at or after its start, is at most
 `max_answer_length` pieces long, and scores start logit + end logit. Google keeps only the
 20 best starts and ends before pairing them; here every valid pair is scored, so the n-best
 list is the exact one. The same function serves evaluation and the SavedModel.
@@ -41,7 +41,7 @@ class QaModel(keras.Model):
         return logits[..., 0], logits[..., 1]
 
 
-class QaTask:
+class SpanObjective:
     """Loss: (start cross-entropy + end cross-entropy) / 2 over the global batch; metric:
     how often the argmax of both positions is the labelled span."""
 

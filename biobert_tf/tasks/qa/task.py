@@ -1,23 +1,24 @@
-"""QA end to end: SQuAD or BioASQ files → windows → the span model (factoid, list) or the
-yes/no classifier → n-best predictions, BioASQ answer files and scores. `run_qa.py` is flags
-around `run`.
+"""QA as `Task`s: SQuAD or BioASQ files → windows → the span model (factoid, list) or the
+yes/no classifier (`qa.yesno`) → n-best predictions, BioASQ answers and scores. `run_qa.py`
+runs them through the driver.
 
-- **Span questions** (SQuAD, BioASQ factoid and list): `QaRunner` trains on SQuAD-format
-  files or on examples built from BioASQ golden files (`qa_data.span_examples`), and writes
-  Google's `predictions.json` and `nbest_predictions.json` (every question id of the predict
-  file). BioASQ pair ids (`<24-char id>_NNN`) are merged per question: the probabilities of
-  case-insensitively identical answers are summed, empty and > 100-character answers are
-  dropped; factoid questions keep the top 5, list questions every answer whose merged
-  probability is at least `list_threshold` × the question's best (tuned on a dev golden file
-  when one is given). Both go to BioBERT's `BioASQform_BioASQ-answer.json`.
-- **Yes/no questions**: `YesNoRunner` classifies each (question, snippet) pair with
-  BioBERT's `[CLS]` classifier; a question is "yes" when its pairs' mean P(yes) is >= 0.5.
+- **Data**: `--train_file`, `--dev_file` and `--predict_file` (Google's name for the test
+  split) are SQuAD-format json (SQuAD, BioBERT's BioASQ-in-SQuAD files) or official BioASQ
+  golden json; golden files give span examples for training and every (question, snippet)
+  pair otherwise (`read_examples`).
+- **Scores**: a split is scored with SQuAD's EM/F1 when its examples have answers, and with
+  the BioASQ measures of `--question_type` against its golden file (a golden dev file; for
+  the test split `--golden_file`, else a golden predict file). The dev score that early
+  stopping follows (`score`) is the BioASQ main measure when there is a golden file — factoid
+  MRR, list mean F1 (at the threshold tuned on that dev file), yes/no macro F1 — else SQuAD F1.
+- **Span questions** (`SpanQaTask`) write Google's `predictions.json` and
+  `nbest_predictions.json`; per BioASQ question the answers are merged (`qa.bioasq`).
 """
 
 from __future__ import annotations
 
-import collections
 import dataclasses
+import functools
 import json
 import os
 from typing import Sequence
@@ -26,46 +27,69 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from biobert_tf.bert.modeling import BertEncoder
+from biobert_tf.engine import run_dir, training
+from biobert_tf.engine.settings import FineTuningSettings, option
+from biobert_tf.engine.task import Task
+from biobert_tf.tasks.qa import bioasq
 from biobert_tf.tasks.qa import data as qa_data
 from biobert_tf.tasks.qa import metrics as qa_metrics
-from biobert_tf.engine import training
-from biobert_tf.tasks.classification import ENCODER_INPUTS, ClassificationTask, PairClassifier
-from biobert_tf.bert.modeling import BertEncoder
 from biobert_tf.tasks.qa.data import QaExample
 from biobert_tf.tasks.qa.inputs import QaEncoder
-from biobert_tf.tasks.qa.model import MODEL_INPUTS, SPAN_INPUTS, QaAnswerer, QaModel, QaTask, \
-    YesNoAnswerer, top_spans
-from biobert_tf.engine.runner import RunConfig, TaskRunner
+from biobert_tf.tasks.qa.model import MODEL_INPUTS, SPAN_INPUTS, QaAnswerer, QaModel, \
+    SpanObjective, top_spans
 
-ANSWER_FILE = "BioASQform_BioASQ-answer.json"  # BioBERT's name
-MAX_ANSWER_CHARS = 100
-FACTOID_ANSWERS = 5
+QUESTION_TYPES = ("factoid", "list", "yesno")
+SPEC_FILE = "qa_training.json"
+SCORE_GROUPS = ("squad", "bioasq", "list_threshold")  # the scores a result file holds
 ENCODE_BATCH = 256  # examples per call of the in-graph encoder
 DECODE_BATCH = 256  # examples per call of the span decoder
-YESNO_LABELS = ("no", "yes")
+# One traced decoder for every split and epoch (a tf.function per call would retrace).
+_decode_spans = tf.function(top_spans, reduce_retracing=True)
 
 
 @dataclasses.dataclass
-class QaRun(RunConfig):
-    """The QA settings beyond the shared ones (BioBERT's run_qa.py flags and ours)."""
+class QaSettings(FineTuningSettings):
+    """run_qa.py's settings: Google's run_squad flags, BioBERT's and ours."""
 
-    max_seq_length: int = 384
-    question_type: str = "factoid"  # factoid | list | yesno
-    train_file: str | None = None  # comma-separated SQuAD or BioASQ golden json files
-    predict_file: str | None = None
-    golden_file: str | None = None  # BioASQ gold for scoring (default: a golden predict_file)
-    dev_file: str | None = None  # golden list questions to tune list_threshold on
-    doc_stride: int = 128
-    max_query_length: int = 64
-    n_best_size: int = 20
-    max_answer_length: int = 30
-    list_threshold: float = 0.5
+    data_dir: str | None = option(
+        None, "Directory that relative --train_file, --dev_file, --predict_file and "
+        "--golden_file names are in (default: the working directory).")
+    max_seq_length: int = option(384, "Wordpieces per window, [CLS]/[SEP] included. Saved "
+                                 "with a trained model.")
+    doc_stride: int = option(128, "Context pieces between the starts of two windows. Saved "
+                             "with a trained model.")
+    max_query_length: int = option(64, "Question pieces kept. Saved with a trained model.")
+    question_type: str = option(
+        "factoid", "factoid and list: the span model; yesno: a [CLS] classifier over "
+        "(question, snippet) pairs. Saved with a trained model.", choices=QUESTION_TYPES)
+    train_file: str | None = option(None, "SQuAD-format json or BioASQ golden json for "
+                                    "training (comma-separated for several).")
+    dev_file: str | None = option(
+        None, "SQuAD-format json (scored with EM/F1) or BioASQ golden json (scored with the "
+        "measures of --question_type) for --do_eval and early stopping; a golden file's list "
+        "questions also tune --list_threshold.")
+    predict_file: str | None = option(
+        None, "SQuAD-format or BioASQ golden json to predict with --do_predict "
+        "(comma-separated for several); scored when it has answers or a golden file.")
+    golden_file: str | None = option(None, "BioASQ golden json to score the predictions with "
+                                     "(default: the predict file, when it is a golden file).")
+    n_best_size: int = option(20, "Answers per question in nbest_predictions.json.")
+    max_answer_length: int = option(30, "Longest answer, in pieces.")
+    list_threshold: float = option(
+        0.5, "List answers: keep those with at least this share of the best answer's merged "
+        "probability (tuned when --dev_file is a golden file).")
+    do_eval: bool = option(False, "Score --dev_file (dev_metrics.json, dev_results.txt).")
+    do_predict: bool = option(False, "Predict --predict_file and score it (qa_metrics.json, "
+                              "eval_results.txt, BioASQ's answer file).")
+    predict_text: str | None = option(None, "Not for QA (a question needs its context): use "
+                                      "the SavedModel of --export_dir.")
 
 
 def read_examples(files: str, question_type: str, training_data: bool) -> list[QaExample]:
     """Examples of comma-separated SQuAD-format or BioASQ golden files. From golden files:
     span examples of `question_type` questions for training, else every (question,
-    snippet) pair (yes/no pairs labelled)."""
+    snippet) pair (yes/no pairs labelled). Span training keeps the answered questions."""
     examples = []
     for path in files.split(","):
         if not qa_data.is_golden(path):
@@ -85,29 +109,166 @@ def read_examples(files: str, question_type: str, training_data: bool) -> list[Q
             examples += found
         else:
             examples += qa_data.pair_examples(questions, (question_type,))
+    if training_data and question_type != "yesno":
+        answered = [x for x in examples if x.answers]
+        if len(answered) < len(examples):
+            logging.warning("%d training questions without an answer are left out",
+                            len(examples) - len(answered))
+        examples = answered
     if not examples:
         raise ValueError(f"{files}: no {question_type} examples")
     return examples
 
 
-class QaRunner(TaskRunner):
-    """Span extraction (SQuAD, BioASQ factoid and list) on the shared TaskRunner."""
+class QaTask(Task):
+    """What the span and yes/no tasks share: the QA files, the gold they are scored against,
+    the dev score (`score`) and the score files. QA derives nothing from its training data
+    that defines the model (its settings are in task.json): its spec records what trained it."""
 
-    task_name = "qa"
+    settings_class = QaSettings
+    # Defaults for later runs on the run directory (not --predict_file: it goes with
+    # --golden_file, and each prediction names its own).
+    data_settings = ("data_dir", "train_file", "dev_file")
+    spec_file = SPEC_FILE
+    main_score = "score"
+    predicts_text = False
+
+    # ---- data --------------------------------------------------------------------------
+    def path(self, files: str) -> str:
+        """Comma-separated file names, relative ones in --data_dir."""
+        return ",".join(os.path.join(self.settings.data_dir or "", name)
+                        for name in files.split(","))
+
+    def data_files(self) -> dict[str, str]:
+        s = self.settings
+        if s.do_train and not s.train_file:
+            raise ValueError("--do_train needs --train_file")
+        if s.do_predict and not s.predict_file:
+            raise ValueError("--do_predict needs --predict_file")
+        scores_dev = s.do_eval or (s.do_train and s.early_stopping_patience > 0)
+        if scores_dev and not s.dev_file:
+            raise ValueError("--do_eval and --early_stopping_patience need --dev_file")
+        uses_dev = scores_dev or (s.do_predict and s.question_type == "list")  # its threshold
+        named = {"train": s.train_file if s.do_train else None,
+                 "dev": s.dev_file if uses_dev else None,
+                 "test": s.predict_file if s.do_predict else None}
+        return {split: self.path(files) for split, files in named.items() if files}
+
+    def read_file(self, path: str) -> list[QaExample]:
+        return read_examples(path, self.settings.question_type, training_data=False)
+
+    def examples(self, split: str) -> list[QaExample]:
+        """The examples of a split; a golden training file gives span examples instead of
+        the (question, snippet) pairs of the other splits."""
+        return self.training_examples if split == "train" else super().examples(split)
+
+    @functools.cached_property
+    def training_examples(self) -> list[QaExample]:
+        return read_examples(self.data_files()["train"], self.settings.question_type,
+                             training_data=True)
+
+    def golden_path(self, split: str) -> str | None:
+        """The BioASQ golden file a split is scored against: a golden --dev_file; for the
+        test split --golden_file, else a golden --predict_file."""
+        files = self.data_files()
+        if split not in files:
+            return None
+        if split == "test" and self.settings.golden_file:
+            return self.path(self.settings.golden_file)
+        path = files[split]
+        return path if "," not in path and qa_data.is_golden(path) else None
+
+    @functools.cached_property
+    def bioasq_gold(self) -> dict[str, dict]:
+        """{split: {question id: gold}} for the splits with a golden file."""
+        gold = {}
+        for split in ("dev", "test"):
+            path = self.golden_path(split)
+            if path:
+                gold[split] = bioasq.golden_answers(path, self.settings.question_type)
+        return gold
+
+    def validate(self) -> None:
+        """Also the golden files, and that the dev set can be scored."""
+        if self.settings.predict_text:
+            raise ValueError("--predict_text: a QA model needs a question and its context; "
+                             "use the SavedModel of --export_dir")
+        super().validate()
+        files = self.data_files()
+        if "dev" in files and "dev" not in self.bioasq_gold and not any(
+                x.answers for x in self.examples("dev")):
+            raise ValueError(f"{files['dev']}: --dev_file has no answers to score (a SQuAD "
+                             "file with answers or a BioASQ golden file)")
+
+    # ---- spec --------------------------------------------------------------------------
+    def derive_spec(self) -> dict:
+        return {"question_type": self.settings.question_type,
+                "train_file": self.data_files()["train"],
+                "training_examples": len(self.examples("train"))}
+
+    def load_spec(self, path: str) -> dict:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+
+    def save_spec(self, spec: dict, path: str) -> None:
+        run_dir.atomic_write(path, json.dumps(spec, indent=1, ensure_ascii=False))
+
+    # ---- scores and results ------------------------------------------------------------
+    def batch_size(self, split: str) -> int:
+        s = self.settings
+        return s.predict_batch_size if split == "test" else s.eval_batch_size
+
+    def scored(self, split: str, result: dict, answers: dict) -> dict:
+        """`result` with the BioASQ `answers` per question, their `bioasq` scores against the
+        split's golden file, and the split's main score (`score`, see the module docstring)."""
+        kind = self.settings.question_type
+        result["answers"] = answers
+        gold = self.bioasq_gold.get(split)
+        if gold is not None:
+            result["bioasq"] = bioasq.scores(kind, gold, answers)
+            result[self.main_score] = result["bioasq"][bioasq.MAIN_MEASURE[kind]]
+        elif "squad" in result:
+            result[self.main_score] = result["squad"]["f1"]
+        return result
+
+    def write_results(self, split: str, result: dict) -> None:
+        """The scores (dev: dev_metrics.json and dev_results.txt; test: qa_metrics.json and
+        eval_results.txt, as before) and, for a golden test file, BioBERT's BioASQ answers."""
+        if split == "test" and "bioasq" in result:
+            bioasq.write_answers(self.result_path(bioasq.ANSWER_FILE),
+                                 self.settings.question_type, result["answers"])
+        scores = {group: result[group] for group in SCORE_GROUPS if group in result}
+        if not scores:
+            return
+        metrics, report = (("qa_metrics.json", "eval_results.txt") if split == "test"
+                           else ("dev_metrics.json", "dev_results.txt"))
+        run_dir.atomic_write(self.result_path(metrics), json.dumps(scores, indent=1))
+        training.write_results(self.result_path(report),
+                               {f"{group}_{k}": v for group, values in scores.items()
+                                for k, v in values.items()})
+
+
+class SpanQaTask(QaTask):
+    """Span extraction (SQuAD, BioASQ factoid and list): Google's run_squad model."""
+
+    name = "qa"
+    model_settings = ("do_lower_case", "max_seq_length", "doc_stride", "max_query_length",
+                      "question_type")
     model_inputs = MODEL_INPUTS
+    label_features = ("start_positions", "end_positions")
     sequence_outputs = ("start_logits", "end_logits")
 
-    def __init__(self, run: QaRun, strategy: tf.distribute.Strategy):
-        super().__init__(run, strategy)
-        self.encoder = QaEncoder(self.tokenizer, run.max_seq_length, run.doc_stride,
-                                 run.max_query_length)
+    @functools.cached_property
+    def qa_encoder(self) -> QaEncoder:
+        s = self.settings
+        return QaEncoder(self.tokenizer, s.max_seq_length, s.doc_stride, s.max_query_length)
 
-    def make_model(self) -> QaModel:
-        return QaModel(BertEncoder.from_bert_config(self.config))
+    def validate(self) -> None:
+        """Also the window settings (an error names them)."""
+        super().validate()
+        self.qa_encoder  # noqa: B018
 
-    def make_task(self, model: QaModel) -> QaTask:
-        return QaTask(model)
-
+    # ---- features and model ------------------------------------------------------------
     def encode(self, examples: Sequence[QaExample]) -> dict[str, np.ndarray]:
         """Windows of every example (`example` indexes `examples`), labelled by the first
         gold answer where there is one."""
@@ -116,34 +277,29 @@ class QaRunner(TaskRunner):
             batch = examples[i:i + ENCODE_BATCH]
             starts = [x.answers[0].start if x.answers else -1 for x in batch]
             ends = [x.answers[0].end if x.answers else -1 for x in batch]
-            out = {k: v.numpy() for k, v in self.encoder(
+            out = {k: v.numpy() for k, v in self.qa_encoder(
                 tf.constant([x.question for x in batch]), tf.constant([x.context for x in batch]),
                 tf.constant(starts, tf.int32), tf.constant(ends, tf.int32)).items()}
             out["example"] += i
             parts.append(out)
-        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        features = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        if any(x.answers for x in examples):
+            logging.info("%d questions → %d windows (%d hold their answer)", len(examples),
+                         len(features["example"]), int((features["start_positions"] > 0).sum()))
+        return features
 
-    def fit(self, examples: Sequence[QaExample]) -> training.Trainer:
-        answered = [x for x in examples if x.answers]
-        if len(answered) < len(examples):
-            logging.warning("%d training questions without an answer are left out",
-                            len(examples) - len(answered))
-        features = self.encode(answered)
-        found = int((features["start_positions"] > 0).sum())
-        logging.info("%d training questions → %d windows (%d hold their answer)", len(answered),
-                     len(features["example"]), found)
-        return self.train({k: features[k] for k in MODEL_INPUTS + ("start_positions",
-                                                                  "end_positions")},
-                          what="training windows")
+    def make_model(self) -> QaModel:
+        return QaModel(BertEncoder.from_bert_config(self.bert_config))
 
-    def nbest(self, trainer: training.Trainer, examples: Sequence[QaExample]
-              ) -> dict[str, list[dict]]:
+    def make_objective(self, model: QaModel) -> SpanObjective:
+        return SpanObjective(model)
+
+    # ---- predictions and scores --------------------------------------------------------
+    def nbest(self, trainer: training.Trainer, split: str) -> dict[str, list[dict]]:
         """Google's n-best list per question id: distinct answer texts, best first, each
         with its `probability` (softmax over the list), logits and character offsets."""
-        run = self.run
-        features = self.encode(examples)
-        logits = self.predict(trainer, features, run.predict_batch_size)
-        decode = tf.function(top_spans, reduce_retracing=True)
+        s, examples, features = self.settings, self.examples(split), self.features(split)
+        logits = self.predict(trainer, features, self.batch_size(split))
         result = {}
         for first in range(0, len(examples), DECODE_BATCH):
             rows = np.flatnonzero((features["example"] >= first) &
@@ -151,23 +307,53 @@ class QaRunner(TaskRunner):
             chunk = examples[first:first + DECODE_BATCH]
             windows = {k: tf.constant(features[k][rows]) for k in SPAN_INPUTS}
             windows["example"] = tf.constant(features["example"][rows] - first)
-            spans = decode(tf.constant(logits["start_logits"][rows]),
+            spans = _decode_spans(tf.constant(logits["start_logits"][rows]),
                            tf.constant(logits["end_logits"][rows]), windows,
-                           tf.constant(len(chunk)), 2 * run.n_best_size, run.max_answer_length)
+                           tf.constant(len(chunk)), 2 * s.n_best_size, s.max_answer_length)
             spans = {k: v.to_list() for k, v in spans.items()}
             for row, example in enumerate(chunk):
                 result[example.id] = _distinct_best(example.context,
                                                     {k: v[row] for k, v in spans.items()},
-                                                    run.n_best_size)
+                                                    s.n_best_size)
         return result
 
-    def answerer(self) -> QaAnswerer:
-        return QaAnswerer(self.model, self.encoder, self.run.n_best_size,
-                          self.run.max_answer_length)
+    def evaluate(self, trainer: training.Trainer, split: str) -> dict:
+        """The n-best lists (`nbest`) and best answers (`predictions`), SQuAD EM/F1 when the
+        examples have answers, and the merged BioASQ answers with their scores (list
+        questions: at the threshold tuned on a golden dev file, else --list_threshold)."""
+        s = self.settings
+        nbest = self.nbest(trainer, split)
+        best = {qid: answers[0]["text"] for qid, answers in nbest.items()}
+        result = {"nbest": nbest, "predictions": best}
+        gold = {x.id: [a.text for a in x.answers] for x in self.examples(split) if x.answers}
+        if gold:
+            result["squad"] = qa_metrics.squad_scores(gold, best)
+        merged = bioasq.merge_per_question(nbest)
+        if s.question_type == "factoid":
+            return self.scored(split, result, bioasq.factoid_answers(merged))
+        threshold = s.list_threshold
+        if "dev" in self.bioasq_gold:
+            dev = merged if split == "dev" else bioasq.merge_per_question(
+                self.nbest(trainer, "dev"))
+            threshold, dev_f1 = bioasq.tune_list_threshold(dev, self.bioasq_gold["dev"])
+            result["list_threshold"] = {"threshold": threshold, "dev_f1": dev_f1}
+            logging.info("list threshold %.2f (dev mean F1 %.4f)", threshold, dev_f1)
+        return self.scored(split, result, bioasq.list_answers(merged, threshold))
 
-    def export(self, export_dir: str) -> None:
-        """SavedModel: raw (question, context) strings in → answer spans out."""
-        self.save_serving_module(self.answerer(), export_dir, "QA")
+    def write_results(self, split: str, result: dict) -> None:
+        """Also Google's predictions.json and nbest_predictions.json for the test split
+        (every question id of the predict file)."""
+        if split == "test":
+            for name, key in (("nbest_predictions.json", "nbest"),
+                              ("predictions.json", "predictions")):
+                run_dir.atomic_write(self.result_path(name), json.dumps(
+                    result[key], indent=1, ensure_ascii=False))
+        super().write_results(split, result)
+
+    def serving_module(self) -> QaAnswerer:
+        """Raw (question, context) strings in → answer spans out."""
+        s = self.settings
+        return QaAnswerer(self.model, self.qa_encoder, s.n_best_size, s.max_answer_length)
 
 
 def _distinct_best(context: str, spans: dict[str, list], n_best: int) -> list[dict]:
@@ -192,181 +378,3 @@ def _distinct_best(context: str, spans: dict[str, list], n_best: int) -> list[di
     for b, p in zip(best, probabilities):
         b["probability"] = float(p)
     return best
-
-
-def merge_per_question(nbest: dict[str, list[dict]]) -> dict[str, list[tuple[str, float]]]:
-    """BioASQ: the answers of every question over its (question, snippet) pairs, with the
-    summed probabilities of case-insensitively identical texts, best first; empty and
-    over-long answers dropped. A question whose pairs gave nothing has an empty list."""
-    merged: dict[str, dict[str, list]] = collections.defaultdict(dict)
-    for pair, answers in nbest.items():
-        totals = merged[qa_data.question_id(pair)]
-        for answer in answers:
-            text = answer["text"].strip()
-            if not text or len(text) > MAX_ANSWER_CHARS:
-                continue
-            entry = totals.setdefault(text.lower(), [text, 0.0, 0.0])
-            entry[1] += answer["probability"]
-            if answer["probability"] > entry[2]:  # the surface form of the best occurrence
-                entry[0], entry[2] = text, answer["probability"]
-    return {qid: [(text, total) for text, total, _ in
-                  sorted(totals.values(), key=lambda e: -e[1])]
-            for qid, totals in merged.items()}
-
-
-def list_answers(merged: dict[str, list[tuple[str, float]]], threshold: float
-                 ) -> dict[str, list[str]]:
-    """Every answer with at least `threshold` × the question's best merged probability."""
-    return {qid: [text for text, p in answers if p >= threshold * answers[0][1]]
-            if answers else [] for qid, answers in merged.items()}
-
-
-def tune_list_threshold(merged: dict, gold: dict) -> tuple[float, float]:
-    """(threshold, mean F1) of the best of 0.05, 0.10, ..., 1.0 on dev questions."""
-    grid = np.round(np.arange(0.05, 1.0001, 0.05), 2)
-    f1 = [qa_metrics.list_scores(gold, list_answers(merged, t))["f1"] for t in grid]
-    best = int(np.argmax(f1))
-    return float(grid[best]), f1[best]
-
-
-def golden_answers(path: str, question_type: str) -> dict:
-    """{question id: gold} for the questions of one type in a golden file (factoid: the
-    synonyms; list: the items; yes/no: "yes"/"no")."""
-    questions = [q for q in qa_data.read_golden(path) if q.type == question_type]
-    if question_type == "yesno":
-        return {q.id: q.exact_answer for q in questions}
-    items = {q.id: qa_data.answer_items(q) for q in questions}
-    return {qid: v[0] for qid, v in items.items()} if question_type == "factoid" else items
-
-
-def write_bioasq_answers(path: str, question_type: str, answers: dict) -> None:
-    """BioASQ's submission format: factoid/list answers as [[a1], [a2], ...]."""
-    questions = [{"id": qid, "type": question_type,
-                  "exact_answer": value if question_type == "yesno" else [[a] for a in value]}
-                 for qid, value in answers.items()]
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump({"questions": questions}, f, indent=1, ensure_ascii=False)
-
-
-class YesNoRunner(TaskRunner):
-    """BioASQ yes/no: BioBERT's [CLS] classifier over (question, snippet) pairs."""
-
-    task_name = "qa_yesno"
-    model_inputs = ENCODER_INPUTS
-
-    def make_model(self) -> PairClassifier:
-        return PairClassifier(BertEncoder.from_bert_config(self.config), len(YESNO_LABELS),
-                              self.config.hidden_dropout_prob)
-
-    def make_task(self, model: PairClassifier) -> ClassificationTask:
-        return ClassificationTask(model)
-
-    def encode(self, examples: Sequence[QaExample]) -> dict[str, np.ndarray]:
-        tok, parts = self.tokenizer, []
-        for i in range(0, len(examples), ENCODE_BATCH):
-            batch = examples[i:i + ENCODE_BATCH]
-            packed = tok.pack(tok.tokenize(tf.constant([x.question for x in batch])),
-                              tok.tokenize(tf.constant([x.context for x in batch])),
-                              self.run.max_seq_length)
-            parts.append({k: packed[k].numpy() for k in ENCODER_INPUTS + ("num_truncated",)})
-        features = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        truncated = int((features.pop("num_truncated") > 0).sum())
-        if truncated:
-            logging.warning("%d of %d (question, snippet) pairs are longer than "
-                            "max_seq_length=%d and were truncated", truncated, len(examples),
-                            self.run.max_seq_length)
-        features["label_id"] = np.array([YESNO_LABELS.index(x.label) if x.label else 0
-                                         for x in examples], np.int32)
-        return features
-
-    def fit(self, examples: Sequence[QaExample]) -> training.Trainer:
-        return self.train(self.encode(examples), what="(question, snippet) pairs")
-
-    def export(self, export_dir: str) -> None:
-        """SavedModel: raw (question, snippet) strings in → P(yes) out."""
-        self.save_serving_module(
-            YesNoAnswerer(self.model, self.tokenizer, self.run.max_seq_length), export_dir,
-            "yes/no")
-
-    def answers(self, trainer: training.Trainer, examples: Sequence[QaExample]
-                ) -> dict[str, str]:
-        """'yes' or 'no' per question: the mean P(yes) of its pairs against 0.5."""
-        probabilities = self.predict(trainer, self.encode(examples),
-                                     self.run.predict_batch_size)["probabilities"][:, 1]
-        per_question = collections.defaultdict(list)
-        for example, p in zip(examples, probabilities):
-            per_question[qa_data.question_id(example.id)].append(float(p))
-        return {qid: "yes" if np.mean(ps) >= 0.5 else "no" for qid, ps in per_question.items()}
-
-
-def _write_json(path: str, value) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=1, ensure_ascii=False)
-
-
-def run(run: QaRun, strategy: tf.distribute.Strategy, do_train: bool, do_predict: bool,
-        export_dir: str | None = None) -> dict:
-    """Trains and/or predicts as the flags say; writes the predictions, answers and scores
-    into output_dir and returns the scores."""
-    runner = (YesNoRunner if run.question_type == "yesno" else QaRunner)(run, strategy)
-    if do_train:
-        trainer = runner.fit(read_examples(run.train_file, run.question_type, True))
-    else:
-        trainer = runner.restore()
-    scores = predict(runner, trainer) if do_predict else {}
-    if export_dir and training.is_chief(strategy):
-        runner.export(export_dir)
-    return scores
-
-
-def predict(runner: QaRunner | YesNoRunner, trainer: training.Trainer) -> dict:
-    """Answers the predict file; scores them with SQuAD's measures (when it has answers) and
-    BioASQ's (with a golden file)."""
-    run, kind = runner.run, runner.run.question_type
-    chief = training.is_chief(runner.strategy)
-    examples = read_examples(run.predict_file, kind, training_data=False)
-    if kind == "yesno":
-        answers, scores = runner.answers(trainer, examples), {}
-    else:
-        answers, scores = _span_answers(runner, trainer, examples, chief)
-    golden = run.golden_file or (run.predict_file if qa_data.is_golden(run.predict_file)
-                                 else None)
-    if golden is not None:
-        measure = {"factoid": qa_metrics.factoid_scores, "list": qa_metrics.list_scores,
-                   "yesno": qa_metrics.yesno_scores}[kind]
-        scores["bioasq"] = measure(golden_answers(golden, kind), answers)
-    if chief:
-        if golden is not None:
-            write_bioasq_answers(os.path.join(run.output_dir, ANSWER_FILE), kind, answers)
-        if scores:
-            _write_json(os.path.join(run.output_dir, "qa_metrics.json"), scores)
-            training.write_results(os.path.join(run.output_dir, "eval_results.txt"),
-                                   {f"{group}_{k}": v for group, values in scores.items()
-                                    for k, v in values.items()})
-    return scores
-
-
-def _span_answers(runner: QaRunner, trainer: training.Trainer, examples: list[QaExample],
-                  chief: bool) -> tuple[dict, dict]:
-    """Google's prediction files; per BioASQ question the merged factoid (top 5) or list
-    answers; SQuAD scores when the examples have gold answers."""
-    run, scores = runner.run, {}
-    nbest = runner.nbest(trainer, examples)
-    best = {qid: answers[0]["text"] for qid, answers in nbest.items()}
-    if chief:
-        _write_json(os.path.join(run.output_dir, "nbest_predictions.json"), nbest)
-        _write_json(os.path.join(run.output_dir, "predictions.json"), best)
-    gold = {x.id: [a.text for a in x.answers] for x in examples if x.answers}
-    if gold:
-        scores["squad"] = qa_metrics.squad_scores(gold, best)
-    merged = merge_per_question(nbest)
-    if run.question_type == "factoid":
-        return {qid: [t for t, _ in a[:FACTOID_ANSWERS]] for qid, a in merged.items()}, scores
-    threshold = run.list_threshold
-    if run.dev_file:
-        dev_nbest = runner.nbest(trainer, read_examples(run.dev_file, "list", False))
-        threshold, dev_f1 = tune_list_threshold(merge_per_question(dev_nbest),
-                                                golden_answers(run.dev_file, "list"))
-        scores["list_threshold"] = {"threshold": threshold, "dev_f1": dev_f1}
-        logging.info("list threshold %.2f (dev mean F1 %.4f)", threshold, dev_f1)
-    return list_answers(merged, threshold), scores

@@ -32,8 +32,9 @@ import re
 
 import tensorflow as tf
 
-from biobert_tf.tasks.relation.data import DEFAULT_MARKERS, PLACEHOLDER_RE
+from biobert_tf.bert import packing
 from biobert_tf.bert.tokenization import BertTokenizer
+from biobert_tf.tasks.relation.data import DEFAULT_MARKERS, PLACEHOLDER_RE
 
 ENTITY_MODES = ("markers", "blind")
 SENTINEL = 0xE000  # first private-use code point used for markers
@@ -154,19 +155,16 @@ class RelationEncoder(tf.Module):
         body = tf.RaggedTensor.from_value_rowids(tf.boolean_mask(kept_ids, inside),
                                                  tf.cast(tf.boolean_mask(kept_rows, inside),
                                                          tf.int64), nrows=tf.cast(batch, tf.int64))
-        ones = tf.ones([batch], tf.int64)
-        cls = tf.RaggedTensor.from_row_lengths(tf.fill([batch], self.tokenizer.cls_id), ones)
-        sep = tf.RaggedTensor.from_row_lengths(tf.fill([batch], self.tokenizer.sep_id), ones)
-        token_ids = tf.concat([cls, body, sep], 1).to_tensor(self.tokenizer.pad_id,
-                                                             shape=[None, self.seq_length])
+        token_ids = packing.pack_field([body], self.seq_length, self.tokenizer.cls_id,
+                                       self.tokenizer.sep_id, self.tokenizer.pad_id)
 
         def in_window(position):  # +1: [CLS]
             return tf.maximum(tf.minimum(position - start, length - 1), 0) + 1
 
         return {
             "token_ids": token_ids,
-            "segment_ids": tf.zeros_like(token_ids),
-            "padding_mask": tf.cast(tf.sequence_mask(length + 2, self.seq_length), tf.int32),
+            "segment_ids": packing.segment_ids([length], self.seq_length),
+            "padding_mask": packing.padding_mask([length], self.seq_length),
             "e1_start": in_window(e1_start),
             "e2_start": in_window(e2_start),
             "num_truncated": n - length,

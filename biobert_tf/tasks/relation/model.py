@@ -2,7 +2,7 @@
 
 `RelationHead` turns the encoder's outputs into one vector per sentence; `RelationModel` adds
 dropout and the linear classifier (BioBERT's `output_weights` / `output_bias`), trained with
-`classification.ClassificationTask`. The heads:
+`classification.ClassificationObjective`. The heads:
 
 - `cls`: the pooled `[CLS]` output (BioBERT).
 - `entity_start`: the last-layer states at the two entity starts (marker or placeholder), concatenated.

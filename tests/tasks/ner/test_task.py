@@ -230,6 +230,39 @@ def test_run_ner_trains_predicts_every_test_token_and_exports(tiny_model_dir, ne
     assert "restored step" in again.stderr
     assert (out / "test_results.txt").read_text() == report
 
+    # The run directory describes itself: predict-only needs no other flag (not even
+    # --data_dir), and its results go to a fresh folder, never over the training run's.
+    predicted = run_ner(f"--output_dir={out}", "--do_predict",
+                        "--predict_text=Ovarian cancer in BRCA1 carriers.")
+    assert predicted.returncode == 0, predicted.stderr[-4000:]
+    [fresh] = [p for p in out.iterdir() if p.name.startswith("predict-")]
+    assert f"results go to {fresh}" in predicted.stderr
+    assert (fresh / "test_results.txt").read_text() == report
+    assert json.loads((fresh / "text_predictions.jsonl").read_text()) == tagged
+    assert (out / "test_results.txt").read_text() == report
+    # A flag that contradicts the trained model is one line naming both values.
+    wrong = run_ner(f"--output_dir={out}", "--do_predict", "--do_lower_case=true")
+    assert wrong.returncode != 0 and "Traceback" not in wrong.stderr
+    [line] = [x for x in wrong.stderr.splitlines() if "contradicts" in x]
+    assert "--do_lower_case=true" in line and "do_lower_case=false" in line
+
+
+def test_a_malformed_test_file_fails_before_any_training(tmp_path, tiny_model_dir,
+                                                         ner_data_dir):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.tsv").write_text((ner_data_dir / "train.tsv").read_text(encoding="utf-8"),
+                                    encoding="utf-8")
+    (data / "test.tsv").write_text("BRCA1\tB\ncancer\n", encoding="utf-8")
+    result = run_ner(f"--data_dir={data}", "--train_file=train.tsv",
+                     f"--output_dir={tmp_path / 'out'}",
+                     f"--bert_config_file={tiny_model_dir}/bert_config.json",
+                     f"--vocab_file={VOCAB}", "--do_train", "--do_predict",
+                     "--max_seq_length=64")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert f"{data / 'test.tsv'}:2" in result.stderr
+    assert not list((tmp_path / "out").glob("**/ckpt-*.index"))  # nothing was trained
+
 
 def test_run_ner_names_the_malformed_line(tmp_path, tiny_model_dir):
     (tmp_path / "train.tsv").write_text("BRCA1\tB\ncancer\n", encoding="utf-8")
@@ -250,7 +283,7 @@ from biobert_tf.engine import batching
 from biobert_tf.engine import training
 from biobert_tf.bert.config import BertConfig
 from biobert_tf.bert.modeling import BertEncoder
-from biobert_tf.tasks.ner.model import NerLabels, NerModel, NerTask
+from biobert_tf.tasks.ner.model import NerLabels, NerModel, TaggingObjective
 from biobert_tf.engine.optimization import create_optimizer
 rng = np.random.default_rng(0)
 features = {"token_ids": rng.integers(5, 60, (13, 12)).astype(np.int32),
@@ -268,7 +301,7 @@ for name, strategy in (("one", tf.distribute.get_strategy()),
             use_crf=sys.argv[1] == "crf")
         model({k: v[:1] for k, v in features.items()})
         optimizer = create_optimizer(1e-3, 10, 1, aggregate_gradients=False)
-    trainer = training.Trainer(strategy, NerTask(model), optimizer,
+    trainer = training.Trainer(strategy, TaggingObjective(model), optimizer,
                                training.LoopConfig(sys.argv[2] + name, 1))
     plan = batching.predict_plan(13, 4)
     result = trainer.predict(lambda c: batching.make_dataset(features, plan, c))
@@ -288,7 +321,13 @@ def test_predict_under_mirrored_two_cpus_keeps_example_order(tmp_path):
 
 
 def test_tag_file_streams_and_resumes_after_an_interruption(tokenizer, tmp_path):
-    from biobert_tf.tasks.ner.task import tag_file
+    from biobert_tf.engine.file_prediction import predict_file
+    from biobert_tf.tasks.ner.task import tag_texts
+
+    def tag_file(tagger, path, output_path, batch_size=32, progress=True):
+        return predict_file(lambda texts: tag_texts(tagger, texts), path, output_path,
+                            batch_size, progress)
+
     tagger = random_tagger(tokenizer, use_crf=False)
     source = tmp_path / "docs.txt"
     source.write_text("\n".join(TEXTS[:1] + ["", "  "] + TEXTS[2:] + ["BRCA1 and BRCA2."] * 4),

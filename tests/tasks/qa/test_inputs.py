@@ -12,7 +12,7 @@ from biobert_tf.tasks.qa import data as qa_data
 from biobert_tf import resources
 from biobert_tf.tasks.qa.inputs import QaEncoder
 from biobert_tf.tasks.qa.model import top_spans
-from biobert_tf.tasks.qa.task import list_answers, merge_per_question, tune_list_threshold
+from biobert_tf.tasks.qa.bioasq import list_answers, merge_per_question, tune_list_threshold
 from biobert_tf.bert.tokenization import BertTokenizer
 from helpers import shared_file
 

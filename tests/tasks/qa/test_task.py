@@ -1,5 +1,6 @@
 """run_qa end to end on cuts of the real SQuAD and BioASQ files: Google's prediction files,
-SQuAD → BioASQ transfer, factoid / list / yes-no answers and scores, the SavedModel."""
+SQuAD → BioASQ transfer, factoid / list / yes-no answers and scores, dev scores and early
+stopping, predict-only from a run directory, the SavedModel, bad input before training."""
 
 import json
 import subprocess
@@ -11,10 +12,14 @@ import tensorflow as tf
 from biobert_tf.tasks.qa import data as qa_data
 from biobert_tf import resources
 from biobert_tf.bert.config import BertConfig
-from biobert_tf.tasks.qa.task import ANSWER_FILE, QaRun, run
+from biobert_tf.engine import driver
+from biobert_tf.tasks.qa.bioasq import ANSWER_FILE
+from biobert_tf.tasks.qa.task import QaSettings, SpanQaTask
+from biobert_tf.tasks.qa.yesno import YesNoTask
 from helpers import REPO, serve_in_fresh_process, shared_file
 
 VOCAB = resources.path(resources.DEMO_VOCAB)
+STRATEGY = tf.distribute.get_strategy()
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +65,8 @@ def test_run_qa_squad_predictions_and_savedmodel(model_dir, data_dir, tmp_path):
          f"--vocab_file={VOCAB}", "--do_lower_case=false", "--max_seq_length=96",
          "--doc_stride=32", "--max_query_length=24", "--train_batch_size=8",
          "--learning_rate=3e-3", "--num_train_epochs=3", "--iterations_per_loop=10",
-         "--n_best_size=5", f"--export_dir={saved}"],
+         "--n_best_size=5", f"--export_dir={saved}", "--do_eval",
+         f"--dev_file={data_dir / 'squad.json'}", "--early_stopping_patience=3"],
         capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
     examples = qa_data.read_squad(str(data_dir / "squad.json"))
@@ -78,12 +84,30 @@ def test_run_qa_squad_predictions_and_savedmodel(model_dir, data_dir, tmp_path):
     metrics = json.loads((out / "qa_metrics.json").read_text())["squad"]
     assert metrics["num_questions"] == len(examples) and metrics["f1"] > 10  # it learned
     assert "squad_exact_match" in (out / "eval_results.txt").read_text()
+    # --do_eval scores the dev file; early stopping kept the best epoch's weights.
+    dev = json.loads((out / "dev_metrics.json").read_text())["squad"]
+    assert dev["num_questions"] == len(examples)
+    assert max(json.loads((out / "dev_history.json").read_text())) == pytest.approx(dev["f1"])
 
     chosen = examples[:6]
     served = serve_in_fresh_process(saved, {"questions": [x.question for x in chosen],
                                             "contexts": [x.context for x in chosen]}, tmp_path)
     answers = [row[:n] for row, n in zip(served["text"], served["num_answers"])]
     assert [a[:5] for a in answers] == [[b["text"] for b in nbest[x.id]] for x in chosen]
+
+    # Predict-only from the run directory with no other flag: its results in a fresh subfolder.
+    predict_only = [sys.executable, str(REPO / "run_qa.py"), f"--output_dir={out}",
+                    "--do_predict", f"--predict_file={data_dir / 'squad.json'}"]
+    again = subprocess.run(predict_only, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-4000:]
+    [fresh] = [p for p in out.iterdir() if p.name.startswith("predict-")]
+    assert json.loads((fresh / "predictions.json").read_text()) == predictions
+    # A flag that contradicts the trained model's casing is one error line naming both values.
+    cased = subprocess.run(predict_only + ["--do_lower_case=true"], capture_output=True,
+                           text=True, timeout=600)
+    assert cased.returncode != 0 and "Traceback" not in cased.stderr
+    [line] = [line for line in cased.stderr.splitlines() if "--do_lower_case=true" in line]
+    assert "do_lower_case=false" in line
 
 
 def tiny_run(model_dir, output_dir, **settings):
@@ -93,19 +117,19 @@ def tiny_run(model_dir, output_dir, **settings):
                   do_train=True, train_batch_size=8, predict_batch_size=16, learning_rate=1e-3,
                   num_train_epochs=1, iterations_per_loop=10, n_best_size=5)
     values.update(settings)
-    return QaRun(**values)
+    return QaSettings(**values)
 
 
 def test_bioasq_factoid_from_squad_list_and_yesno(model_dir, data_dir, tmp_path):
-    strategy = tf.distribute.get_strategy()
     squad = tiny_run(model_dir, tmp_path / "squad", train_file=str(data_dir / "squad.json"))
-    run(squad, strategy, do_train=True, do_predict=False)
+    driver.run(SpanQaTask(squad, STRATEGY))
 
     factoid = tiny_run(model_dir, tmp_path / "factoid", init_checkpoint=str(tmp_path / "squad"),
                        train_file=str(data_dir / "train_golden.json"),
                        predict_file=str(data_dir / "test.json"),
-                       golden_file=str(data_dir / "test_golden.json"), num_train_epochs=0.5)
-    scores = run(factoid, strategy, do_train=True, do_predict=True)["bioasq"]
+                       golden_file=str(data_dir / "test_golden.json"), num_train_epochs=0.5,
+                       do_predict=True)
+    scores = driver.run(SpanQaTask(factoid, STRATEGY))["test"]["bioasq"]
     submitted = json.loads((tmp_path / "factoid" / ANSWER_FILE).read_text())["questions"]
     test_questions = {qa_data.question_id(x.id) for x in
                       qa_data.read_squad(str(data_dir / "test.json"))}
@@ -121,19 +145,29 @@ def test_bioasq_factoid_from_squad_list_and_yesno(model_dir, data_dir, tmp_path)
                       init_checkpoint=str(tmp_path / "factoid"),
                       train_file=str(data_dir / "train_golden.json"),
                       dev_file=str(data_dir / "dev_golden.json"),
-                      predict_file=str(data_dir / "dev_golden.json"))
-    result = run(listed, strategy, do_train=True, do_predict=True)
+                      predict_file=str(data_dir / "dev_golden.json"), do_predict=True,
+                      do_eval=True, early_stopping_patience=1)
+    by_split = driver.run(SpanQaTask(listed, STRATEGY))
+    result = by_split["test"]
     assert 0.05 <= result["list_threshold"]["threshold"] <= 1.0
     assert result["bioasq"]["num_questions"] == 12
+    # --do_eval and early stopping: the golden dev file's list F1 at the tuned threshold.
+    dev = by_split["dev"]
+    assert dev["score"] == dev["bioasq"]["f1"] == dev["list_threshold"]["dev_f1"]
+    assert len(json.loads((tmp_path / "list" / "dev_history.json").read_text())) == 1
 
     yesno = tiny_run(model_dir, tmp_path / "yesno", question_type="yesno", max_seq_length=64,
                      train_file=str(data_dir / "train_golden.json"),
-                     predict_file=str(data_dir / "dev_golden.json"))
-    result = run(yesno, strategy, do_train=True, do_predict=True,
-                 export_dir=str(tmp_path / "yesno_saved"))["bioasq"]
+                     predict_file=str(data_dir / "dev_golden.json"), do_predict=True,
+                     export_dir=str(tmp_path / "yesno_saved"), do_eval=True,
+                     dev_file=str(data_dir / "dev_golden.json"))
+    yesno_by_split = driver.run(YesNoTask(yesno, STRATEGY))
+    result = yesno_by_split["test"]["bioasq"]
     assert result["num_questions"] == 12 and set(result) >= {"accuracy", "macro_f1"}
     submitted = json.loads((tmp_path / "yesno" / ANSWER_FILE).read_text())["questions"]
     assert {q["exact_answer"] for q in submitted} <= {"yes", "no"}
+    dev = yesno_by_split["dev"]
+    assert dev["score"] == dev["bioasq"]["macro_f1"] and dev["bioasq"]["num_questions"] == 12
     pairs = qa_data.pair_examples(qa_data.read_golden(str(data_dir / "dev_golden.json")),
                                   ("yesno",))[:4]
     served = tf.saved_model.load(str(tmp_path / "yesno_saved")).signatures["serving_default"](
@@ -141,3 +175,21 @@ def test_bioasq_factoid_from_squad_list_and_yesno(model_dir, data_dir, tmp_path)
         contexts=tf.constant([x.context for x in pairs]))
     assert {a.decode() for a in served["answer"].numpy()} <= {"yes", "no"}
     assert ((served["yes_probability"] >= 0) & (served["yes_probability"] <= 1)).numpy().all()
+
+
+def test_bad_input_fails_before_training(model_dir, data_dir, tmp_path):
+    out = tmp_path / "out"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"data": [{"paragraphs": [{"context": "c", "qas": [{"id": "q"}]}]}]}))
+    run = tiny_run(model_dir, out, train_file=str(data_dir / "squad.json"), do_predict=True,
+                   predict_file=str(bad))
+    with pytest.raises(qa_data.QaDataError, match=r"bad.json: data\[0\].paragraphs\[0\].qas\[0\]"):
+        driver.run(SpanQaTask(run, STRATEGY))
+    assert tf.train.latest_checkpoint(str(out)) is None and not (out / "best").exists()
+    with pytest.raises(ValueError, match="--do_eval and --early_stopping_patience need --dev_file"):
+        driver.run(SpanQaTask(tiny_run(model_dir, out, train_file=str(data_dir / "squad.json"),
+                                       do_eval=True), STRATEGY))
+    with pytest.raises(ValueError, match="test.json: --dev_file has no answers to score"):
+        driver.run(SpanQaTask(tiny_run(model_dir, out, train_file=str(data_dir / "squad.json"),
+                                       do_eval=True, dev_file=str(data_dir / "test.json")),
+                               STRATEGY))

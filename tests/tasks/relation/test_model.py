@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from biobert_tf.bert.config import BertConfig
 from biobert_tf.bert.modeling import BertEncoder
-from biobert_tf.tasks.classification import ClassificationTask
+from biobert_tf.tasks.classification import ClassificationObjective
 from biobert_tf.tasks.relation.model import HEADS, RelationHead, RelationModel
 
 B, L, H = 3, 10, 16
@@ -75,7 +75,7 @@ def test_unknown_head_is_rejected():
 @pytest.mark.parametrize("head", ["sll_att", "bilstm"])
 def test_a_few_steps_fit_a_tiny_batch(head):
     m = model(head)
-    task = ClassificationTask(m)
+    task = ClassificationObjective(m)
     x = {k: tf.constant(v) for k, v in inputs().items()}
     optimizer = keras.optimizers.Adam(1e-2)
 

@@ -1,6 +1,7 @@
 """run_re end to end on cuts of the real GAD folds and SciBERT ChemProt: BioBERT's result
 files, cross-validation, early stopping, init from our own runs, the SavedModel."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -12,8 +13,10 @@ import tensorflow as tf
 from biobert_tf.tasks.relation import data as re_data
 from biobert_tf.tasks.relation import metrics as re_metrics
 from biobert_tf.bert.config import BertConfig
-from biobert_tf.tasks.relation.task import (RelationRun, RelationRunner, classify, classify_file,
-                                    cross_validate, run_phases)
+from biobert_tf.engine import driver
+from biobert_tf.engine.file_prediction import predict_file
+from biobert_tf.tasks.relation.cross_validation import cross_validate
+from biobert_tf.tasks.relation.task import RelationSettings, RelationTask, classify
 from helpers import REPO, serve_in_fresh_process, shared_file
 from helpers import re_vocab
 
@@ -64,7 +67,7 @@ def tiny_run(model_dir, data_dir, output_dir, **settings):
                   predict_batch_size=16, learning_rate=1e-3, num_train_epochs=1,
                   iterations_per_loop=10)
     values.update(settings)
-    return RelationRun(**values)
+    return RelationSettings(**values)
 
 
 def test_run_re_writes_biobert_results_and_exports(model_dir, gad_dir, tmp_path):
@@ -104,6 +107,26 @@ def test_run_re_writes_biobert_results_and_exports(model_dir, gad_dir, tmp_path)
     served = serve_in_fresh_process(saved, {"texts": [x.text for x in test]}, tmp_path)
     np.testing.assert_allclose(served["probabilities"], rows, atol=1e-5)
 
+    # The run directory describes itself: predict-only needs no other flag, and its results
+    # go to a fresh folder, never over the training run's.
+    def run_re(*flags):
+        return subprocess.run([sys.executable, str(REPO / "run_re.py"), f"--output_dir={out}",
+                               *flags], capture_output=True, text=True, timeout=600)
+
+    before = (out / "test_results.tsv").read_text()
+    again = run_re("--do_predict", "--predict_text=@GENE$ variants raise @DISEASE$ risk.")
+    assert again.returncode == 0, again.stderr[-4000:]
+    [fresh] = [p for p in out.iterdir() if p.name.startswith("predict-")]
+    assert f"results go to {fresh}" in again.stderr
+    assert (fresh / "test_results.tsv").read_text() == before
+    assert json.loads((fresh / "text_predictions.jsonl").read_text())["label"] in ("0", "1")
+    assert (out / "test_results.tsv").read_text() == before
+    # A flag that contradicts the trained model is one line naming both values.
+    wrong = run_re("--do_predict", "--do_lower_case=true")
+    assert wrong.returncode != 0 and "Traceback" not in wrong.stderr
+    [line] = [x for x in wrong.stderr.splitlines() if "contradicts" in x]
+    assert "--do_lower_case=true" in line and "do_lower_case=false" in line
+
 
 def test_cross_validation_reports_mean_and_std_over_folds(model_dir, gad_dir, tmp_path):
     run = tiny_run(model_dir, gad_dir, tmp_path, head="sll_att", entity_mode="markers")
@@ -122,9 +145,9 @@ def test_chemprot_markers_early_stopping_and_init_from_our_run(model_dir, chempr
                                                                gad_dir, tmp_path):
     run = tiny_run(model_dir, chemprot_dir, tmp_path / "a", task_name="chemprot_scibert",
                    head="entity_start", num_train_epochs=2, early_stopping_patience=1)
-    runner = RelationRunner(run, STRATEGY)
+    runner = RelationTask(dataclasses.replace(run, do_eval=True, do_predict=True), STRATEGY)
     assert runner.spec.entity_mode == "markers"  # SciBERT's data names its entities
-    test_scores = run_phases(runner, do_eval=True, do_predict=True)
+    test_scores = driver.run(runner)["test"]
     assert set(test_scores["per_class"]) == set(runner.spec.labels)
     assert test_scores["negative"] is None and len(runner.spec.labels) > 5
     assert len(json.loads((tmp_path / "a" / "dev_history.json").read_text())) >= 1
@@ -132,7 +155,7 @@ def test_chemprot_markers_early_stopping_and_init_from_our_run(model_dir, chempr
     assert "confusion matrix" in (tmp_path / "a" / "test_results.txt").read_text()
 
     # A later run initialised from this one takes encoder and head (same labels) ...
-    follow = RelationRunner(tiny_run(model_dir, chemprot_dir, tmp_path / "b",
+    follow = RelationTask(tiny_run(model_dir, chemprot_dir, tmp_path / "b",
                                      task_name="chemprot_scibert", head="entity_start",
                                      init_checkpoint=str(tmp_path / "a")), STRATEGY)
     follow.build()
@@ -140,7 +163,7 @@ def test_chemprot_markers_early_stopping_and_init_from_our_run(model_dir, chempr
     for mine, theirs in zip(follow.model.trainable_variables, runner.model.trainable_variables):
         np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
     # ... or the encoder alone when its labels differ (GAD's two).
-    other = RelationRunner(tiny_run(model_dir, gad_dir / "1", tmp_path / "c", task_name="gad",
+    other = RelationTask(tiny_run(model_dir, gad_dir / "1", tmp_path / "c", task_name="gad",
                                     head="entity_start", init_checkpoint=str(tmp_path / "a")),
                            STRATEGY)
     other.build()
@@ -154,53 +177,70 @@ def test_chemprot_markers_early_stopping_and_init_from_our_run(model_dir, chempr
     # Raw sentences, one per line of a file; a sentence without markers is reported.
     source = tmp_path / "sentences.txt"
     source.write_text("[E1] EGFR [/E1] is blocked by [E2] gefitinib [/E2].\nno entities\n")
-    classify_file(runner.classifier(), str(source), str(tmp_path / "out.jsonl"),
-                  progress=False)
+    predict_file(runner.predict_texts, str(source), str(tmp_path / "out.jsonl"),
+                 progress=False)
     first, second = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text()
                      .splitlines()]
     assert first["line"] == 1 and first["label"] in runner.spec.labels
     assert sum(first["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
     assert "error" in second
-    assert classify(runner.classifier(), ["[E1] a [/E1] [E2] b [/E2]"])[0]["label"]
+    assert classify(runner.classifier, ["[E1] a [/E1] [E2] b [/E2]"])[0]["label"]
 
 
 def test_malformed_rows_name_their_line(model_dir, tmp_path):
     (tmp_path / "train.tsv").write_text("@GENE$ causes @DISEASE$.\t1\n"
                                         "no placeholders here\t0\n", encoding="utf-8")
     with pytest.raises(re_data.ReDataError, match="train.tsv:2: blinded data needs"):
-        RelationRunner(tiny_run(model_dir, tmp_path, tmp_path / "out", task_name="gad"),
-                       STRATEGY)
+        RelationTask(tiny_run(model_dir, tmp_path, tmp_path / "out", task_name="gad"),
+                     STRATEGY).validate()
     (tmp_path / "train.tsv").write_text("@GENE$ causes @DISEASE$.\t1\n", encoding="utf-8")
     with pytest.raises(ValueError, match="only one label"):
-        RelationRunner(tiny_run(model_dir, tmp_path, tmp_path / "out", task_name="gad"),
-                       STRATEGY)
+        RelationTask(tiny_run(model_dir, tmp_path, tmp_path / "out", task_name="gad"),
+                     STRATEGY).validate()
+
+
+def test_a_malformed_test_file_fails_before_any_training(model_dir, gad_dir, tmp_path):
+    data = tmp_path / "data"
+    cut(gad_dir / "1" / "train.tsv", data / "train.tsv", 96)
+    (data / "test.tsv").write_text("index\tsentence\tlabel\n0\t@GENE$ and @DISEASE$.\n",
+                                   encoding="utf-8")
+    result = subprocess.run([sys.executable, str(REPO / "run_re.py"), "--task_name=gad",
+                             f"--data_dir={data}", f"--output_dir={tmp_path / 'out'}",
+                             f"--bert_config_file={model_dir / 'bert_config.json'}",
+                             f"--vocab_file={model_dir / 'vocab.txt'}", "--do_train",
+                             "--do_predict", "--max_seq_length=64", "--train_batch_size=16"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert f"{data / 'test.tsv'}:2" in result.stderr
+    assert not list((tmp_path / "out").glob("**/ckpt-*.index"))  # nothing was trained
 
 
 def test_predict_without_a_trained_run_says_so(model_dir, gad_dir, tmp_path):
     with pytest.raises(ValueError, match=r"relation_model.json: train first \(--do_train\)"):
-        RelationRunner(tiny_run(model_dir, gad_dir / "1", tmp_path / "never_trained",
-                                task_name="gad", do_train=False), STRATEGY)
+        RelationTask(tiny_run(model_dir, gad_dir / "1", tmp_path / "never_trained",
+                              task_name="gad", do_train=False), STRATEGY).validate()
 
 
 MIRRORED_SCRIPT = r"""
 import sys, numpy as np, tensorflow as tf
 tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0],
                                            [tf.config.LogicalDeviceConfiguration()] * 2)
-from biobert_tf.tasks.relation.task import RelationRun, RelationRunner, run_phases
+from biobert_tf.engine import driver
+from biobert_tf.tasks.relation.task import RelationSettings, RelationTask
 model_dir, data_dir, out = sys.argv[1:]
 def run(**settings):
-    return RelationRun(data_dir=data_dir, output_dir=out, init_checkpoint=None,
+    return RelationSettings(data_dir=data_dir, output_dir=out, init_checkpoint=None,
                        bert_config_file=model_dir + "/bert_config.json",
                        vocab_file=model_dir + "/vocab.txt", do_lower_case=False,
                        max_seq_length=64, train_batch_size=16, eval_batch_size=16,
                        predict_batch_size=6, learning_rate=1e-3, num_train_epochs=1,
                        iterations_per_loop=3, task_name="gad", head="sll_att", **settings)
 mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-run_phases(RelationRunner(run(do_train=True), mirrored), do_eval=False, do_predict=True)
+driver.run(RelationTask(run(do_train=True, do_predict=True), mirrored))
 two = np.loadtxt(out + "/test_results.tsv", delimiter="\t")
-single = RelationRunner(run(do_train=False), tf.distribute.get_strategy())
-test = single.read("test")
-one = single.evaluate(single.restore(), test, 6)["probabilities"]
+single = RelationTask(run(do_train=False, do_predict=True), tf.distribute.get_strategy())
+test = single.examples("test")
+one = single.evaluate(single.restore(), "test")["probabilities"]
 assert two.shape == (len(test), 2), two.shape
 np.testing.assert_allclose(one, two, atol=1e-5)
 print("same")

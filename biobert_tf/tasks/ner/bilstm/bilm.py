@@ -1,8 +1,10 @@
-"""Pretrain Sachan et al.'s bidirectional language model on unlabeled biomedical text.
+r"""Pretrain Sachan et al.'s bidirectional language model on unlabeled biomedical text.
 
     python -m biobert_tf.tasks.ner.bilstm.bilm --input_file=bioasq_abstracts.txt \
         --ner_file=NCBI-disease/train.tsv,BC2GM/train.tsv --output_dir=bilm \
         --num_train_epochs=5 --train_batch_size=32 --learning_rate=1e-3
+    python -m biobert_tf.tasks.ner.bilstm.bilm --output_dir=bilm --input_file=other.txt \
+        --do_train=false        # the held-out perplexity of the trained BiLM on other text
     python run_ner.py --model=bilstm_crf --init_bilm_checkpoint=bilm --data_dir=... ...
 
 Text: `--input_file` lines (one abstract, document or sentence per line, as the corpus or
@@ -11,45 +13,71 @@ tokenizer does, and the tokens of `--ner_file` sentences (the labels are not rea
 use training files, never test). Each line is cut into windows of `--max_seq_length` words
 (`<s>` and `</s>` included). The word vocabulary is built from the same text
 (`--min_count`, `--max_words`, `--lowercase_words`) and saved beside the model with the
-architecture, for the tagger to take over. The last `--eval_fraction` of the windows is held
-out: `--do_eval` writes their perplexity to eval_results.txt. Training is the shared loop
-(checkpoints, resume after a kill, TensorBoard).
+architecture (and task.json), for the tagger to take over; a resumed run keeps its
+vocabulary, and an architecture flag that contradicts the trained BiLM's is an error. The
+last `--eval_fraction` of the windows is held out: `--do_eval` writes their perplexity to
+eval_results.txt. Training is the shared loop (checkpoints, resume after a kill,
+TensorBoard).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import os
+if __name__ == "__main__":  # the command line: quiet TensorFlow before it is imported
+    from biobert_tf.engine import entry
 
-import numpy as np
-import tensorflow as tf
-from absl import flags, logging
+    entry.quiet_tensorflow()
 
-from biobert_tf.engine import cli
-from biobert_tf.engine import batching
-from biobert_tf.tasks.ner import inputs as ner_inputs
-from biobert_tf.engine import training
-from biobert_tf.tasks.ner.bilstm.model import CONFIG_FILE, MODEL_INPUTS, BiLanguageModel, BiLmTask, BiLstmSettings
-from biobert_tf.tasks.ner.data import read_conll
-from biobert_tf.engine.runner import RunConfig, TaskRunner
-from biobert_tf.text_files import utf8_lines
-from biobert_tf.bert.tokenization import split_words
-from biobert_tf.tasks.ner.bilstm.vocab import VOCAB_FILE, WordVocab
+import dataclasses  # noqa: E402
+import functools  # noqa: E402
+import math  # noqa: E402
+import os  # noqa: E402
 
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from absl import flags, logging  # noqa: E402
+
+from biobert_tf.bert.tokenization import split_words  # noqa: E402
+from biobert_tf.engine import (  # noqa: E402
+    batching, driver, run_dir, settings as settings_lib, training)
+from biobert_tf.engine.settings import TrainingSettings, option  # noqa: E402
+from biobert_tf.tasks.ner import inputs as ner_inputs  # noqa: E402
+from biobert_tf.tasks.ner.bilstm.model import (  # noqa: E402
+    CONFIG_FILE, MODEL_INPUTS, BiLanguageModel, BiLstmConfig, LanguageModelObjective)
+from biobert_tf.tasks.ner.bilstm.settings import ARCHITECTURE, BiLstmSettings  # noqa: E402
+from biobert_tf.tasks.ner.bilstm.vocab import VOCAB_FILE, WordVocab  # noqa: E402
+from biobert_tf.tasks.ner.data import read_conll  # noqa: E402
+from biobert_tf.text_files import utf8_lines  # noqa: E402
+
+NAME = "bilm"  # the task of its run directory (task.json)
 SPLIT_BATCH = 1024  # lines per call of the word splitter
 
 
 @dataclasses.dataclass
-class BiLmRun(BiLstmSettings, RunConfig):
-    """The BiLM's settings (the BERT fields of RunConfig are not used)."""
+class BiLmSettings(BiLstmSettings, TrainingSettings):
+    """The BiLM's command line: its text and vocabulary, the architecture, and the shared
+    loop's settings with the BiLM's own defaults."""
 
-    max_seq_length: int = 64
-    input_file: str = ""
-    ner_file: str = ""
-    min_count: int = 2
-    max_words: int = 50000
-    eval_fraction: float = 0.02
+    input_file: str = option("", "Text files, comma-separated: one document or sentence per "
+                             "line.")
+    ner_file: str = option("", "NER tsv files whose sentences are added as text (training "
+                           "files only).")
+    max_seq_length: int = option(64, "Words per window, <s> and </s> included.")
+    min_count: int = option(2, "Words seen fewer times are <unk>.")
+    max_words: int = option(50000, "At most this many words (the most frequent).")
+    eval_fraction: float = option(0.02, "Share of the windows held out for perplexity.")
+    do_eval: bool = option(True, "Write the held-out perplexity to eval_results.txt.")
+    # The shared loop's settings, with the BiLM's defaults.
+    output_dir: str | None = option(None, "Checkpoints, the vocabulary and the architecture.")
+    do_train: bool = option(True, "Train (false: only evaluate the trained BiLM).")
+    eval_batch_size: int = option(64, "Global evaluation batch size.")
+    learning_rate: float = option(1e-3, "Peak learning rate of Adam (with weight decay).")
+    num_train_epochs: float = option(5.0, "Training epochs (rounded up to whole epochs).")
+    warmup_proportion: float = option(0.05, "Share of the steps with linear learning-rate "
+                                      "warmup.")
+    save_checkpoints_steps: int = option(500, "Steps between checkpoints.")
+    iterations_per_loop: int = option(100, "Steps between two log lines (per host call on "
+                                      "TPU).")
 
 
 def read_sentences(input_file: str, ner_file: str) -> list[list[str]]:
@@ -69,103 +97,152 @@ def read_sentences(input_file: str, ner_file: str) -> list[list[str]]:
     return [s for s in sentences if s]
 
 
-class BiLmRunner(TaskRunner):
-    """The BiLM on the shared TaskRunner: word vocab, windows, training, perplexity."""
+class BiLmPretraining:
+    """One run of the BiLM: its text, word vocabulary and windows, the model on the shared
+    loop, the held-out perplexity. Each is derived on first use (`validate` reads them all)."""
 
-    task_name = "bilm"
-    model_inputs = MODEL_INPUTS
+    def __init__(self, settings: BiLmSettings, strategy: tf.distribute.Strategy):
+        self.settings, self.strategy = settings, strategy
+        self.static_shapes = isinstance(strategy, tf.distribute.TPUStrategy)
+        self.chief = training.is_chief(strategy)
+        self.model: BiLanguageModel | None = None
 
-    def setup_encoder(self) -> None:
-        run = self.run
-        self.sentences = read_sentences(run.input_file, run.ner_file)
-        saved = os.path.join(run.output_dir, VOCAB_FILE)
-        if os.path.exists(saved):  # a resumed run keeps its vocabulary
-            self.vocab = WordVocab.load(saved)
-        else:
-            self.vocab = WordVocab.build(self.sentences, run.min_count, run.max_words,
-                                         run.lowercase_words)
-        self.bilstm_config = run.bilstm_config(self.vocab)
-        self.featurizer = ner_inputs.WordFeatures(self.vocab)
-        logging.info("%d lines of text, %d words; vocabulary of %d words and %d characters",
-                     len(self.sentences), sum(map(len, self.sentences)), len(self.vocab),
-                     len(self.vocab.chars))
+    # ---- text and vocabulary ------------------------------------------------------------
+    @functools.cached_property
+    def sentences(self) -> list[list[str]]:
+        return read_sentences(self.settings.input_file, self.settings.ner_file)
 
-    def save_encoder_files(self, directory: str) -> None:
-        self.vocab.save(os.path.join(directory, VOCAB_FILE))
-        self.bilstm_config.save(os.path.join(directory, CONFIG_FILE))
+    @functools.cached_property
+    def vocab(self) -> WordVocab:
+        """Built from the text by a new training run; a resumed or trained run's own."""
+        s = self.settings
+        if s.do_train and not os.path.exists(os.path.join(s.output_dir, VOCAB_FILE)):
+            return WordVocab.build(self.sentences, s.min_count, s.max_words, s.lowercase_words)
+        return WordVocab.load(run_dir.trained_run_file(s.output_dir, VOCAB_FILE))
 
-    def initialize(self) -> None:
-        logging.info("the BiLM starts from random weights")
+    @functools.cached_property
+    def bilstm_config(self) -> BiLstmConfig:
+        return self.settings.bilstm_config(self.vocab)
 
-    def make_model(self) -> BiLanguageModel:
-        return BiLanguageModel(self.bilstm_config)
-
-    def make_task(self, model: BiLanguageModel) -> BiLmTask:
-        return BiLmTask(model)
-
-    def dummy_inputs(self) -> dict[str, tf.Tensor]:
-        return {"token_ids": tf.zeros([1, 8], tf.int32), "padding_mask": tf.ones([1, 8], tf.int32),
-                "chars": tf.zeros([1, 8, self.vocab.max_word_chars], tf.int32)}
-
+    @functools.cached_property
     def windows(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """(training, held-out) windows of the text, `<s> words </s>`, cut every
         max_seq_length - 2 words."""
-        span = self.run.max_seq_length - 2
+        s = self.settings
+        featurizer = ner_inputs.WordFeatures(self.vocab)
         words = tf.ragged.constant(self.sentences, dtype=tf.string)
-        windows = ner_inputs.make_windows(self.featurizer.sentence_pieces(words),
-                                          self.featurizer, self.run.max_seq_length, span)
+        windows = ner_inputs.make_windows(featurizer.sentence_pieces(words), featurizer,
+                                          s.max_seq_length, s.max_seq_length - 2)
         features = {k: getattr(windows, k).numpy() for k in MODEL_INPUTS}
-        held = max(1, int(len(features["token_ids"]) * self.run.eval_fraction))
+        held = max(1, int(len(features["token_ids"]) * s.eval_fraction))
         return ({k: v[:-held] for k, v in features.items()},
                 {k: v[-held:] for k, v in features.items()})
 
-    def evaluate(self, trainer: training.Trainer, features: dict[str, np.ndarray]) -> dict:
-        """Loss, perplexity and accuracies over windows (BiLM perplexity = exp(loss))."""
-        count, size = len(features["token_ids"]), self.run.eval_batch_size
+    def validate(self) -> None:
+        """Reads the text, the vocabulary and the architecture before any training."""
+        self.bilstm_config  # noqa: B018
+        train, held_out = self.windows
+        logging.info("%d lines of text, %d words; vocabulary of %d words and %d characters; "
+                     "%d training and %d held-out windows", len(self.sentences),
+                     sum(map(len, self.sentences)), len(self.vocab), len(self.vocab.chars),
+                     len(train["token_ids"]), len(held_out["token_ids"]))
+
+    # ---- the model and the loop ---------------------------------------------------------
+    def dummy_inputs(self) -> dict[str, tf.Tensor]:
+        """A one-window batch that builds every variable of the model."""
+        return {"token_ids": tf.zeros([1, 8], tf.int32), "padding_mask": tf.ones([1, 8], tf.int32),
+                "chars": tf.zeros([1, 8, self.vocab.max_word_chars], tf.int32)}
+
+    def build(self, num_train_steps: int = 1, warmup_steps: int = 0) -> training.Trainer:
+        """The model (seeded), the optimizer and the loop."""
+        keras.utils.set_random_seed(self.settings.seed)
+        with self.strategy.scope():
+            self.model = BiLanguageModel(self.bilstm_config)
+            self.model(self.dummy_inputs())
+        return training.trainer_for(self.settings, self.strategy,
+                                    LanguageModelObjective(self.model), num_train_steps,
+                                    warmup_steps)
+
+    def save_run_files(self) -> None:
+        """task.json (with the architecture settings), the vocabulary and the architecture:
+        what the tagger (--init_bilm_checkpoint) and a resumed run read."""
+        out = self.settings.output_dir
+        os.makedirs(out, exist_ok=True)
+        run_dir.write_record(out, NAME, self.settings, ARCHITECTURE)
+        self.vocab.save(os.path.join(out, VOCAB_FILE))
+        self.bilstm_config.save(os.path.join(out, CONFIG_FILE))
+
+    def train(self) -> training.Trainer:
+        """Whole epochs over the training windows from random weights, resuming from
+        --output_dir."""
+        s = self.settings
+        features, _ = self.windows
+        lengths = features[batching.LENGTH_KEY].sum(1)
+        schedule = batching.schedule(len(lengths), s.train_batch_size, s.num_train_epochs)
+        logging.info("%d training windows; %d steps per epoch × %d epochs", len(lengths),
+                     schedule.steps_per_epoch, schedule.num_epochs)
+        trainer = self.build(schedule.num_train_steps,
+                             schedule.warmup_steps(s.warmup_proportion))
+        if self.chief:
+            self.save_run_files()
+        plan = batching.train_plan(lengths, s.train_batch_size, schedule.num_epochs, s.seed)
+        trainer.fit(lambda context, start_step: batching.make_dataset(
+            features, plan, context, self.static_shapes, start_step))
+        return trainer
+
+    def restore(self) -> training.Trainer:
+        """A trainer around the trained weights in --output_dir."""
+        trainer = self.build()
+        run_dir.restore_weights(self.model, self.settings.output_dir)
+        return trainer
+
+    def evaluate(self, trainer: training.Trainer) -> dict[str, float]:
+        """Loss, perplexity (exp(loss)) and the accuracies over the held-out windows."""
+        _, features = self.windows
+        count, size = len(features["token_ids"]), self.settings.eval_batch_size
         plan = [np.arange(i, min(i + size, count)) for i in range(0, count, size)]
         metrics = trainer.evaluate(lambda context: batching.make_dataset(
             features, plan, context, self.static_shapes))
         metrics["perplexity"] = math.exp(min(metrics["loss"], 50.0))
         return metrics
 
-
-FLAGS = flags.FLAGS
-
-
-def define_flags() -> None:
-    f = flags
-    f.DEFINE_string("input_file", "", "Text files, comma-separated: one document or sentence "
-                    "per line.")
-    f.DEFINE_string("ner_file", "", "NER tsv files whose sentences are added as text (training "
-                    "files only).")
-    f.DEFINE_string("output_dir", None, "Checkpoints, the vocabulary and the architecture.")
-    f.DEFINE_bool("do_eval", True, "Write the held-out perplexity to eval_results.txt.")
-    f.DEFINE_integer("max_seq_length", 64, "Words per window, <s> and </s> included.")
-    f.DEFINE_integer("min_count", 2, "Words seen fewer times are <unk>.")
-    f.DEFINE_integer("max_words", 50000, "At most this many words (the most frequent).")
-    f.DEFINE_float("eval_fraction", 0.02, "Share of the windows held out for perplexity.")
-    cli.define_training_flags()
-    for name, value in (("do_train", True), ("eval_batch_size", 64), ("learning_rate", 1e-3),
-                        ("num_train_epochs", 5.0), ("warmup_proportion", 0.05),
-                        ("save_checkpoints_steps", 500), ("iterations_per_loop", 100)):
-        FLAGS.set_default(name, value)
-    cli.define_bilstm_flags()
+    def run(self) -> None:
+        """validate → train (or restore the trained BiLM) → eval_results.txt."""
+        s = self.settings
+        self.validate()
+        trainer = self.train() if s.do_train else self.restore()
+        if s.do_eval:
+            metrics = self.evaluate(trainer)
+            if self.chief:
+                training.write_results(os.path.join(s.output_dir, "eval_results.txt"), metrics)
 
 
-def main(argv) -> None:
-    del argv
-    if not FLAGS.output_dir:
+def settings_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> BiLmSettings:
+    """The settings of the command line, with the architecture of the BiLM already trained in
+    --output_dir filled in; a flag that contradicts it is an error naming both values."""
+    settings = settings_lib.from_flags(BiLmSettings, flag_values)
+    out = settings.output_dir
+    if not out:
         raise ValueError("--output_dir is required")
-    run = BiLmRun.from_flags(FLAGS, data_dir="", init_checkpoint=None)
-    runner = BiLmRunner(run, cli.strategy_from_flags(FLAGS))
-    train, held_out = runner.windows()
-    trainer = (runner.train(train, what="training windows") if FLAGS.do_train
-               else runner.restore())
-    if FLAGS.do_eval and training.is_chief(runner.strategy):
-        metrics = runner.evaluate(trainer, held_out)
-        training.write_results(os.path.join(run.output_dir, "eval_results.txt"), metrics)
+    record = run_dir.read_record(out) if os.path.isdir(out) else None
+    if record is None:
+        return settings
+    if record["task"] != NAME:
+        raise ValueError(f"{os.path.join(out, run_dir.RUN_FILE)}: --output_dir holds a "
+                         f"{record['task']} run, not a BiLM: choose another directory")
+    return run_dir.reconcile(settings, settings_lib.given(BiLmSettings, flag_values), record,
+                             out, ARCHITECTURE)
+
+
+def main(argv: list[str]) -> None:
+    """The BiLM command line's main: its settings, then the run."""
+    del argv
+    settings = settings_from_flags()
+    if not (settings.do_train or settings.do_eval):
+        raise ValueError("nothing to do: set --do_train and/or --do_eval")
+    BiLmPretraining(settings, driver.strategy_for(settings, settings.seed)).run()
 
 
 if __name__ == "__main__":
-    define_flags()
-    cli.run(main)
+    settings_lib.define_flags(BiLmSettings)
+    entry.run(main)

@@ -21,7 +21,8 @@ import json
 import keras
 import tensorflow as tf
 
-from biobert_tf.tasks.ner.model import NerLabels, TaggingModel
+from biobert_tf.tasks.ner.labels import NerLabels
+from biobert_tf.tasks.ner.model import TaggingModel
 from biobert_tf.engine.training import global_sum
 
 CONFIG_FILE = "bilstm_config.json"
@@ -50,28 +51,6 @@ class BiLstmConfig:
     def load(cls, path: str) -> BiLstmConfig:
         with tf.io.gfile.GFile(path) as f:
             return cls(**json.load(f))
-
-
-@dataclasses.dataclass
-class BiLstmSettings:
-    """The architecture flags (cli.define_bilstm_flags), as a run config's fields."""
-
-    word_embedding_dim: int = 100
-    char_embedding_dim: int = 25
-    char_filters: int = 50
-    lstm_units: int = 128
-    bilstm_layers: int = 1
-    bilstm_dropout: float = 0.5
-    lowercase_words: bool = False
-
-    def bilstm_config(self, vocab) -> BiLstmConfig:
-        """The architecture for a `word_vocab.WordVocab`."""
-        if self.bilstm_layers not in (1, 2):
-            raise ValueError(f"--bilstm_layers must be 1 or 2, got {self.bilstm_layers}")
-        return BiLstmConfig(len(vocab.words), len(vocab.chars), self.word_embedding_dim,
-                            self.char_embedding_dim, self.char_filters,
-                            lstm_units=self.lstm_units, num_layers=self.bilstm_layers,
-                            dropout=self.bilstm_dropout)
 
 
 class SequenceEncoder(keras.layers.Layer):
@@ -161,10 +140,10 @@ class BiLanguageModel(keras.Model):
         return self.softmax(self.dropout(states, training=training))
 
 
-class BiLmTask:
-    """Loss: the mean of the forward (next word) and backward (previous word) cross-entropy
-    over the real words of the global batch, softmax over the whole vocabulary; metrics: the
-    two directions' accuracy."""
+class LanguageModelObjective:
+    """The BiLM's `training.Objective`. Loss: the mean of the forward (next word) and
+    backward (previous word) cross-entropy over the real words of the global batch, softmax
+    over the whole vocabulary; metrics: the two directions' accuracy."""
 
     metric_names = ("forward_accuracy", "backward_accuracy")
 

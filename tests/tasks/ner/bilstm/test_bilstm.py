@@ -1,6 +1,7 @@
 """Sachan et al.'s models: vocabulary and lookup, encoder shapes and directionality, the BiLM
 learning on real PubMed text, exact weight transfer, and the BiLSTM-CRF tagger end to end."""
 
+import json
 import os
 import subprocess
 import sys
@@ -10,10 +11,11 @@ import pytest
 import tensorflow as tf
 
 from biobert_tf import resources
-from biobert_tf.tasks.ner.bilstm.bilm import BiLmRun, BiLmRunner
+from biobert_tf.tasks.ner.bilstm.bilm import BiLmPretraining, BiLmSettings
 from biobert_tf.tasks.ner.bilstm.model import BiLstmConfig, SequenceEncoder
 from biobert_tf.tasks.ner.data import read_conll
-from biobert_tf.tasks.ner.task import BiLstmNerRunner, NerRun
+from biobert_tf.tasks.ner.bilstm.task import BiLstmNerTask
+from biobert_tf.tasks.ner.task import NerSettings
 from biobert_tf.tasks.ner.bilstm.vocab import WordLookup, WordVocab, read_word_vectors
 from helpers import REPO, corpus_lines, serve_in_fresh_process
 
@@ -76,16 +78,15 @@ def bilm_runner(tmp_path_factory):
     directory = tmp_path_factory.mktemp("bilm")
     corpus = directory / "corpus.txt"
     corpus.write_text("\n".join(corpus_lines()[:100]) + "\n", encoding="utf-8")
-    run = BiLmRun(data_dir="", output_dir=str(directory / "out"), init_checkpoint=None,
-                  input_file=str(corpus), ner_file=os.path.join(DEMO_DATA, "train.tsv"),
-                  train_batch_size=32, eval_batch_size=64, learning_rate=3e-3,
-                  num_train_epochs=2, iterations_per_loop=20, eval_fraction=0.1,
-                  word_embedding_dim=32, lstm_units=48, char_filters=16)
-    runner = BiLmRunner(run, STRATEGY)
-    train, held_out = runner.windows()
-    before = runner.evaluate(runner.build(), held_out)
-    trainer = runner.train(train, what="training windows")
-    runner.scores = before, runner.evaluate(trainer, held_out)
+    settings = BiLmSettings(output_dir=str(directory / "out"), input_file=str(corpus),
+                            ner_file=os.path.join(DEMO_DATA, "train.tsv"),
+                            train_batch_size=32, eval_batch_size=64, learning_rate=3e-3,
+                            num_train_epochs=2, iterations_per_loop=20, eval_fraction=0.1,
+                            word_embedding_dim=32, lstm_units=48, char_filters=16)
+    runner = BiLmPretraining(settings, STRATEGY)
+    before = runner.evaluate(runner.build())
+    trainer = runner.train()
+    runner.scores = before, runner.evaluate(trainer)
     return runner
 
 
@@ -95,15 +96,42 @@ def test_bilm_perplexity_falls_on_real_text(bilm_runner):
     assert after["perplexity"] < 0.25 * before["perplexity"]
     chance = 1 / len(bilm_runner.vocab)
     assert min(after["forward_accuracy"], after["backward_accuracy"]) > 30 * chance
-    out = bilm_runner.run.output_dir
+    out = bilm_runner.settings.output_dir
     assert {"word_vocab.json", "bilstm_config.json", "task.json"} <= set(os.listdir(out))
 
 
+BILM = [sys.executable, "-m", "biobert_tf.tasks.ner.bilstm.bilm"]
+
+
+def test_bilm_run_directory_evaluates_alone_and_refuses_contradicting_flags(bilm_runner,
+                                                                            tmp_path):
+    s = bilm_runner.settings
+    same_text = [f"--input_file={s.input_file}", f"--ner_file={s.ner_file}",
+                 f"--eval_fraction={s.eval_fraction}"]
+    # No architecture flag: the run's task.json gives it.
+    evaluated = subprocess.run([*BILM, f"--output_dir={s.output_dir}", "--do_train=false",
+                                *same_text], capture_output=True, text=True, timeout=600)
+    assert evaluated.returncode == 0, evaluated.stderr[-4000:]
+    with open(os.path.join(s.output_dir, "eval_results.txt")) as f:
+        results = dict(line.split(" = ") for line in f.read().splitlines())
+    assert float(results["perplexity"]) == pytest.approx(bilm_runner.scores[1]["perplexity"],
+                                                         rel=1e-3)
+    for args, message in (
+            ([f"--output_dir={s.output_dir}", "--lstm_units=64", *same_text],
+             "--lstm_units=64 contradicts the trained model's lstm_units=48"),
+            ([f"--output_dir={tmp_path}"], "no text: give --input_file")):
+        result = subprocess.run([*BILM, *args], capture_output=True, text=True, timeout=600)
+        errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
+        assert result.returncode == 1 and len(errors) == 1 and message in errors[0], \
+            result.stderr[-3000:]
+        assert "Traceback" not in result.stderr
+
+
 def test_tagger_takes_exactly_the_bilm_encoder(bilm_runner, tmp_path):
-    run = NerRun(data_dir=DEMO_DATA, output_dir=str(tmp_path), init_checkpoint=None,
-                 train_file="train.tsv", do_train=True, model="bilstm_crf",
-                 init_bilm_checkpoint=bilm_runner.run.output_dir)
-    runner = BiLstmNerRunner(run, STRATEGY)
+    run = NerSettings(data_dir=DEMO_DATA, output_dir=str(tmp_path), init_checkpoint=None,
+                      train_file="train.tsv", do_train=True, model="bilstm_crf",
+                      init_bilm_checkpoint=bilm_runner.settings.output_dir)
+    runner = BiLstmNerTask(run, STRATEGY)
     assert runner.vocab == bilm_runner.vocab
     runner.build()
     fresh = [v.numpy() for v in runner.model.classifier.weights + runner.model.crf.weights]
@@ -141,3 +169,12 @@ def test_run_ner_bilstm_crf_learns_and_exports(tmp_path):
     assert entities[1] == [] and any(entities)
     for text, found in zip(texts, entities):
         assert all(e in text for e in found)
+
+    # Predicting from the run directory needs no other flag (not even --model).
+    predicted = subprocess.run(
+        [sys.executable, str(REPO / "run_ner.py"), f"--output_dir={out}",
+         f"--predict_text={texts[2]}"], capture_output=True, text=True, timeout=600)
+    assert predicted.returncode == 0, predicted.stderr[-4000:]
+    [fresh] = [p for p in out.iterdir() if p.name.startswith("predict-")]
+    tagged = json.loads((fresh / "text_predictions.jsonl").read_text(encoding="utf-8"))
+    assert [e["text"] for e in tagged["entities"]] == entities[2]

@@ -1,4 +1,4 @@
-"""The masked-LM + next-sentence pretraining task (Google BERT's losses and metrics).
+"""The masked-LM + next-sentence pretraining objective (Google BERT's losses and metrics).
 
 MLM loss = Σ(weight · cross-entropy) / (Σ weight + 1e-5) over the masked positions
 of the global batch; NSP loss = mean cross-entropy; total = MLM + NSP. Logits are
@@ -16,8 +16,8 @@ from biobert_tf.engine.training import global_sum
 METRICS = ("masked_lm_loss", "masked_lm_accuracy", "next_sentence_loss", "next_sentence_accuracy")
 
 
-class PretrainingTask:
-    """`training.Task` for `BertPretrainer` on batches from `pretraining_data.make_dataset`."""
+class PretrainingObjective:
+    """`training.Objective` of a `BertPretrainer` on batches from `data.make_dataset`."""
 
     metric_names = METRICS
 

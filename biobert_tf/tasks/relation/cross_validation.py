@@ -1,0 +1,51 @@
+"""BioBERT's k-fold protocol for GAD and EU-ADR: `data_dir/1..k/{train,test}` each trained and
+scored into `output_dir/1..k` through the driver; `cv_results.json` / `.txt` hold every
+score's mean ± sample std over the folds. Finished folds are read back, not retrained."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import tensorflow as tf
+from absl import logging
+
+from biobert_tf.engine import driver, run_dir, training
+from biobert_tf.tasks.relation import metrics as re_metrics
+from biobert_tf.tasks.relation.task import RelationSettings, RelationTask
+
+SCORES_FILE = "test_metrics.json"  # a fold's test scores, written when it is done
+
+
+def cross_validate(settings: RelationSettings, strategy: tf.distribute.Strategy,
+                   folds: int) -> dict:
+    """Trains and scores every fold; the summary {score: {mean, std, values}}."""
+    fold_scores = []
+    for fold in range(1, folds + 1):
+        fold_settings = dataclasses.replace(
+            settings, data_dir=os.path.join(settings.data_dir or "", str(fold)),
+            output_dir=os.path.join(settings.output_dir, str(fold)), do_train=True,
+            do_eval=False, do_predict=True, export_dir=None, predict_text=None,
+            predict_file=None)
+        done = os.path.join(fold_settings.output_dir, SCORES_FILE)
+        if os.path.exists(done):
+            with open(done) as f:
+                fold_scores.append(json.load(f))
+            logging.info("fold %d: already scored (%s)", fold, done)
+            continue
+        logging.info("fold %d of %d: %s", fold, folds, fold_settings.data_dir)
+        result = driver.run(RelationTask(fold_settings, strategy))["test"]
+        fold_scores.append({k: v for k, v in result.items()
+                            if k not in ("probabilities", "predicted")})
+    summary = re_metrics.cv_summary(fold_scores)
+    if training.is_chief(strategy):
+        out = settings.output_dir
+        run_dir.atomic_write(os.path.join(out, "cv_results.json"), json.dumps(summary, indent=1))
+        lines = [f"{folds}-fold cross-validation (mean ± sample std over folds)"]
+        lines += [f"{key:16s} {100 * s['mean']:6.2f} ± {100 * s['std']:5.2f}   folds: "
+                  + " ".join(f"{100 * v:.2f}" for v in s["values"])
+                  for key, s in summary.items()]
+        run_dir.atomic_write(os.path.join(out, "cv_results.txt"), "\n".join(lines) + "\n")
+        logging.info("\n".join(lines))
+    return summary
