@@ -163,6 +163,24 @@ def fresh_results_dir(run_dir: str, what: str = "predict") -> str:
     return path
 
 
+class SavedDataclass:
+    """`save` / `load` for a frozen dataclass kept beside a model as a JSON object (lists come
+    back as tuples); a file that does not hold one is a clear error naming it."""
+
+    def save(self, path: str) -> None:
+        with tf.io.gfile.GFile(path, "w") as f:
+            json.dump(dataclasses.asdict(self), f, indent=1)
+
+    @classmethod
+    def load(cls: type[T], path: str) -> T:
+        try:
+            with tf.io.gfile.GFile(path) as f:
+                values = json.load(f)
+            return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+        except (OSError, ValueError, TypeError, AttributeError, tf.errors.OpError) as e:
+            raise ValueError(f"{path}: not a saved {cls.__name__} ({e})") from None
+
+
 def atomic_write(path: str, text: str) -> None:
     """Writes `text` to `path` through a temporary file, so a reader never sees half of it."""
     temporary = f"{path}.tmp-{os.getpid()}"

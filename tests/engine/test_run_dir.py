@@ -92,3 +92,17 @@ def test_fresh_results_dirs_never_collide_and_writes_are_atomic(tmp_path):
     run_dir.atomic_write(str(tmp_path / "a.txt"), "complete\n")
     assert (tmp_path / "a.txt").read_text() == "complete\n"
     assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name] == []
+
+
+def test_saved_dataclasses_round_trip_and_name_a_bad_file(tmp_path):
+    @dataclasses.dataclass(frozen=True)
+    class Spec(run_dir.SavedDataclass):
+        labels: tuple[str, ...]
+        head: str = "cls"
+
+    path = str(tmp_path / "spec.json")
+    Spec(("false", "CPR:3")).save(path)
+    assert Spec.load(path) == Spec(("false", "CPR:3"))
+    (tmp_path / "spec.json").write_text('{"labels": ["a"], "unknown": 1}')
+    with pytest.raises(ValueError, match="spec.json: not a saved Spec"):
+        Spec.load(path)

@@ -48,7 +48,7 @@ import errno
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from biobert_tf.tasks.relation.metrics import NEGATIVE_LABELS
@@ -289,29 +289,41 @@ def strip_scibert_markers(text: str) -> tuple[str, Span, Span]:
     return "".join(pieces), spans["e1"], spans["e2"]
 
 
+def _read_json_examples(path: str | os.PathLike,
+                        parse: Callable[[dict, str, int], tuple[str, Span, Span]]
+                        ) -> list[RelationExample]:
+    """The examples of a jsonl file: `parse(record, path, line)` gives the sentence and the two
+    entity spans of a record; `label` and the optional `id` are read here."""
+    path = os.fspath(path)
+    _check_exists(path)
+    examples: list[RelationExample] = []
+    stem = _stem(path)
+    for number, record in _json_lines(path):
+        text, e1, e2 = parse(record, path, number)
+        label = _string_field(record, "label", path, number, allow_int=True).strip()
+        example_id = (_string_field(record, "id", path, number, allow_int=True) if "id" in record
+                      else f"{stem}-{len(examples)}")
+        # The constructor checks the spans and names path:line.
+        examples.append(RelationExample(text, label, e1, e2, example_id, path, number))
+    if not examples:
+        raise _no_examples(path)
+    return examples
+
+
 def read_scibert_jsonl(path: str | os.PathLike) -> list[RelationExample]:
     """Reads SciBERT's ChemProt jsonl (`text` with `<< >>` / `[[ ]]` markers, `label`, `metadata`).
 
     `text` of each example is the sentence without the markers; see the module docstring for the
     exact whitespace rule.
     """
-    path = os.fspath(path)
-    _check_exists(path)
-    examples: list[RelationExample] = []
-    stem = _stem(path)
-    for number, record in _json_lines(path):
+    def parse(record: dict, path: str, number: int) -> tuple[str, Span, Span]:
         marked = _string_field(record, "text", path, number)
-        label = _string_field(record, "label", path, number, allow_int=True).strip()
         try:
-            text, e1, e2 = strip_scibert_markers(marked)
+            return strip_scibert_markers(marked)
         except ValueError as e:
             raise ReDataError(f"{path}:{number}: {e}: {marked[:200]!r}") from None
-        example_id = (_string_field(record, "id", path, number, allow_int=True) if "id" in record
-                      else f"{stem}-{len(examples)}")
-        examples.append(RelationExample(text, label, e1, e2, example_id, path, number))
-    if not examples:
-        raise _no_examples(path)
-    return examples
+
+    return _read_json_examples(path, parse)
 
 
 def _span_field(record: dict, key: str, path: str, number: int) -> Span:
@@ -325,22 +337,9 @@ def _span_field(record: dict, key: str, path: str, number: int) -> Span:
 
 def read_jsonl(path: str | os.PathLike) -> list[RelationExample]:
     """Reads generic jsonl: `{"text", "label", "e1": [start, end], "e2": [start, end], "id"?}`."""
-    path = os.fspath(path)
-    _check_exists(path)
-    examples: list[RelationExample] = []
-    stem = _stem(path)
-    for number, record in _json_lines(path):
-        text = _string_field(record, "text", path, number)
-        label = _string_field(record, "label", path, number, allow_int=True).strip()
-        e1 = _span_field(record, "e1", path, number)
-        e2 = _span_field(record, "e2", path, number)
-        example_id = (_string_field(record, "id", path, number, allow_int=True) if "id" in record
-                      else f"{stem}-{len(examples)}")
-        # The constructor checks the spans and names path:line.
-        examples.append(RelationExample(text, label, e1, e2, example_id, path, number))
-    if not examples:
-        raise _no_examples(path)
-    return examples
+    return _read_json_examples(path, lambda record, path, number: (
+        _string_field(record, "text", path, number), _span_field(record, "e1", path, number),
+        _span_field(record, "e2", path, number)))
 
 
 def detect_format(path: str | os.PathLike) -> str:

@@ -20,13 +20,13 @@ sentences (the SavedModel).
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Sequence
 
 import keras
 import tensorflow as tf
 
 from biobert_tf.bert.modeling import BertEncoder
+from biobert_tf.engine.run_dir import SavedDataclass
 from biobert_tf.tasks.relation.inputs import RelationEncoder
 from biobert_tf.tasks.relation.metrics import find_negative
 
@@ -106,7 +106,7 @@ class RelationModel(keras.Model):
 
 
 @dataclasses.dataclass(frozen=True)
-class RelationSpec:
+class RelationSpec(SavedDataclass):
     """What a trained relation model is: its labels (negative class first, if any) and how it
     reads sentences. Saved beside the model as `relation_model.json`."""
 
@@ -118,16 +118,6 @@ class RelationSpec:
     @property
     def negative(self) -> str | None:
         return find_negative(self.labels)
-
-    def save(self, path: str) -> None:
-        with tf.io.gfile.GFile(path, "w") as f:
-            json.dump(dataclasses.asdict(self), f, indent=1)
-
-    @classmethod
-    def load(cls, path: str) -> RelationSpec:
-        with tf.io.gfile.GFile(path) as f:
-            values = json.load(f)
-        return cls(**{**values, "labels": tuple(values["labels"])})
 
 
 class RelationClassifier(tf.Module):

@@ -16,11 +16,11 @@ checkpoint (`ner_pipeline.BiLstmNerRunner`); the output layer and CRF start fres
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import keras
 import tensorflow as tf
 
+from biobert_tf.engine.run_dir import SavedDataclass
 from biobert_tf.tasks.ner.labels import NerLabels
 from biobert_tf.tasks.ner.model import TaggingModel
 from biobert_tf.engine.training import global_sum
@@ -30,7 +30,7 @@ MODEL_INPUTS = ("token_ids", "chars", "padding_mask")
 
 
 @dataclasses.dataclass(frozen=True)
-class BiLstmConfig:
+class BiLstmConfig(SavedDataclass):
     """The architecture (sizes per direction for the LSTMs)."""
 
     vocab_size: int
@@ -42,15 +42,6 @@ class BiLstmConfig:
     lstm_units: int = 128
     num_layers: int = 1
     dropout: float = 0.5
-
-    def save(self, path: str) -> None:
-        with tf.io.gfile.GFile(path, "w") as f:
-            json.dump(dataclasses.asdict(self), f, indent=1)
-
-    @classmethod
-    def load(cls, path: str) -> BiLstmConfig:
-        with tf.io.gfile.GFile(path) as f:
-            return cls(**json.load(f))
 
 
 class SequenceEncoder(keras.layers.Layer):
