@@ -4,6 +4,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import itertools  # noqa: E402
 import json  # noqa: E402
 import pathlib  # noqa: E402
 import subprocess  # noqa: E402
@@ -80,3 +81,16 @@ def re_vocab() -> list[str]:
     from biobert_tf import resources
     with open(resources.path(resources.DEMO_VOCAB), encoding="utf-8") as f:
         return f.read().split("\n")[:-1] + MARKER_TOKENS
+
+
+LINE_ENDINGS = ["\n", "\r\n", "\r", "mixed"]
+
+
+def with_line_endings(text: str, ending: str) -> bytes:
+    """UTF-8 `text` (written with "\\n") with its line ends replaced; "mixed" cycles LF, CR, CRLF.
+
+    (In that order a CR is never followed by a LF of the next line, which would make one CRLF.)
+    """
+    ends = itertools.cycle(["\n", "\r", "\r\n"] if ending == "mixed" else [ending])
+    *ended, last = text.split("\n")
+    return ("".join(line + next(ends) for line in ended) + last).encode("utf-8")

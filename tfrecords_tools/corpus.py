@@ -38,6 +38,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
+from biobert_tf.text_files import binary_lines, utf8_lines
+
 logger = logging.getLogger(__name__)
 
 FORMATS = ("auto", "text", "lines", "pubmed_xml", "bioc")
@@ -275,7 +277,10 @@ def filter_documents(docs: Iterable[Document], pattern: str | None = None,
 # dotted abbreviation ("e.g", "i.e", "U.S") or a single capital letter (initials: "J. Smith"). The
 # cost of the last rule: "hepatitis B. The" stays one sentence. Decimals ("0.05") have no space after
 # the dot.
-_CANDIDATE = re.compile(r"(?<!\S)(\S+?)([.?!]+)[\"'”’)\]]*\s+(?=(\S+))")
+# Matching is linear in the text's length: the regex finds the punctuation (starting only where a run of
+# marks starts, so a line of dots is scanned once) and the word before it is read back to the previous
+# whitespace, never further back than the previous candidate.
+_CANDIDATE_END = re.compile(r"(?<![.?!])([.?!]+)[\"'”’)\]]*\s+(?=(\S+))")
 _ABBREVIATIONS = frozenset("al approx Approx ca cf Cf Dr Eq Eqs Fig Figs fig figs Mr Mrs Ms No Nos Prof "
                            "Ref Refs St Suppl vs Vs".split())
 _DOTTED_OR_INITIAL = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]|[A-Z]")
@@ -287,8 +292,16 @@ def split_sentences(text: str) -> list[str]:
     """Splits biomedical prose into sentences with a few rules (see the comment above)."""
     sentences = []
     start = 0
-    for match in _CANDIDATE.finditer(text):
-        word, punct, next_word = match.groups()
+    word_start = 0  # a candidate's word starts at or after the end of the previous candidate
+    for match in _CANDIDATE_END.finditer(text):
+        punct, next_word = match.groups()
+        before = text[word_start:match.start()]
+        word_start = match.end()
+        word = "" if not before or before[-1].isspace() else before.rsplit(None, 1)[-1]
+        if not word:  # marks that start their word: the first one is the word ("..." = "." + "..")
+            word, punct = punct[0], punct[1:]
+            if not punct:  # a lone mark (" . ") ends no sentence
+                continue
         if next_word[0].islower() and not _GENE_LIKE.match(next_word):
             continue
         if punct == "." and (word.lstrip(_OPENERS) in _ABBREVIATIONS
@@ -303,8 +316,7 @@ def split_sentences(text: str) -> list[str]:
 
 
 def _read_terms(path: str) -> set[tuple[str, ...]]:
-    with open(path, encoding="utf-8") as f:
-        return {tuple(words) for line in f if (words := _term_words(line))}
+    return {tuple(words) for _, line in utf8_lines(path, CorpusError) if (words := _term_words(line))}
 
 
 def _term_words(text: str) -> list[str]:
@@ -315,12 +327,13 @@ def _open_binary(path: str) -> IO[bytes]:
     return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
 
 
-def _numbered_lines(path: str, max_bytes: int = -1) -> Iterator[tuple[int, bytes]]:
-    """(line number, bytes) for each line of a plain or gzipped file; longer lines come in pieces."""
+def _numbered_lines(path: str, max_bytes: int | None = None) -> Iterator[tuple[int, bytes]]:
+    """(line number, bytes) for each line of a plain or gzipped file, any line ending read as b"\\n";
+    lines longer than max_bytes come in pieces."""
     lineno = 1
     with _open_binary(path) as f:
         try:
-            while piece := f.readline(max_bytes):
+            for piece in binary_lines(f, max_bytes):
                 yield lineno, piece
                 lineno += piece.endswith(b"\n")
         except _GZIP_ERRORS as e:

@@ -13,18 +13,18 @@ through the TF1 names gives one code path for all three formats, heads included.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import json
 import os
 import re
 import shutil
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from biobert_tf.bert.config import BertConfig, ConfigError
+from biobert_tf.bert.config import BertConfig, ConfigError, read_json_object
 from biobert_tf.bert.modeling import BertEncoder, BertPretrainer
 from biobert_tf.bert.tokenization import load_vocab
 
@@ -185,17 +185,28 @@ def _tf1_prefix(path: str) -> str:
     return path
 
 
+@contextlib.contextmanager
+def reading_checkpoint(path: str, kind: str = "checkpoint") -> Iterator[None]:
+    """Turns TensorFlow's errors for a missing, truncated or damaged checkpoint into one
+    `CheckpointError` naming it (`kind` says what it is: "TF1 checkpoint", ...).
+
+    A truncated file fails in the reader (OpError) or while reading a tensor (IndexError
+    "Read less bytes than requested"); flipped bytes fail TF's CRC32C checks of the index
+    blocks and of every tensor (DataLossError), so damaged values are never returned.
+    """
+    try:
+        yield
+    except (tf.errors.OpError, IndexError, ValueError) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"cannot read {kind} {path}: {reason}") from None
+
+
 def read_tf1_weights(prefix: str) -> dict[str, np.ndarray]:
     """All model variables of a TF1 checkpoint, optimizer slots and `global_step` skipped."""
-    # A truncated or damaged file fails in the reader (OpError) or while reading a tensor
-    # (IndexError "Read less bytes than requested").
-    try:
+    with reading_checkpoint(prefix, "TF1 checkpoint"):
         reader = tf.train.load_checkpoint(prefix)
         return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
                 if not _OPTIMIZER_VARIABLE.search(name)}
-    except (tf.errors.OpError, IndexError, ValueError) as e:
-        raise CheckpointError(f"cannot read TF1 checkpoint {prefix}: "
-                              f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
 
 
 def write_tf1_weights(weights: dict[str, np.ndarray], prefix: str) -> str:
@@ -214,16 +225,17 @@ def _hf_to_tf1_name(name: str) -> str | None:
         return None  # a buffer, and the decoder tied to the word embeddings
     name = name[len("bert."):] if name.startswith("bert.") else name
     parts = name.split(".")
-    if parts[:2] == ["cls", "predictions"] and parts[2] == "bias":
+    if parts == ["cls", "predictions", "bias"]:
         return "cls/predictions/output_bias"
-    if parts[:2] == ["cls", "seq_relationship"]:
+    if parts[:2] == ["cls", "seq_relationship"] and parts[2:] in (["weight"], ["bias"]):
         return "cls/seq_relationship/" + {"weight": "output_weights", "bias": "output_bias"}[parts[2]]
-    if parts[0] == "encoder" and parts[1] == "layer":
+    # Any other name maps to some TF1 name, which assign_weights reports as unexpected.
+    if parts[:2] == ["encoder", "layer"] and len(parts) > 2:
         parts = ["encoder", f"layer_{parts[2]}"] + parts[3:]
     last = parts[-1]
     if "LayerNorm" in parts:
         parts[-1] = {"weight": "gamma", "bias": "beta"}.get(last, last)
-    elif parts[-2].endswith("_embeddings") and last == "weight":
+    elif len(parts) > 1 and parts[-2].endswith("_embeddings") and last == "weight":
         parts = parts[:-1]
     elif last == "weight":
         parts[-1] = "kernel"
@@ -262,6 +274,12 @@ def read_hf_weights(directory: str) -> dict[str, np.ndarray]:
         tf1_name = _hf_to_tf1_name(name)
         if tf1_name is None:
             continue
+        # Assigning to a float variable would cast silently: refuse rather than guess.
+        if not np.issubdtype(value.dtype, np.floating):
+            raise CheckpointError(f"{path}: tensor {name} has dtype {value.dtype}, "
+                                  "expected floating point weights")
+        if not np.isfinite(value).all():
+            raise CheckpointError(f"{path}: tensor {name} has non-finite values (NaN or Inf)")
         weights[tf1_name] = value.T if _is_linear_weight(tf1_name) else value
     return weights
 
@@ -298,17 +316,12 @@ def write_hf_weights(weights: dict[str, np.ndarray], directory: str) -> str:
 # ---- reading any format -----------------------------------------------------------------
 def _is_hf_dir(path: str) -> bool:
     return os.path.isdir(path) and os.path.exists(os.path.join(path, HF_CONFIG_NAME)) and \
-        "model_type" in _read_json(os.path.join(path, HF_CONFIG_NAME))
+        "model_type" in read_json_object(os.path.join(path, HF_CONFIG_NAME))
 
 
 def _is_keras_preset(path: str) -> bool:
     return os.path.isdir(path) and os.path.exists(os.path.join(path, "metadata.json")) and \
         os.path.exists(os.path.join(path, "model.weights.h5"))
-
-
-def _read_json(path: str) -> dict:
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
 
 
 def read_checkpoint(path: str, config_file: str | None = None) -> Checkpoint:

@@ -27,6 +27,7 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 
 from biobert_tf.bert import packing
+from biobert_tf.text_files import utf8_lines
 
 CLS, SEP, UNK, PAD, MASK = "[CLS]", "[SEP]", "[UNK]", "[PAD]", "[MASK]"
 MAX_CHARS_PER_WORD = 100  # Google's max_input_chars_per_word
@@ -50,21 +51,22 @@ def load_vocab(vocab_file: str) -> list[str]:
     """Reads `vocab.txt` (one token per line, id = line number) as Google does (`line.strip()`)."""
     if not os.path.exists(vocab_file):
         raise VocabError(f"vocab file not found: {vocab_file}")
+    with open(vocab_file, "rb") as f:
+        if f.read(3) == b"\xef\xbb\xbf":
+            # Google's reader would make it part of the first token; other tools may not.
+            raise VocabError(f"{vocab_file}:1: starts with a UTF-8 byte-order mark: save the "
+                             "vocabulary without it")
     tokens: list[str] = []
     first_line: dict[str, int] = {}
-    with open(vocab_file, "rb") as f:
-        for line_number, raw in enumerate(f, start=1):
-            try:
-                token = raw.decode("utf-8").strip()
-            except UnicodeDecodeError as e:
-                raise VocabError(f"{vocab_file}:{line_number}: not UTF-8 ({e.reason})") from None
-            if not token:
-                raise VocabError(f"{vocab_file}:{line_number}: empty token")
-            if token in first_line:
-                raise VocabError(f"{vocab_file}:{line_number}: duplicate token {token!r} "
-                                 f"(first on line {first_line[token]})")
-            first_line[token] = line_number
-            tokens.append(token)
+    for line_number, line in utf8_lines(vocab_file, VocabError):
+        token = line.strip()
+        if not token:
+            raise VocabError(f"{vocab_file}:{line_number}: empty token")
+        if token in first_line:
+            raise VocabError(f"{vocab_file}:{line_number}: duplicate token {token!r} "
+                             f"(first on line {first_line[token]})")
+        first_line[token] = line_number
+        tokens.append(token)
     if not tokens:
         raise VocabError(f"vocab file is empty: {vocab_file}")
     missing = [t for t in (UNK, CLS, SEP) if t not in first_line]

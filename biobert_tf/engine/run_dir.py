@@ -24,6 +24,8 @@ from typing import Any, Callable, TypeVar
 
 import tensorflow as tf
 
+from biobert_tf.bert.checkpoints import reading_checkpoint
+
 RUN_FILE = "task.json"
 BEST_DIR = "best"
 T = TypeVar("T")
@@ -125,7 +127,8 @@ def restore_weights(model: Any, run_dir: str) -> str:
     if path is None:
         raise ValueError(f"no trained model in {run_dir}: train first (--do_train) or point "
                          "--output_dir at a trained run")
-    tf.train.Checkpoint(model=model).read(path).expect_partial()
+    with reading_checkpoint(path):
+        tf.train.Checkpoint(model=model).read(path).expect_partial()
     return path
 
 

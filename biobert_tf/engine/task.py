@@ -112,8 +112,8 @@ class Task(abc.ABC):
         return self._features[split]
 
     def validate(self) -> None:
-        """Reads every input this run names (data files, encoder files, the spec), so that a
-        bad file stops the run before any training."""
+        """Reads every input this run names (data files, the spec, the init checkpoint; tasks
+        add their encoder files), so that a bad file stops the run before any training."""
         predict_file = self.settings.predict_file
         if self.predicts_text and predict_file and not os.path.isfile(predict_file):
             raise ValueError(f"--predict_file={predict_file}: no such file")
@@ -122,6 +122,7 @@ class Task(abc.ABC):
         for split in self.data_files():
             self.examples(split)
         self.spec  # noqa: B018 (derived from the training data, or loaded)
+        self.init_weights  # noqa: B018 (read once, here rather than after the model is built)
 
     # ---- spec ---------------------------------------------------------------------------
     @abc.abstractmethod

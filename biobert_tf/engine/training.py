@@ -13,6 +13,9 @@ step). The input pipeline is deterministic and, on restart, skips the batches
 already trained on, so a job killed at any point and restarted with the same flags
 continues with the same weights, optimizer state, learning rate and data position,
 under every strategy (distributed iterators, TPU ones included, cannot be saved).
+Dropout's random state is not saved either: each step sets it from (seed, step, replica)
+(see `Trainer._reseed_dropout`), so the masks after a restart are the ones an
+uninterrupted run would have drawn.
 
 Models plug in through an `Objective`, whose `compute` returns the replica's share of the
 global loss and (numerator, denominator) sums for each metric; the loop sums them
@@ -32,6 +35,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from biobert_tf.bert.checkpoints import reading_checkpoint
 from biobert_tf.engine import progress
 from biobert_tf.engine.optimization import clip_gradients, create_optimizer
 
@@ -39,6 +43,9 @@ CLIP_NORM = 1.0  # Google BERT clips the global gradient norm to 1.0
 # A host call on CPU/GPU lasts about this long: often enough for a live progress bar, seldom
 # enough that the round trips to the host cost little.
 HOST_CALL_SECONDS = 1.0
+# Room in a seed generator's counter for the draws of one step on one replica (one per call of
+# a dropout layer): the next step or replica starts beyond it.
+DRAWS_PER_STEP = 2 ** 16
 
 
 class Objective(Protocol):
@@ -139,6 +146,10 @@ class Trainer:
         # Steps per host call; on CPU/GPU one until a step has been timed.
         self._call_steps = config.iterations_per_loop if self._on_tpu else 1
         self._restored = None  # the checkpoint the model already holds
+        # Keras keeps each layer's random state (dropout masks) in a SeedGenerator.
+        self._seed_states = [generator.state
+                             for layer in objective.model._flatten_layers()
+                             for generator in layer._seed_generators]
         self._gradients = (tf.function(self._compute_gradients, jit_compile=True)
                            if config.jit_compile else self._compute_gradients)
 
@@ -154,9 +165,25 @@ class Trainer:
             scaled_loss = loss * tf.cast(scale, loss.dtype) if scale is not None else loss
         return loss, sums, tape.gradient(scaled_loss, self.objective.model.trainable_variables)
 
+    def _reseed_dropout(self) -> None:
+        """Points every seed generator at draws of this step's and replica's own.
+
+        A generator's state is [seed, counter]: each draw uses it as a stateless seed and adds
+        one to the counter. No checkpoint holds it, so a restarted job would draw other masks
+        than an uninterrupted one, and replicas would share masks. Setting the counter from
+        (step, replica) makes every mask a function of (seed, step, replica) alone.
+        """
+        context = tf.distribute.get_replica_context()
+        replica = tf.cast(context.replica_id_in_sync_group, tf.int64)
+        step = tf.cast(self.optimizer.iterations, tf.int64)
+        counter = (step * context.num_replicas_in_sync + replica) * DRAWS_PER_STEP
+        for state in self._seed_states:
+            state.assign(tf.stack([state[0], tf.cast(counter, state.dtype)]))
+
     def _replica_step(self, batch: dict) -> None:
         variables = self.objective.model.trainable_variables
         scale = getattr(self.optimizer, "dynamic_scale", None)
+        self._reseed_dropout()
         loss, sums, grads = self._gradients(batch)
         # Variables the loss does not reach (the pooler under NER) are left out, as Google's
         # optimizer skips their None gradients.
@@ -220,7 +247,8 @@ class Trainer:
         latest = tf.train.latest_checkpoint(config.output_dir)  # the chief's, for every worker
         end = min(config.num_train_steps, stop_at or config.num_train_steps)
         if latest and self._restored != latest:
-            checkpoint.restore(latest).assert_existing_objects_matched()
+            with reading_checkpoint(latest):
+                checkpoint.restore(latest).assert_existing_objects_matched()
             logging.info("restored step %d from %s", self.step, latest)
         elif not latest and initialize is not None:
             initialize()

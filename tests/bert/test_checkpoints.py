@@ -182,6 +182,86 @@ def test_missing_config_and_unreadable_checkpoint(tmp_path):
         checkpoints.load_backbone(str(tmp_path))
 
 
+def _flip_byte(path, position):
+    data = bytearray(open(path, "rb").read())
+    data[position] ^= 0xFF
+    open(path, "wb").write(bytes(data))
+
+
+def _truncate(path):
+    with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) // 2)
+
+
+@pytest.mark.parametrize("damage", [
+    lambda prefix: _truncate(prefix + ".index"),
+    lambda prefix: _truncate(prefix + ".data-00000-of-00001"),
+    # TF checks a CRC32C per tensor: flipped bytes are an error, never wrong values.
+    lambda prefix: _flip_byte(prefix + ".data-00000-of-00001", 100),
+    lambda prefix: _flip_byte(prefix + ".index", 20),
+], ids=["index truncated", "data truncated", "data flipped", "index flipped"])
+def test_damaged_tf1_checkpoint_is_one_clear_error(tmp_path, tiny_config, damage):
+    prefix = write_google_checkpoint(str(tmp_path), tiny_config, google_variables(tiny_config))
+    damage(prefix)
+    with pytest.raises(CheckpointError, match=f"cannot read TF1 checkpoint {re.escape(prefix)}: "):
+        checkpoints.read_tf1_weights(prefix)
+
+
+def test_damaged_object_checkpoint_is_one_clear_error(tmp_path):
+    """Our own run checkpoints (tf.train.Checkpoint) through the same guard."""
+    variable = tf.Variable(np.arange(1000, dtype=np.float32))
+    path = tf.train.Checkpoint(v=variable).write(str(tmp_path / "ckpt"))
+    _flip_byte(path + ".data-00000-of-00001", 2000)
+    with pytest.raises(CheckpointError, match=f"cannot read checkpoint {re.escape(path)}: "):
+        with checkpoints.reading_checkpoint(path):
+            tf.train.Checkpoint(v=variable).read(path).expect_partial()
+
+
+def _hf_dir_with(tmp_path, tiny_config, name, value):
+    """An HF directory of a tiny model in which tensor `name` is replaced by `value`."""
+    weights = google_variables(tiny_config)
+    checkpoints.write_hf_weights(weights, str(tmp_path))
+    tiny_config.to_hf_json_file(str(tmp_path / "config.json"))
+    from safetensors.numpy import load_file, save_file
+    path = str(tmp_path / "model.safetensors")
+    tensors = load_file(path)
+    tensors[name] = value
+    save_file(tensors, path)
+    return str(tmp_path)
+
+
+@pytest.mark.parametrize("value, message", [
+    (np.ones([16], np.int32), "dtype int32, expected floating point"),
+    (np.full([16], np.nan, np.float32), "non-finite"),
+    (np.full([16], -np.inf, np.float16), "non-finite"),
+])
+def test_hf_tensor_of_wrong_dtype_or_non_finite_is_refused_by_name(tmp_path, tiny_config,
+                                                                    value, message):
+    name = "bert.encoder.layer.0.output.dense.bias"
+    directory = _hf_dir_with(tmp_path, tiny_config, name, value)
+    with pytest.raises(CheckpointError, match=f"tensor {re.escape(name)} has {message}"):
+        checkpoints.read_hf_weights(directory)
+
+
+@pytest.mark.parametrize("name", ["weight", "cls.seq_relationship.scale", "encoder.layer"])
+def test_hf_tensor_of_unknown_name_is_reported_not_a_traceback(tmp_path, tiny_config, name):
+    directory = _hf_dir_with(tmp_path, tiny_config, name, np.zeros([2], np.float32))
+    weights = checkpoints.read_hf_weights(directory)
+    if name.startswith("cls."):  # outside the encoder: reported, not loaded
+        assert checkpoints.assign_weights(BertEncoder.from_bert_config(tiny_config), weights)
+    else:
+        with pytest.raises(CheckpointError, match="unexpected bert/"):
+            checkpoints.assign_weights(BertEncoder.from_bert_config(tiny_config), weights)
+
+
+@pytest.mark.parametrize("text", ['["model_type", "bert"]', '"model_type"',
+                                  '{"model_type": "bert",', '{"model_type": NaN}'])
+def test_hf_config_that_is_not_a_json_object_is_a_clear_error(tmp_path, text):
+    (tmp_path / "config.json").write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(str(tmp_path / "config.json"))):
+        checkpoints.read_checkpoint(str(tmp_path))
+
+
 def test_pickled_hf_weights_are_refused(tmp_path, minilm_dir):
     (tmp_path / "config.json").write_text(open(f"{minilm_dir}/config.json").read())
     (tmp_path / "pytorch_model.bin").write_bytes(b"not opened")

@@ -8,6 +8,7 @@ import tensorflow as tf
 import reference_tokenizer as ref
 from biobert_tf.bert.tokenization import BertTokenizer, FullTokenizer, VocabError, load_vocab
 from helpers import corpus_lines, ner_sentences
+from helpers import LINE_ENDINGS, with_line_endings
 
 TRICKY = [
     "Héllo, wörld! IL-2 (p<0.05) and TNF-α/β ≥ 3 µM at 37 °C.",
@@ -178,9 +179,20 @@ def test_tokenizer_in_a_savedmodel_reloads_in_a_fresh_process(tmp_path, uncased)
     (b"[UNK]\n[CLS]\n\xff\xfe\n", r"vocab.txt:3: not UTF-8"),
     (b"[UNK]\n\n[SEP]\n[CLS]\n", r"vocab.txt:2: empty token"),
     (b"[PAD]\na\nb\n", r"required special tokens missing: \[UNK\], \[CLS\], \[SEP\]"),
+    (b"\xef\xbb\xbf[PAD]\n[UNK]\n[CLS]\n[SEP]\n", r"vocab.txt:1: starts with a UTF-8 byte-order mark"),
 ])
 def test_bad_vocab_files_are_rejected_with_file_and_line(tmp_path, content, message):
     path = tmp_path / "vocab.txt"
     path.write_bytes(content)
     with pytest.raises(VocabError, match=message):
+        load_vocab(str(path))
+
+
+@pytest.mark.parametrize("ending", LINE_ENDINGS)
+def test_vocab_reads_every_line_ending_like_lf(tmp_path, ending):
+    path = tmp_path / "vocab.txt"
+    path.write_bytes(with_line_endings("[PAD]\n[UNK]\n[CLS]\n[SEP]\n##a\u2028b\nc\n", ending))
+    assert load_vocab(str(path)) == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "##a\u2028b", "c"]
+    path.write_bytes(with_line_endings("[UNK]\n[CLS]\n[SEP]\na\n\nb\n", ending))
+    with pytest.raises(VocabError, match=r"vocab.txt:5: empty token"):
         load_vocab(str(path))

@@ -1,9 +1,11 @@
 import collections
 import gzip
+import time
 import tracemalloc
 
 import pytest
 from helpers import shared_file
+from helpers import LINE_ENDINGS, with_line_endings
 
 from tfrecords_tools.corpus import (
     CorpusError, CorpusStats, Document, DocumentFiles, expand_input_files, filter_documents,
@@ -333,3 +335,43 @@ def test_expand_input_files_globs_and_lists(tmp_path):
         str(tmp_path / "a.txt"), str(tmp_path / "b.txt"), str(tmp_path / "c.xml")]
     with pytest.raises(FileNotFoundError, match=r"no input file matches .*\*\.json"):
         expand_input_files(f"{tmp_path}/*.txt,{tmp_path}/*.json")
+
+
+# --- line endings and the splitter's speed ---
+
+@pytest.mark.parametrize("ending", LINE_ENDINGS)
+@pytest.mark.parametrize("name, text, input_format", [
+    ("c.txt", "First one.\nSecond.\n\n\n\nOther doc.\n \t\nLast.\nEnd.", "text"),
+    ("c.txt.gz", "One. Two.\nThree\u2028still three.\x0c\n\nFour.\n", "lines"),
+    ("c.txt", "One.\nTwo.\n\n\nThree.\nFour.\n", "auto"),
+    ("p.xml.gz", PUBMED_XML, "pubmed_xml"),
+], ids=["text", "lines.gz", "auto", "pubmed_xml.gz"])
+def test_every_line_ending_reads_like_lf(tmp_path, ending, name, text, input_format):
+    compress = name.endswith(".gz")
+    expected = list(read_documents(write(tmp_path / name, text, compress), input_format))
+    data = with_line_endings(text, ending)
+    (tmp_path / name).write_bytes(gzip.compress(data) if compress else data)
+    assert list(read_documents(str(tmp_path / name), input_format)) == expected
+
+
+def test_cr_only_errors_name_the_right_line(tmp_path):
+    path = tmp_path / "c.txt"
+    path.write_bytes(b"One.\r\rTwo \xff.\rThree.\r")
+    with pytest.raises(CorpusError, match=f"^{path}:3: not valid UTF-8"):
+        list(read_documents(str(path), "lines"))
+    xml = tmp_path / "b.xml"
+    xml.write_bytes(b"<collection>\r<document>\r<id>1</oops>\r</document></collection>")
+    with pytest.raises(CorpusError, match=f"^{xml}:3: malformed XML"):
+        list(read_documents(str(xml)))
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("." * 32768, ["." * 32768]),
+    ("a. " * 11000, ["a. " * 10999 + "a."]),
+    ("Ab. " * 8000, ["Ab."] * 8000),
+    ("x" * 32768 + ". " + "!" * 32768 + " B", ["x" * 32768 + ".", "!" * 32768, "B"]),
+], ids=["dots", "a. x N", "Ab. x N", "long words"])
+def test_splitter_is_linear_in_the_line_length(text, expected):
+    started = time.perf_counter()
+    assert split_sentences(text) == expected
+    assert time.perf_counter() - started < 2  # a guard: quadratic matching took ~18 s on 32 kB

@@ -72,7 +72,7 @@ def read_conll(path: str | os.PathLike) -> list[Sentence]:
         if not line.strip(_ASCII_SPACE):
             flush()
             continue
-        line = line.rstrip()  # CRLF and trailing spaces
+        line = line.rstrip()  # the line end and trailing spaces
         fields = line.split("\t") if "\t" in line else line.split()
         if fields and fields[0] == DOCSTART:  # document marker, not a sentence
             flush()

@@ -147,12 +147,11 @@ def _check_exists(path: str) -> None:
 def _lines(path: str) -> Iterator[tuple[int, str]]:
     """(line number, text without its line end) for every line, UTF-8 checked per line."""
     for number, line in utf8_lines(path, ReDataError):
-        yield number, line.rstrip("\r\n")
+        yield number, line.rstrip("\n")
 
 
 def _no_examples(path: str) -> ReDataError:
-    with open(path, "rb") as f:  # only reached for files without a single record: cheap
-        lines = sum(1 for _ in f)
+    lines = sum(1 for _ in utf8_lines(path, ReDataError))  # only for files without a record: cheap
     return ReDataError(f"{path}:{max(lines, 1)}: no examples in {path} ({lines} lines, none "
                        f"with a record)")
 

@@ -129,6 +129,7 @@ class RelationTask(Task):
             raise ValueError(f"--placeholders needs two values, got "
                              f"{','.join(self.settings.placeholders)}")
         super().validate()
+        self.relation_encoder  # noqa: B018 (reads the vocabulary and config)
 
     # ---- spec --------------------------------------------------------------------------
     def derive_spec(self) -> RelationSpec:

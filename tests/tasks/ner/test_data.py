@@ -8,6 +8,7 @@ from biobert_tf.tasks.ner.data import (NerDataError, Sentence, convert_scheme, d
                                  read_conll, write_conll)
 from biobert_tf.tasks.ner.metrics import get_entities
 from helpers import shared_file
+from helpers import LINE_ENDINGS, with_line_endings
 
 
 def _write(tmp_path, data: bytes | str, name="data.tsv") -> str:
@@ -189,3 +190,18 @@ def test_real_bc5cdr_typed_devel_labels():
     assert [s.tokens for s in chem] == [s.tokens for s in sentences]
     assert sum(len(get_entities(s.labels)) for s in chem) == sum(
         t == "Chemical" for s in sentences for t, _, _ in get_entities(s.labels))
+
+
+@pytest.mark.parametrize("ending", LINE_ENDINGS)
+def test_every_line_ending_reads_like_lf(tmp_path, ending):
+    text = "-DOCSTART- O\n\na\tB-X\nb\tI-X\n\n\nc\tO\n"
+    expected = [(s.tokens, s.labels, s.line) for s in read_conll(_write(tmp_path, text, "lf.tsv"))]
+    sentences = read_conll(_write(tmp_path, with_line_endings(text, ending)))
+    assert [(s.tokens, s.labels, s.line) for s in sentences] == expected == [
+        (("a", "b"), ("B-X", "I-X"), 3), (("c",), ("O",), 7)]
+
+
+def test_cr_only_errors_name_the_right_line(tmp_path):
+    path = _write(tmp_path, "a\tO\r\rb\tO\rc\r")
+    with pytest.raises(NerDataError, match=f"^{path}:4: no tag"):
+        read_conll(path)

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from helpers import shared_file
+from helpers import LINE_ENDINGS, with_line_endings
 
 from biobert_tf.tasks.relation.data import (SCIBERT_MARKERS, RelationExample, ReDataError, blind,
                                 detect_format, format_for_task, label_list, mark, read_biobert_tsv,
@@ -397,3 +398,21 @@ def test_real_chemprot_scibert():
         assert not any("<< " in e.text or "[[ " in e.text for e in examples)
     assert sizes == {"train": 4169, "dev": 2427, "test": 3469}
     assert len(every_label) == 13  # positive relations only: no negative class
+
+
+@pytest.mark.parametrize("ending", LINE_ENDINGS)
+def test_tsv_every_line_ending_reads_like_lf(tmp_path, ending):
+    text = GAD_TEST + "\n2\t@GENE$ then @DISEASE$.\t1\n"
+    expected = read_biobert_tsv(_write(tmp_path / "test.tsv", text))
+    examples = read_biobert_tsv(_write(tmp_path / "test.tsv", with_line_endings(text, ending)))
+    assert examples == expected
+    assert [e.line for e in examples] == [2, 3, 5]
+
+
+def test_tsv_cr_only_errors_name_the_right_line(tmp_path):
+    path = _write(tmp_path / "train.tsv", "@GENE$ causes @DISEASE$.\t1\r\rno label @GENE$ @DISEASE$\r")
+    with _raises_at(path, 3, "1 tab-separated columns, expected 2"):
+        read_biobert_tsv(path)
+    blank = _write(tmp_path / "empty.tsv", "\r\r\r")
+    with _raises_at(blank, 3, r"no examples .* \(3 lines"):
+        read_biobert_tsv(blank)

@@ -18,6 +18,7 @@ from biobert_tf.tasks.ner.bilstm.task import BiLstmNerTask
 from biobert_tf.tasks.ner.task import NerSettings
 from biobert_tf.tasks.ner.bilstm.vocab import WordLookup, WordVocab, read_word_vectors
 from helpers import REPO, corpus_lines, serve_in_fresh_process
+from helpers import LINE_ENDINGS, with_line_endings
 
 DEMO_DATA = resources.path(resources.NER_DEMO_DIR)
 STRATEGY = tf.distribute.get_strategy()
@@ -42,6 +43,21 @@ def test_vocab_counts_lowercases_and_looks_up_in_graph(tmp_path):
     (tmp_path / "vectors.txt").write_text("gene 1 2\n")
     with pytest.raises(ValueError, match="vectors.txt:1: 2 numbers, expected 3"):
         read_word_vectors(str(tmp_path / "vectors.txt"), vocab, 3)
+
+
+@pytest.mark.parametrize("ending", LINE_ENDINGS)
+def test_word_vectors_read_every_line_ending_like_lf(tmp_path, ending):
+    vocab = WordVocab.build([["gene", "gene", "cell", "cell"]], min_count=2, lowercase=True,
+                            max_word_chars=4)
+    path = tmp_path / "vectors.txt"
+    path.write_bytes(with_line_endings("2 3\ngene 1 2 3\ncell 4 5 6\n", ending))
+    matrix, found = read_word_vectors(str(path), vocab, 3)
+    assert found == 2
+    assert matrix[vocab.words.index("gene")].tolist() == [1, 2, 3]
+    assert matrix[vocab.words.index("cell")].tolist() == [4, 5, 6]
+    path.write_bytes(with_line_endings("2 3\ngene 1 2 3\ncell 4 5\n", ending))
+    with pytest.raises(ValueError, match="vectors.txt:3: 2 numbers, expected 3"):
+        read_word_vectors(str(path), vocab, 3)
 
 
 @pytest.mark.parametrize("layers", [1, 2])
