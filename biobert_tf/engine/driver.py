@@ -23,6 +23,7 @@ from biobert_tf.engine import distribute, file_prediction, run_dir, settings as 
 from biobert_tf.engine.settings import FineTuningSettings, RuntimeSettings
 from biobert_tf.engine.task import Task
 
+
 def strategy_for(settings: RuntimeSettings, seed: int) -> tf.distribute.Strategy:
     """The strategy (and precision policy and seed) the settings ask for."""
     keras.utils.set_random_seed(seed)
@@ -48,12 +49,8 @@ def adopt_saved_settings(task_class: type[Task], settings: FineTuningSettings,
                          given: frozenset[str]) -> FineTuningSettings:
     """See `settings_from_flags`."""
     out, init = settings.output_dir, settings.init_checkpoint
-    record = run_dir.read_record(out) if out and os.path.isdir(out) else None
+    record = run_dir.own_record(out, task_class.name)
     if record is not None:
-        if record["task"] != task_class.name:
-            raise ValueError(f"{os.path.join(out, run_dir.RUN_FILE)}: --output_dir holds a "
-                             f"{record['task']} run, not {task_class.name}: choose another "
-                             "directory")
         return run_dir.reconcile(settings, given, record, out, task_class.model_settings,
                                  task_class.data_settings)
     if run_dir.is_run_dir(init):

@@ -74,6 +74,23 @@ def _jsonable(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
+def conflict(name: str, ours: Any, theirs: Any, where: str) -> SettingsConflict:
+    """The error for a flag that contradicts a setting of the trained model saved in `where`."""
+    return SettingsConflict(f"--{name}={_flag_value(ours)} contradicts the trained model's "
+                            f"{name}={_flag_value(theirs)} ({where}): drop the flag or train a "
+                            "new model")
+
+
+def own_record(output_dir: str | None, task_name: str) -> dict[str, Any] | None:
+    """The record of the run already in --output_dir (None if there is none); a run of
+    another task there is an error."""
+    record = read_record(output_dir) if output_dir and os.path.isdir(output_dir) else None
+    if record is not None and record["task"] != task_name:
+        raise ValueError(f"{os.path.join(output_dir, RUN_FILE)}: --output_dir holds a "
+                         f"{record['task']} run, not {task_name}: choose another directory")
+    return record
+
+
 def reconcile(settings: T, given: frozenset[str], record: dict, source: str,
               names: tuple[str, ...], data_names: tuple[str, ...] = ()) -> T:
     """`settings` with the saved values of `names` (model settings) and `data_names` (where the
@@ -87,10 +104,7 @@ def reconcile(settings: T, given: frozenset[str], record: dict, source: str,
         if ours == theirs or (name in given and name not in names):
             continue
         if name in given:
-            raise SettingsConflict(
-                f"--{name}={_flag_value(ours)} contradicts the trained model's "
-                f"{name}={_flag_value(theirs)} ({os.path.join(source, RUN_FILE)}): drop the flag "
-                "or train a new model")
+            raise conflict(name, ours, theirs, os.path.join(source, RUN_FILE))
         changes[name] = tuple(theirs) if isinstance(theirs, list) else theirs
     return dataclasses.replace(settings, **changes) if changes else settings
 
@@ -99,9 +113,7 @@ def check_matches(name: str, value: Any, saved: Any, path: str) -> None:
     """A setting resolved at training time (saved in the task's spec file, e.g. the entity
     mode or tag scheme that "auto" became) against its flag: "auto" or the same value."""
     if value not in ("auto", saved):
-        raise SettingsConflict(f"--{name}={_flag_value(value)} contradicts the trained model's "
-                               f"{name}={_flag_value(saved)} ({path}): drop the flag or train a "
-                               "new model")
+        raise conflict(name, value, saved, path)
 
 
 def _flag_value(value: Any) -> str:

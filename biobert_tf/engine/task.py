@@ -208,9 +208,6 @@ class Task(abc.ABC):
             return BertConfig.from_json_file(settings.bert_config_file)
         if source:
             return BertConfig.from_json_file(os.path.join(source, checkpoints.BERT_CONFIG_NAME))
-        init = settings.init_checkpoint
-        if init and not self.settings.do_train:
-            return checkpoints.read_checkpoint(init, None).config
         if self.init_weights is not None:
             return self.init_weights.config
         raise ValueError("--init_checkpoint or --bert_config_file is required to train")

@@ -170,8 +170,9 @@ class Pretraining:
         if not s.do_train:
             latest = tf.train.latest_checkpoint(s.output_dir)
             if latest:  # with the optimizer: its step is the results' global_step
-                tf.train.Checkpoint(model=self.model, optimizer=trainer.optimizer).restore(
-                    latest).expect_partial()
+                with checkpoints.reading_checkpoint(latest):
+                    tf.train.Checkpoint(model=self.model, optimizer=trainer.optimizer).restore(
+                        latest).expect_partial()
             else:
                 checkpoints.restore_pretraining_weights(self.model, self.init_weights)
         results = trainer.evaluate(lambda context: self.dataset(

@@ -224,12 +224,9 @@ def settings_from_flags(flag_values: flags.FlagValues = flags.FLAGS) -> BiLmSett
     out = settings.output_dir
     if not out:
         raise ValueError("--output_dir is required")
-    record = run_dir.read_record(out) if os.path.isdir(out) else None
+    record = run_dir.own_record(out, NAME)
     if record is None:
         return settings
-    if record["task"] != NAME:
-        raise ValueError(f"{os.path.join(out, run_dir.RUN_FILE)}: --output_dir holds a "
-                         f"{record['task']} run, not a BiLM: choose another directory")
     return run_dir.reconcile(settings, settings_lib.given(BiLmSettings, flag_values), record,
                              out, ARCHITECTURE)
 

@@ -12,7 +12,7 @@ import dataclasses
 import os
 from typing import TypeVar
 
-from biobert_tf.engine.run_dir import SettingsConflict
+from biobert_tf.engine.run_dir import conflict
 from biobert_tf.engine.settings import default_of, option
 from biobert_tf.tasks.ner.bilstm.model import CONFIG_FILE, BiLstmConfig
 from biobert_tf.tasks.ner.bilstm.vocab import VOCAB_FILE, WordVocab
@@ -67,6 +67,5 @@ def adopt_architecture(settings: S, source: str) -> S:
     for name, value in theirs.items():
         ours = getattr(settings, name)
         if ours not in (value, defaults[name]):
-            raise SettingsConflict(f"--{name}={ours} contradicts {name}={value} of the model in "
-                                   f"{source} ({CONFIG_FILE}, {VOCAB_FILE}): drop the flag")
+            raise conflict(name, ours, value, f"{source}: {CONFIG_FILE}, {VOCAB_FILE}")
     return dataclasses.replace(settings, **theirs)
