@@ -145,7 +145,7 @@ class QaTask(Task):
             raise ValueError("--do_train needs --train_file")
         if s.do_predict and not s.predict_file:
             raise ValueError("--do_predict needs --predict_file")
-        scores_dev = s.do_eval or (s.do_train and s.early_stopping_patience > 0)
+        scores_dev = s.do_eval or self.early_stopping
         if scores_dev and not s.dev_file:
             raise ValueError("--do_eval and --early_stopping_patience need --dev_file")
         uses_dev = scores_dev or (s.do_predict and s.question_type == "list")  # its threshold
