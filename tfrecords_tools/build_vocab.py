@@ -69,6 +69,7 @@ import tensorflow as tf  # noqa: E402
 
 from biobert_tf.bert.tokenization import (  # noqa: E402
     CLS, MASK, MAX_CHARS_PER_WORD, PAD, SEP, UNK, split_words)
+from biobert_tf.atomic_files import write_text  # noqa: E402
 from tensorflow_text.tools.wordpiece_vocab import (  # noqa: E402
     wordpiece_tokenizer_learner_lib as learner)
 
@@ -175,15 +176,15 @@ def _learn_subwords(words: list[tuple[str, int]], characters: set[str], size: in
 
 def write_vocab(vocab: list[str], path: str) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join(vocab) + "\n")
+    write_text(path, "\n".join(vocab) + "\n")
 
 
 def train_sentencepiece(texts: Iterable[str], model_prefix: str, vocab_size: int,
                         model_type: str = "unigram", do_lower_case: bool = False,
                         num_unused: int = GOOGLE_UNUSED_BEFORE_UNK,
                         character_coverage: float = 0.9999) -> str:
-    """Trains a SentencePiece model; returns the path of `<model_prefix>.model`."""
+    """Trains a SentencePiece model; returns the path of `<model_prefix>.model`. The model and
+    its .vocab are written under a temporary prefix and renamed once both are complete."""
     import sentencepiece as spm
 
     iterator = iter(texts)
@@ -205,7 +206,7 @@ def train_sentencepiece(texts: Iterable[str], model_prefix: str, vocab_size: int
 
     try:
         spm.SentencePieceTrainer.train(
-            sentence_iterator=sentences(), model_prefix=model_prefix,
+            sentence_iterator=sentences(), model_prefix=model_prefix + ".partial",
             vocab_size=vocab_size, model_type=model_type, character_coverage=character_coverage,
             pad_id=0, pad_piece=PAD, unk_id=1, unk_piece=UNK, bos_id=-1, eos_id=-1,
             control_symbols=[CLS, SEP, MASK] + [f"[unused{i}]" for i in range(num_unused)],
@@ -217,6 +218,8 @@ def train_sentencepiece(texts: Iterable[str], model_prefix: str, vocab_size: int
         # A failed check, e.g. a vocab_size too small for the characters: "INTERNAL:
         # src/x.cc(638) [check] Reason. Advice."; the reason and advice are enough.
         raise BuildVocabError(f"SentencePiece: {str(e).rsplit('] ', 1)[-1]}") from None
+    for suffix in (".vocab", ".model"):  # the .model last: a .model always has its .vocab
+        os.replace(f"{model_prefix}.partial{suffix}", model_prefix + suffix)
     return model_prefix + ".model"
 
 

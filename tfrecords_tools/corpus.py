@@ -14,7 +14,9 @@ Input formats (`read_documents(path, input_format)`):
   one-document-per-line file with stray blank lines, needs an explicit ``input_format``.)
 
 Files ending in ``.gz`` are decompressed on the fly. Every problem raises `CorpusError` naming the
-file and line; see `read_documents` for what ``skip_bad_documents`` skips.
+file and line; see `read_documents` for what ``skip_bad_documents`` skips. XML must be UTF-8, as
+PubMed and BioC files are: another declared encoding (or a UTF-16/32 byte-order mark) is an error,
+not a guess (convert such a file first, e.g. ``iconv -f ISO-8859-1 -t UTF-8``).
 
 For ``--input_file`` flags: `expand_input_files` (globs, comma lists) and `parse_weighted_inputs`
 (``pubmed/*:0.7,wiki/*:0.3``); `mix_corpora` interleaves weighted corpora and `filter_documents`
@@ -23,6 +25,7 @@ keeps a sub-domain (Su & Vijay-Shanker 2022).
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import glob
 import gzip
@@ -47,6 +50,12 @@ FORMATS = ("auto", "text", "lines", "pubmed_xml", "bioc")
 _SNIFF_LINES = 200
 _XML_PIECE_BYTES = 1 << 16  # BioC dumps may hold a whole collection on one line: feed bounded pieces
 _XML_ROOTS = {"PubmedArticleSet": "pubmed_xml", "collection": "bioc"}
+_XML_HEAD_BYTES = 1024  # holds any XML declaration (it must start the file)
+_XML_DECLARED_ENCODING = re.compile(rb"<\?xml\s[^>]*?\bencoding\s*=\s*[\"']([^\"'>]*)")
+# Encodings read as UTF-8 by the parser itself (expat): any other declared name would go to
+# Python's codecs, which turn a wrong declaration into mojibake or a traceback.
+_XML_UTF8_NAMES = {"utf-8", "us-ascii"}
+_UTF16_32_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_BE)  # LE32 starts as LE16
 _GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
 
 # PubMed record tag -> paths of its PMID, its title and its abstract sections.
@@ -418,6 +427,7 @@ def _read_xml(path: str, expected_format: str | None) -> Iterator[Document | _Ba
 
 def _xml_events(path: str) -> Iterator[tuple[int, str, ET.Element]]:
     """(line, "start" or "end", element) for an XML file fed to the parser a bounded piece at a time."""
+    _check_xml_encoding(path)
     parser = ET.XMLPullParser(events=("start", "end"))
     lineno = 1
     try:
@@ -431,6 +441,24 @@ def _xml_events(path: str) -> Iterator[tuple[int, str, ET.Element]]:
         raise CorpusError(f"{path}:{e.position[0]}: malformed XML ({e})") from e
     for event, elem in parser.read_events():
         yield lineno, event, elem
+
+
+def _check_xml_encoding(path: str) -> None:
+    """Raises CorpusError unless the file is UTF-8 XML by its byte-order mark and its declaration."""
+    with _open_binary(path) as f:
+        try:
+            head = f.read(_XML_HEAD_BYTES)
+        except _GZIP_ERRORS as e:
+            raise CorpusError(f"{path}:1: truncated or corrupt gzip data ({e})") from e
+    if head.startswith(_UTF16_32_BOMS):
+        raise CorpusError(f"{path}:1: a UTF-16 or UTF-32 byte-order mark; corpus XML must be UTF-8 "
+                          "(convert it first)")
+    declared = _XML_DECLARED_ENCODING.match(head.removeprefix(codecs.BOM_UTF8))
+    if declared and declared[1].decode("latin-1").lower() not in _XML_UTF8_NAMES:
+        name = declared[1].decode("latin-1")
+        raise CorpusError(f"{path}:1: declares encoding {name!r}; corpus XML must be UTF-8, declared "
+                          f'as encoding="UTF-8" or not at all (convert it first, e.g. iconv -f {name} '
+                          "-t UTF-8)")
 
 
 def _pubmed_document(record: ET.Element, source: str) -> Document | _BadDocument:

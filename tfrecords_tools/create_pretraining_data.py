@@ -8,20 +8,30 @@
 (`pubmed/*:0.7,wiki/*:0.3`, see `corpus.mix_corpora`); `--filter_pattern` /
 `--filter_terms_file` keep a sub-domain (Su & Vijay-Shanker's extra stage).
 Examples go round-robin to the `--output_file` list, as in Google's script.
+
+Each output file is written as `NAME.partial` and renamed to NAME when the run completes, so
+a file under its final name is always whole. After a kill, rerunning the same command
+continues where it stopped (the chunks done are read again but not made again) and writes
+exactly the bytes of an uninterrupted run; `FIRST_OUTPUT_FILE.run.json` records what the output
+was made from (see `tfrecords_tools.run_record`), and another command into the same files
+stops with an error unless `--overwrite` is given. A corpus that yields no example writes
+nothing and is an error.
 """
 
+import hashlib
 import os
 import time
 
-from absl import flags
+from absl import app, flags
 from tqdm import tqdm
 
 from biobert_tf.engine import entry
 
 entry.quiet_tensorflow()
 
+from biobert_tf import atomic_files  # noqa: E402
 from biobert_tf.bert.tokenization import BertTokenizer  # noqa: E402
-from tfrecords_tools import corpus, pipeline  # noqa: E402
+from tfrecords_tools import corpus, pipeline, run_record  # noqa: E402
 from tfrecords_tools.instances import InstanceOptions  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -50,6 +60,14 @@ flags.DEFINE_string("filter_terms_file", None, "Keep only documents containing o
 flags.DEFINE_integer("documents_per_chunk", 2000, "Documents processed together; bounds memory. "
                      "Random next sentences come from the same chunk.")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
+flags.DEFINE_bool("overwrite", False, "Start over, replacing what --output_file holds. Without "
+                  "it, rerunning the same command continues an interrupted run (or finds a "
+                  "finished one done), and output of another command is an error.")
+
+# The flags that change the examples written (with the input files and the vocabulary's content).
+_EXAMPLE_FLAGS = ("do_lower_case", "do_whole_word_mask", "max_seq_length", "max_predictions_per_seq",
+                  "random_seed", "dupe_factor", "masked_lm_prob", "short_seq_prob", "input_format",
+                  "skip_bad_documents", "filter_pattern", "documents_per_chunk")
 
 
 def main(argv):
@@ -58,31 +76,76 @@ def main(argv):
     options = InstanceOptions(FLAGS.max_seq_length, FLAGS.max_predictions_per_seq,
                               FLAGS.masked_lm_prob, FLAGS.short_seq_prob, FLAGS.do_whole_word_mask)
     tokenizer = BertTokenizer(FLAGS.vocab_file, FLAGS.do_lower_case)
+    output_files = [p.strip() for p in FLAGS.output_file.split(",") if p.strip()]
+    if remote := [p for p in output_files if atomic_files.is_remote(p)]:
+        # Resuming appends to and cuts local files, which object stores cannot do.
+        raise app.UsageError(f"--output_file={remote[0]}: this tool writes local files; use "
+                             "tfrecords_tools.beam_pipeline for gs:// outputs, or copy them after")
+    output_files = [os.path.abspath(p) for p in output_files]
+    record = run_record.start(command(output_files), FLAGS.overwrite)
+    if record.complete:
+        print(f"nothing to do: {', '.join(output_files)} hold this command's output "
+              f"({record.summary}); --overwrite makes it again")
+        return
+    if record.chunks_done:
+        print(f"continuing an interrupted run after its first {record.chunks_done} chunks")
     stats = corpus.CorpusStats()
     streams = document_streams(stats)
-    output_files = [p.strip() for p in FLAGS.output_file.split(",") if p.strip()]
     for path in output_files:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    total = pipeline.Summary()
-    with pipeline.RoundRobinWriter(output_files) as writer, \
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    total = record.summary
+    with pipeline.RoundRobinWriter(output_files, record.shards) as writer, \
             tqdm(unit=" docs", disable=not FLAGS.progress, dynamic_ncols=True) as bar:
         chunks = (keyed for index, documents in enumerate(streams)
                   for keyed in pipeline.keyed_chunks(index, documents, FLAGS.documents_per_chunk))
-        for key, chunk in chunks:
-            for instances, summary in pipeline.process_chunk(
-                    chunk, tokenizer, options, FLAGS.dupe_factor,
-                    pipeline.chunk_seed(FLAGS.random_seed, key)):
-                writer.write(pipeline.serialize(instances))
-                total.add(summary)
+        for index, (key, chunk) in enumerate(chunks):
+            if index >= record.chunks_done:  # the chunks an interrupted run did are only read
+                for instances, summary in pipeline.process_chunk(
+                        chunk, tokenizer, options, FLAGS.dupe_factor,
+                        pipeline.chunk_seed(FLAGS.random_seed, key)):
+                    writer.write(pipeline.serialize(instances))
+                    total.add(summary)
+                writer.flush()
+                record.chunks_done, record.shards = index + 1, writer.progress()
+                record.save()
             bar.update(len(chunk))
             bar.set_postfix(instances=total.instances,
                             per_s=f"{total.instances / max(bar.format_dict['elapsed'], 1e-9):.0f}")
-    if not stats.documents:
-        raise corpus.CorpusError(f"--input_file={FLAGS.input_file}: no documents (read: {stats})")
+        if not total.instances:  # the writer deletes its empty files on the way out
+            record.remove()
+            raise corpus.CorpusError(f"--input_file={FLAGS.input_file}: {nothing_made(stats, total)}; "
+                                     "nothing written")
+    record.complete = True
+    record.save()
     seconds = time.perf_counter() - start
     print(f"read: {stats}")
     print(f"wrote: {total} in {seconds:.1f} s ({total.instances / seconds:.0f} instances/s) "
           f"to {', '.join(output_files)}")
+
+
+def command(output_files: list[str]) -> dict:
+    """What the output depends on, for `run_record`: the input files as they are now, the
+    vocabulary's and terms file's content, the flags that change examples, the output files."""
+    inputs = [[os.path.abspath(path), weight, os.path.getsize(path), os.stat(path).st_mtime_ns]
+              for pattern, weight in corpus.parse_weighted_inputs(FLAGS.input_file)
+              for path in corpus.expand_input_files(pattern)]
+    return {"inputs": inputs, "vocab_sha256": _sha256(FLAGS.vocab_file),
+            "filter_terms_sha256": FLAGS.filter_terms_file and _sha256(FLAGS.filter_terms_file),
+            **{name: FLAGS[name].value for name in _EXAMPLE_FLAGS}, "output_files": output_files}
+
+
+def nothing_made(stats: corpus.CorpusStats, total: pipeline.Summary) -> str:
+    """Why a run made no example."""
+    if not stats.documents:
+        return f"no documents ({stats})"
+    if not total.documents and (FLAGS.filter_pattern or FLAGS.filter_terms_file):
+        return f"the filter kept none of the {stats.documents} documents"
+    return f"no example could be made from the {stats.documents} documents"
+
+
+def _sha256(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def is_mixture(input_file: str) -> bool:

@@ -12,14 +12,17 @@ process makes it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
-from typing import Iterable, Iterator, Sequence
+import os
+import uuid
+from typing import IO, Iterable, Iterator, Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from biobert_tf.pretraining.data import FEATURES
+from biobert_tf.pretraining.data import FEATURES, UNFINISHED_SUFFIX
 from biobert_tf.bert.tokenization import BertTokenizer
 from tfrecords_tools.corpus import Document
 from tfrecords_tools.example_encoder import encode_examples
@@ -124,25 +127,110 @@ def keyed_chunks(stream_index: int, documents: Iterable[Document],
         yield (stream_index, chunk_index), chunk
 
 
-class RoundRobinWriter:
-    """Writes examples to several TFRecord files in turn, as Google's script does."""
+@dataclasses.dataclass
+class ShardProgress:
+    """How far a `RoundRobinWriter` got: the bytes of each file, and the file the next record
+    goes to."""
 
-    def __init__(self, paths: Sequence[str]):
+    sizes: list[int]
+    next_shard: int
+
+
+class RoundRobinWriter:
+    """Writes examples to several TFRecord files in turn, as Google's script does.
+
+    Each file is written as ``PATH.partial`` and renamed to PATH by `finish` (on leaving the
+    ``with`` block without an error), so a file under its final name is always complete.
+    Records reach the files at each `flush`, whole; `progress` then says how far the files
+    are sound, and a writer made with that progress cuts off whatever a kill left after it
+    and continues them. Leaving the block with an error keeps the files for such a rerun,
+    unless nothing was flushed: then they are deleted.
+    """
+
+    def __init__(self, paths: Sequence[str], resume: ShardProgress | None = None):
         self.paths = list(paths)
-        self._writers = [tf.io.TFRecordWriter(p) for p in self.paths]
-        self._next = 0
+        resume = resume or ShardProgress([0] * len(self.paths), 0)
+        if len(resume.sizes) != len(self.paths):
+            raise ValueError(f"{len(resume.sizes)} shards to resume, {len(self.paths)} paths")
+        self._sizes = list(resume.sizes)
+        self._next = resume.next_shard
+        self._files = [_opened_at(unfinished_path(path), size)
+                       for path, size in zip(self.paths, self._sizes)]
+        # TFRecordWriter frames the records (length, data, CRCs) but cannot append to a file:
+        # it writes them to memory, and `flush` appends its bytes to the file.
+        self._buffers = [f"ram://{uuid.uuid4().hex}/{index}" for index in range(len(self.paths))]
+        self._framers = [tf.io.TFRecordWriter(buffer) for buffer in self._buffers]
 
     def write(self, examples: Iterable[bytes]) -> None:
         for example in examples:
-            self._writers[self._next].write(example)
-            self._next = (self._next + 1) % len(self._writers)
+            self._framers[self._next].write(example)
+            self._next = (self._next + 1) % len(self._framers)
+
+    def flush(self) -> None:
+        """Appends the records written since the last flush to the files and hands them to the
+        operating system (they survive a kill -9, not a power cut: nothing is fsynced)."""
+        for index, (framer, buffer, file) in enumerate(zip(self._framers, self._buffers, self._files)):
+            framer.close()
+            with tf.io.gfile.GFile(buffer, "rb") as framed:
+                data = framed.read()
+            tf.io.gfile.remove(buffer)
+            file.write(data)
+            file.flush()
+            self._sizes[index] += len(data)
+            self._framers[index] = tf.io.TFRecordWriter(buffer)
+
+    def progress(self) -> ShardProgress:
+        """How far the files are sound, as of the last `flush`."""
+        return ShardProgress(list(self._sizes), self._next)
+
+    def finish(self) -> None:
+        """Flushes, closes the files and gives each its final name."""
+        self.flush()
+        self.close()
+        for path in self.paths:
+            os.replace(unfinished_path(path), path)
+
+    def discard(self) -> None:
+        """Closes and deletes the unfinished files."""
+        self.close()
+        for path in self.paths:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(unfinished_path(path))
 
     def close(self) -> None:
-        for writer in self._writers:
-            writer.close()
+        """Closes the files; records written since the last `flush` are dropped."""
+        for framer, buffer in zip(self._framers, self._buffers):
+            framer.close()
+            with contextlib.suppress(tf.errors.NotFoundError):
+                tf.io.gfile.remove(buffer)
+        for file in self._files:
+            file.close()
 
     def __enter__(self) -> "RoundRobinWriter":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, error_type, *exc) -> None:
+        if error_type is None:
+            self.finish()
+        elif any(self._sizes):
+            self.close()  # the .partial files stay, for a rerun to continue
+        else:
+            self.discard()
+
+
+def unfinished_path(path: str) -> str:
+    """Where a shard is written until it is complete."""
+    return path + UNFINISHED_SUFFIX
+
+
+def _opened_at(path: str, size: int) -> IO[bytes]:
+    """`path` opened for writing after its first `size` bytes (a new file for 0), the rest cut."""
+    if not size:
+        return open(path, "wb")
+    if not os.path.exists(path) or os.path.getsize(path) < size:
+        raise ValueError(f"{path}: shorter than the {size} bytes recorded as written; rerun with "
+                         "--overwrite to start over")
+    file = open(path, "r+b")
+    file.truncate(size)
+    file.seek(size)
+    return file

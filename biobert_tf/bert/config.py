@@ -12,8 +12,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-from typing import Any, NoReturn
+from typing import Any
+
+from biobert_tf import json_files
 
 # Internal activation names. "gelu" is Google BERT's tanh approximation.
 ACTIVATIONS = ("gelu", "gelu_exact", "relu", "tanh", "linear")
@@ -64,9 +65,10 @@ class BertConfig:
                 problems.append(f"{name} must be a positive integer, got {value!r}")
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
             value = getattr(self, name)
-            if not _is_number(value) or not 0.0 <= value < 1.0:
+            if not json_files.is_number(value) or not 0.0 <= value < 1.0:
                 problems.append(f"{name} must be in [0, 1), got {value!r}")
-        if not _is_number(self.initializer_range) or not 0 < self.initializer_range < math.inf:
+        if (not json_files.is_number(self.initializer_range)
+                or not 0 < self.initializer_range < math.inf):
             problems.append(f"initializer_range must be a positive finite number, "
                             f"got {self.initializer_range!r}")
         if not isinstance(self.hidden_act, str) or self.hidden_act not in ACTIVATIONS:
@@ -126,7 +128,7 @@ class BertConfig:
             raise ConfigError(f"{source}: position_embedding_type "
                               f"{values['position_embedding_type']!r} is not supported (only 'absolute')")
         eps = values.get("layer_norm_eps", 1e-12)
-        if not _is_number(eps) or not abs(eps - 1e-12) <= 1e-15:
+        if not json_files.is_number(eps) or not abs(eps - 1e-12) <= 1e-15:
             raise ConfigError(f"{source}: layer_norm_eps {eps!r} differs from BERT's 1e-12")
         act = values.get("hidden_act", "gelu")
         if not isinstance(act, str) or act not in _HF_TO_INTERNAL_ACT:
@@ -147,40 +149,16 @@ class BertConfig:
         return values
 
 
-def _is_number(value: Any) -> bool:
-    """A real number, not a bool (JSON `true` would otherwise pass as 1)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _looks_like_hf(values: dict[str, Any]) -> bool:
     return "model_type" in values or "architectures" in values or "layer_norm_eps" in values
 
 
-def _refuse_constant(name: str) -> NoReturn:
-    # Python's json accepts NaN and Infinity, which are not JSON and never a valid setting.
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def read_json_object(path: str) -> dict[str, Any]:
-    """The JSON object in a config file; a `ConfigError` naming the file for anything else."""
-    if not os.path.exists(path):
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        with open(path, encoding="utf-8") as f:
-            values = json.load(f, parse_constant=_refuse_constant)
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{path}: not UTF-8 text ({e})") from None
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{path}:{e.lineno}: malformed JSON: {e.msg}") from None
-    except ValueError as e:  # NaN/Infinity, or an integer too long to convert
-        raise ConfigError(f"{path}: {e}") from None
-    except RecursionError:
-        raise ConfigError(f"{path}: JSON nested too deeply") from None
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
-    if not isinstance(values, dict):
-        raise ConfigError(f"{path}: expected a JSON object, got {type(values).__name__}")
-    return values
+    """The JSON object in a config file; a `ConfigError` naming the file for anything else.
+
+    A number too large for a float reads as infinity, for the range checks to name the setting.
+    """
+    return json_files.load(path, ConfigError, allow_overflow=True).value
 
 
 def _write_json(path: str, values: dict[str, Any]) -> None:

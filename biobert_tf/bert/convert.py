@@ -5,13 +5,15 @@
 PATH is a TF1 checkpoint prefix (or its directory, with `bert_config.json`
 beside it), an HF directory (`config.json` + `model.safetensors`) or a keras-hub
 preset directory. MLM/NSP heads are carried over when the input has them. The
-config and `vocab.txt` are written beside the converted weights.
+config and `vocab.txt` are written beside the converted weights. Every file appears in
+DIR only once whole (other files there are kept, same names replaced).
 """
 
 import os
 
 from absl import app, flags
 
+from biobert_tf import atomic_files
 from biobert_tf.engine import entry
 
 FLAGS = flags.FLAGS
@@ -41,8 +43,10 @@ def main(argv):
     has_heads = any(name.startswith("cls/") for name in checkpoint.weights)
     model = BertPretrainer(encoder) if has_heads and FLAGS.to != "keras" else encoder
     ignored = checkpoints.assign_weights(model, checkpoint.weights, checkpoint.source)
-    written = checkpoints.export(model, FLAGS.output, FLAGS.to, vocab_file,
-                                 bool(FLAGS.do_lower_case))
+    with atomic_files.whole_files_into(FLAGS.output) as partial:
+        written = checkpoints.export(model, partial, FLAGS.to, vocab_file,
+                                     bool(FLAGS.do_lower_case))
+    written = os.path.normpath(os.path.join(FLAGS.output, os.path.relpath(written, partial)))
     print(f"read {checkpoint.source}: {len(checkpoint.weights)} variables "
           f"({'with' if has_heads else 'without'} MLM/NSP heads)")
     if ignored:

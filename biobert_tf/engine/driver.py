@@ -18,6 +18,7 @@ import keras
 import tensorflow as tf
 from absl import flags, logging
 
+from biobert_tf import atomic_files
 from biobert_tf.engine import distribute, file_prediction, run_dir, settings as settings_lib, \
     training
 from biobert_tf.engine.settings import FineTuningSettings, RuntimeSettings
@@ -102,12 +103,12 @@ def run(task: Task) -> dict[str, dict]:
     if task.predicts_text and s.predict_text:
         [result] = task.predict_texts([s.predict_text])
         path = task.result_path("text_predictions.jsonl")
-        run_dir.atomic_write(path, json.dumps(result, ensure_ascii=False) + "\n")
+        atomic_files.write_text(path, json.dumps(result, ensure_ascii=False) + "\n")
         print(json.dumps(result, ensure_ascii=False, indent=1))
     if task.predicts_text and s.predict_file:
         path = os.path.join(s.output_dir, "file_predictions.jsonl")
         count = file_prediction.predict_file(task.predict_texts, s.predict_file, path,
-                                             s.predict_batch_size)
+                                             s.predict_batch_size, model_dir=s.output_dir)
         logging.info("predicted %d documents of %s into %s", count, s.predict_file, path)
     return scores
 

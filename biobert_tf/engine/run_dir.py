@@ -20,10 +20,13 @@ import dataclasses
 import json
 import os
 import time
+import types
+import typing
 from typing import Any, Callable, TypeVar
 
 import tensorflow as tf
 
+from biobert_tf import atomic_files, json_files
 from biobert_tf.bert.checkpoints import reading_checkpoint
 
 RUN_FILE = "task.json"
@@ -42,21 +45,21 @@ def is_run_dir(path: str | None) -> bool:
 
 
 def read_record(run_dir: str) -> dict[str, Any] | None:
-    """task.json of a run directory ({"task", "version", "settings"}), or None."""
+    """task.json of a run directory ({"task", "version", "settings", "data"}), or None."""
     path = os.path.join(run_dir, RUN_FILE)
     if not os.path.isfile(path):
         return None
     try:
-        with open(path, encoding="utf-8") as f:
-            record = json.load(f)
-    except (OSError, ValueError) as e:
+        record = json_files.load(path, kind=None)
+    except ValueError as e:
         raise ValueError(f"{path}: not a readable run record ({e})") from None
-    if not isinstance(record, dict) or not isinstance(record.get("task"), str):
+    if not isinstance(record.value, dict) or not isinstance(record.value.get("task"), str):
         raise ValueError(f"{path}: not a run record (no \"task\" name)")
+    record.field("task").string()
+    record.optional("version", "").string(non_empty=False)
     for part in ("settings", "data"):
-        if not isinstance(record.setdefault(part, {}), dict):
-            raise ValueError(f"{path}: \"{part}\" is not an object")
-    return record
+        record.optional(part, {}).object()
+    return {"settings": {}, "data": {}, **record.value}
 
 
 def write_record(run_dir: str, task_name: str, settings: Any, names: tuple[str, ...],
@@ -67,7 +70,7 @@ def write_record(run_dir: str, task_name: str, settings: Any, names: tuple[str, 
     record = {"task": task_name, "version": __version__,
               "settings": {name: _jsonable(getattr(settings, name)) for name in names},
               "data": {name: _jsonable(getattr(settings, name)) for name in data_names}}
-    atomic_write(os.path.join(run_dir, RUN_FILE), json.dumps(record, indent=1) + "\n")
+    atomic_files.write_text(os.path.join(run_dir, RUN_FILE), json.dumps(record, indent=1) + "\n")
 
 
 def _jsonable(value: Any) -> Any:
@@ -98,15 +101,32 @@ def reconcile(settings: T, given: frozenset[str], record: dict, source: str,
     command line with another value is an error naming both (other data is not)."""
     saved = {**{k: v for k, v in record["data"].items() if k in data_names},
              **{k: v for k, v in record["settings"].items() if k in names}}
-    changes = {}
+    changes, hints = {}, typing.get_type_hints(type(settings))
     for name, theirs in saved.items():
         ours = _jsonable(getattr(settings, name))
+        if not _fits(theirs, hints[name]):
+            raise ValueError(f"{os.path.join(source, RUN_FILE)}: settings.{name}: must be "
+                             f"{hints[name]}, got {json_files.show(theirs)}")
         if ours == theirs or (name in given and name not in names):
             continue
         if name in given:
             raise conflict(name, ours, theirs, os.path.join(source, RUN_FILE))
         changes[name] = tuple(theirs) if isinstance(theirs, list) else theirs
     return dataclasses.replace(settings, **changes) if changes else settings
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a saved JSON value is of a setting's declared type (`str | None`, `int`,
+    `tuple[str, ...]`, ...; a bool is not an int, an int is a float)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(_fits(value, option) for option in typing.get_args(hint))
+    if typing.get_origin(hint) is tuple:
+        return isinstance(value, list) and all(_fits(x, typing.get_args(hint)[0]) for x in value)
+    if hint is float:
+        return json_files.is_number(value)
+    if hint is int:
+        return json_files.is_integer(value)
+    return isinstance(value, hint) if isinstance(hint, type) else True
 
 
 def check_matches(name: str, value: Any, saved: Any, path: str) -> None:
@@ -180,25 +200,39 @@ def fresh_results_dir(run_dir: str, what: str = "predict") -> str:
 
 class SavedDataclass:
     """`save` / `load` for a frozen dataclass kept beside a model as a JSON object (lists come
-    back as tuples); a file that does not hold one is a clear error naming it."""
+    back as tuples); a file that does not hold one, or a field of another type than declared
+    (str, int, float, bool or tuple[str, ...]), is a clear error naming the file and field."""
 
     def save(self, path: str) -> None:
-        with tf.io.gfile.GFile(path, "w") as f:
-            json.dump(dataclasses.asdict(self), f, indent=1)
+        atomic_files.write_text(path, json.dumps(dataclasses.asdict(self), indent=1))
 
     @classmethod
     def load(cls: type[T], path: str) -> T:
         try:
-            with tf.io.gfile.GFile(path) as f:
-                values = json.load(f)
-            return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
-        except (OSError, ValueError, TypeError, AttributeError, tf.errors.OpError) as e:
+            saved = json_files.load(path)
+            fields = dataclasses.fields(cls)
+            unknown = sorted(set(saved.object()) - {f.name for f in fields})
+            if unknown:
+                saved.fail(f"unknown fields {', '.join(unknown)}")
+            hints = typing.get_type_hints(cls)
+            required = {f.name for f in fields if f.default is dataclasses.MISSING
+                        and f.default_factory is dataclasses.MISSING}
+            return cls(**{f.name: _typed(saved.field(f.name), hints[f.name]) for f in fields
+                          if f.name in required or saved.has(f.name)})
+        except ValueError as e:
             raise ValueError(f"{path}: not a saved {cls.__name__} ({e})") from None
 
 
-def atomic_write(path: str, text: str) -> None:
-    """Writes `text` to `path` through a temporary file, so a reader never sees half of it."""
-    temporary = f"{path}.tmp-{os.getpid()}"
-    with open(temporary, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(temporary, path)
+def _typed(node: json_files.Node, hint: Any) -> Any:
+    """The value of a saved dataclass field, checked against its declared type."""
+    if hint is bool:
+        return node.boolean()
+    if hint is int:
+        return node.integer()
+    if hint is float:
+        return float(node.number())
+    if hint is str:
+        return node.string(non_empty=False)
+    if hint == tuple[str, ...]:
+        return tuple(item.string(non_empty=False) for item in node.items())
+    raise TypeError(f"{node.path}: a saved dataclass field cannot be of type {hint}")

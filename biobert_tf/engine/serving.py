@@ -8,6 +8,8 @@ from typing import Callable
 
 import tensorflow as tf
 
+SAVED_MODEL_FILE = tf.saved_model.SAVED_MODEL_FILENAME_PB  # "saved_model.pb"
+
 
 def save(module: tf.Module, export_dir: str) -> None:
     """Writes `module` as a SavedModel whose `serving_default` signature is `module.__call__`.

@@ -136,7 +136,9 @@ class LoopSettings(RuntimeSettings):
     save_checkpoints_steps: int = option(1000, "Steps between checkpoints.")
     iterations_per_loop: int = option(1000, "Steps between metric lines and TensorBoard "
                                       "summaries (and per host call on TPU).")
-    keep_checkpoint_max: int = option(2, "Checkpoints kept in --output_dir.")
+    keep_checkpoint_max: int = option(2, "Checkpoints kept in --output_dir (at least 2: "
+                                      "the newest is known good only once the loss after it "
+                                      "is seen).")
     seed: int = option(42, "Seed of the model's init, dropout and data order.")
 
 

@@ -32,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from biobert_tf import atomic_files, json_files
 from biobert_tf.bert import checkpoints
 from biobert_tf.bert.config import BertConfig
 from biobert_tf.bert.tokenization import BertTokenizer
@@ -117,6 +118,8 @@ class Task(abc.ABC):
         predict_file = self.settings.predict_file
         if self.predicts_text and predict_file and not os.path.isfile(predict_file):
             raise ValueError(f"--predict_file={predict_file}: no such file")
+        if self.settings.export_dir:  # before training, not after it
+            atomic_files.check_replaceable(self.settings.export_dir, serving.SAVED_MODEL_FILE)
         if self.early_stopping and "dev" not in self.data_files():
             logging.warning("no dev file: --early_stopping_patience is ignored")
         for split in self.data_files():
@@ -344,11 +347,10 @@ class Task(abc.ABC):
         path = os.path.join(self.settings.output_dir, HISTORY_FILE)
         if not os.path.exists(path):
             return []
-        with open(path) as f:
-            return json.load(f)
+        return [score.number() for score in json_files.load(path, kind=list).items()]
 
     def _save_history(self, history: list[float]) -> None:
-        run_dir.atomic_write(os.path.join(self.settings.output_dir, HISTORY_FILE),
+        atomic_files.write_text(os.path.join(self.settings.output_dir, HISTORY_FILE),
                              json.dumps(history))
 
     def restore(self) -> training.Trainer:
@@ -379,10 +381,12 @@ class Task(abc.ABC):
         return {key: stacked(key) for key in outputs[0]}
 
     def export(self, export_dir: str) -> None:
-        """The raw-text SavedModel, with the encoder files and the spec beside it."""
-        serving.save(self.serving_module(), export_dir)
-        self.save_encoder_files(export_dir)
-        self.save_spec(self.spec, os.path.join(export_dir, self.spec_file))
+        """The raw-text SavedModel, with the encoder files and the spec beside it; the folder
+        appears at `export_dir` (replacing an earlier export) only once all of it is written."""
+        with atomic_files.atomic_directory(export_dir, serving.SAVED_MODEL_FILE) as partial:
+            serving.save(self.serving_module(), partial)
+            self.save_encoder_files(partial)
+            self.save_spec(self.spec, os.path.join(partial, self.spec_file))
         logging.info("exported the %s SavedModel to %s", self.name, export_dir)
 
     def result_path(self, name: str) -> str:

@@ -15,7 +15,15 @@ continues with the same weights, optimizer state, learning rate and data positio
 under every strategy (distributed iterators, TPU ones included, cannot be saved).
 Dropout's random state is not saved either: each step sets it from (seed, step, replica)
 (see `Trainer._reseed_dropout`), so the masks after a restart are the ones an
-uninterrupted run would have drawn.
+uninterrupted run would have drawn. A save interrupted by a kill leaves temporary files,
+removed by the next `fit` (see `remove_save_leftovers`).
+
+A diverging run stops before it spoils the checkpoints it resumes from (see `LossWatch`,
+`Trainer._stop_diverged`): a non-finite loss, a loss far above every earlier interval's, or
+blown-up weights at a checkpoint step end the run with one line. A checkpoint's weights are
+known good only once the loss of the steps after it has been seen, so the newest checkpoint
+is moved aside into `diverged/` unless it was; the run directory then resumes from a good
+one, and the same command with a lower --learning_rate continues from there.
 
 Models plug in through an `Objective`, whose `compute` returns the replica's share of the
 global loss and (numerator, denominator) sums for each metric; the loop sums them
@@ -27,16 +35,19 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import time
-from typing import Callable, Protocol
+from typing import Callable, NoReturn, Protocol
 
 import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
+from google.protobuf import text_format
 
+from biobert_tf import atomic_files
 from biobert_tf.bert.checkpoints import reading_checkpoint
-from biobert_tf.engine import progress
+from biobert_tf.engine import progress, run_dir
 from biobert_tf.engine.optimization import clip_gradients, create_optimizer
 
 CLIP_NORM = 1.0  # Google BERT clips the global gradient norm to 1.0
@@ -46,6 +57,25 @@ HOST_CALL_SECONDS = 1.0
 # Room in a seed generator's counter for the draws of one step on one replica (one per call of
 # a dropout layer): the next step or replica starts beyond it.
 DRAWS_PER_STEP = 2 ** 16
+# An interval's loss over this many times the highest loss of the earlier intervals is an
+# explosion. The highest, not a typical level: warmup may raise the loss (a tiny test run logged
+# at every step rises 20-fold in its first steps), and a hard batch late in a run can be ten
+# times the typical loss, but a working model never scores ten times worse than it ever did.
+EXPLOSION_FACTOR = 10.0
+# Earlier intervals needed before a loss is judged against them.
+EXPLOSION_MIN_INTERVALS = 2
+# Weights whose global norm grew this many times since training started have blown up:
+# training changes it by a few times at most, even pretraining from scratch.
+WEIGHT_GROWTH_LIMIT = 1000.0
+# Where a diverged run's checkpoints that are not known good go (RUN/diverged/<name>-<time>/).
+DIVERGED_DIR = "diverged"
+CHECKPOINT_NAME = "ckpt"
+# What an interrupted save of a training checkpoint (ckpt-N) or of best/model leaves (TensorFlow
+# 2.21): the shards are written into "<prefix>_temp/", every file as "<file>.tempstate<n>"
+# until it is complete, and the "checkpoint" list through "checkpoint.tmp<hex>".
+_SAVE_LEFTOVER = re.compile(rf"(?:{CHECKPOINT_NAME}-\d+|model)(?:_temp|\..+\.tempstate\d+)"
+                            r"|checkpoint\.tmp[0-9a-f]{32}")
+_TRAINING_CHECKPOINT = re.compile(rf"{CHECKPOINT_NAME}-(\d+)")
 
 
 class Objective(Protocol):
@@ -63,7 +93,7 @@ class Objective(Protocol):
 
 
 class TrainingDivergedError(RuntimeError):
-    """The loss became NaN or infinite."""
+    """The loss became NaN or infinite or exploded, or the weights blew up."""
 
 
 def global_sum(value: tf.Tensor) -> tf.Tensor:
@@ -80,6 +110,7 @@ class LoopConfig:
     num_train_steps: int
     iterations_per_loop: int = 1000
     save_checkpoints_steps: int = 1000
+    # At least 2 are kept: the newest is not known good before the loss after it is seen.
     keep_checkpoint_max: int = 5
     global_batch_size: int = 32
     # XLA-compile the forward and backward pass (one replica only: tasks normalise their loss
@@ -105,6 +136,26 @@ class _Sums:
         for v in self.variables.values():
             v.assign(tf.zeros_like(v))
         return values
+
+
+class LossWatch:
+    """Tells an exploding loss from a normal one, over a run's logged intervals."""
+
+    def __init__(self):
+        self.highest = 0.0  # the highest interval loss so far
+        self.intervals = 0
+
+    def problem(self, loss: float, step: int) -> str | None:
+        """What is wrong with `loss`, the mean over the interval ending at `step` (None if
+        nothing: the loss then counts towards the level of the next intervals)."""
+        if not math.isfinite(loss):
+            return f"loss is {loss} at step {step}"
+        if self.intervals >= EXPLOSION_MIN_INTERVALS and loss > EXPLOSION_FACTOR * self.highest:
+            return (f"loss is {loss:.4g} at step {step}, over {EXPLOSION_FACTOR:g} times the "
+                    f"highest loss before it ({self.highest:.4g})")
+        self.highest = max(self.highest, loss)
+        self.intervals += 1
+        return None
 
 
 def ratios(sums: dict[str, float], names: tuple[str, ...]) -> dict[str, float]:
@@ -146,6 +197,10 @@ class Trainer:
         # Steps per host call; on CPU/GPU one until a step has been timed.
         self._call_steps = config.iterations_per_loop if self._on_tpu else 1
         self._restored = None  # the checkpoint the model already holds
+        # The newest checkpoint while the loss of the steps after it is unseen (not known good).
+        self._unconfirmed = None
+        self._loss_watch = LossWatch()
+        self._start_norm = None  # the weights' global norm when this loop started training
         # Keras keeps each layer's random state (dropout masks) in a SeedGenerator.
         self._seed_states = [generator.state
                              for layer in objective.model._flatten_layers()
@@ -236,23 +291,32 @@ class Trainer:
         load an init checkpoint). Returns the step.
 
         `dataset_fn(input_context, start_step)` must give a deterministic per-replica
-        dataset that has skipped the `start_step` batches already trained on.
+        dataset that has skipped the `start_step` batches already trained on. A diverging run
+        raises TrainingDivergedError (see `_stop_diverged`).
         """
         config = self.config
+        if is_chief(self.strategy):
+            remove_save_leftovers(config.output_dir)
         checkpoint = tf.train.Checkpoint(model=self.objective.model, optimizer=self.optimizer)
         manager = tf.train.CheckpointManager(
             checkpoint, _worker_dir(config.output_dir, self.strategy),
-            max_to_keep=config.keep_checkpoint_max, step_counter=self.optimizer.iterations,
-            checkpoint_name="ckpt")
+            max_to_keep=max(config.keep_checkpoint_max, 2),
+            step_counter=self.optimizer.iterations, checkpoint_name=CHECKPOINT_NAME)
         latest = tf.train.latest_checkpoint(config.output_dir)  # the chief's, for every worker
         end = min(config.num_train_steps, stop_at or config.num_train_steps)
         if latest and self._restored != latest:
             with reading_checkpoint(latest):
                 checkpoint.restore(latest).assert_existing_objects_matched()
             logging.info("restored step %d from %s", self.step, latest)
-        elif not latest and initialize is not None:
-            initialize()
+            # Known good if a later checkpoint was saved (then moved aside).
+            self._unconfirmed = None if _followed_by_a_save(latest) else latest
+        elif not latest:
+            if initialize is not None:
+                initialize()
+            self._unconfirmed = None
         self._restored = latest
+        if self._start_norm is None:
+            self._start_norm = self._weight_norm()
         start_step = self.step
         iterator = iter(self.strategy.distribute_datasets_from_function(
             lambda context: dataset_fn(context, start_step)))
@@ -269,18 +333,50 @@ class Trainer:
                 self._run_steps(iterator, num_steps, report)
                 metrics = self._metrics(self._sums.read_and_reset())
                 seconds = time.perf_counter() - loop_start
-                if not math.isfinite(metrics["loss"]):
-                    last_good = tf.train.latest_checkpoint(config.output_dir) or "(none yet)"
-                    raise TrainingDivergedError(
-                        f"loss is {metrics['loss']} at step {self.step}; stopping. The last good "
-                        f"checkpoint is {last_good}: lower --learning_rate or check the data "
-                        "and restart")
+                self._check_loss(metrics["loss"])
                 self._log(report, metrics, num_steps, seconds, start_step, start_time, writer)
                 if self.step % config.save_checkpoints_steps == 0 or self.step >= end:
+                    self._check_weights()
                     manager.save(checkpoint_number=self.step)
                     _cleanup_worker_dir(manager.directory, config.output_dir)
-                    self._restored = tf.train.latest_checkpoint(config.output_dir)
+                    self._restored = self._unconfirmed = tf.train.latest_checkpoint(
+                        config.output_dir)
         return self.step
+
+    def _weight_norm(self) -> float:
+        return float(tf.linalg.global_norm(self.objective.model.trainable_variables))
+
+    def _check_loss(self, loss: float) -> None:
+        """Stops a run whose interval loss shows divergence; else the newest checkpoint, whose
+        weights the interval started from, is known good."""
+        problem = self._loss_watch.problem(loss, self.step)
+        if problem:
+            self._stop_diverged(problem)
+        self._unconfirmed = None
+
+    def _check_weights(self) -> None:
+        """Stops a run whose weights blew up, before they are saved."""
+        norm = self._weight_norm()
+        if not norm <= WEIGHT_GROWTH_LIMIT * self._start_norm:  # NaN included
+            self._stop_diverged(f"the weights' global norm is {norm:.4g} at step {self.step} "
+                                f"({self._start_norm:.4g} when this run started)")
+
+    def _stop_diverged(self, problem: str) -> NoReturn:
+        """Moves the newest checkpoint aside unless the loss after it was seen (the chief
+        does), so that the run directory resumes from a good one, and stops the run saying
+        so in one line."""
+        output_dir = self.config.output_dir
+        moved = ""
+        if self._unconfirmed and is_chief(self.strategy):
+            folder = set_aside(self._unconfirmed)
+            moved = (f"{os.path.basename(self._unconfirmed)} was saved before the loss after it "
+                     f"was seen: moved to {folder}. ")
+        kept = tf.train.latest_checkpoint(output_dir)
+        self._restored = None  # the model holds the diverged weights
+        resume = (f"Rerun with a lower --learning_rate to resume from {kept}" if kept else
+                  "No checkpoint is known good: rerun with a lower --learning_rate to start over")
+        raise TrainingDivergedError(f"training diverged: {problem}. {moved}{resume}, or check "
+                                    "the data")
 
     def _metrics(self, sums: dict[str, float]) -> dict[str, float]:
         metrics = ratios(sums, ("loss",) + self.objective.metric_names)
@@ -364,11 +460,10 @@ def _num_batches(dataset, max_steps: int | None = None) -> int | None:
 
 
 def write_results(path: str, results: dict[str, float]) -> None:
-    """`key = value` lines in key order, as Google's `eval_results.txt`."""
-    with tf.io.gfile.GFile(path, "w") as f:
-        for key in sorted(results):
-            f.write(f"{key} = {results[key]}\n")
-            logging.info("  %s = %s", key, results[key])
+    """`key = value` lines in key order, as Google's `eval_results.txt`, written whole."""
+    for key in sorted(results):
+        logging.info("  %s = %s", key, results[key])
+    atomic_files.write_text(path, "".join(f"{key} = {results[key]}\n" for key in sorted(results)))
     logging.info("wrote %s", path)
 
 
@@ -413,3 +508,57 @@ def _worker_dir(output_dir: str, strategy: tf.distribute.Strategy) -> str:
 def _cleanup_worker_dir(directory: str, output_dir: str) -> None:
     if directory != output_dir:
         tf.io.gfile.rmtree(directory)
+
+
+def remove_save_leftovers(output_dir: str) -> None:
+    """Removes what interrupted checkpoint saves left in `output_dir` and its best/ folder
+    (see _SAVE_LEFTOVER), and nothing else."""
+    for folder in (output_dir, os.path.join(output_dir, run_dir.BEST_DIR)):
+        if not tf.io.gfile.isdir(folder):
+            continue
+        for name in tf.io.gfile.listdir(folder):
+            name = name.rstrip("/")  # gfile marks folders so on some file systems
+            if _SAVE_LEFTOVER.fullmatch(name):
+                path = os.path.join(folder, name)
+                logging.info("removing %s, left by an interrupted checkpoint save", path)
+                (tf.io.gfile.rmtree if tf.io.gfile.isdir(path) else tf.io.gfile.remove)(path)
+
+
+def _step_of(checkpoint: str) -> int:
+    return int(_TRAINING_CHECKPOINT.fullmatch(os.path.basename(checkpoint))[1])
+
+
+def _followed_by_a_save(checkpoint: str) -> bool:
+    """Whether a later checkpoint of the run was moved aside into diverged/: the loop saves
+    only after the loss of the steps before passed, so `checkpoint` is known good."""
+    pattern = os.path.join(os.path.dirname(checkpoint), DIVERGED_DIR, "*",
+                           f"{CHECKPOINT_NAME}-*.index")
+    return any(_step_of(path[:-len(".index")]) > _step_of(checkpoint)
+               for path in tf.io.gfile.glob(pattern))
+
+
+def set_aside(checkpoint: str) -> str:
+    """Moves a training checkpoint (the newest) into a new folder in RUN/diverged/ and out of
+    the run's checkpoint list, so that the run resumes from the one before; returns the
+    folder. Its files are kept for a post-mortem."""
+    output_dir = os.path.dirname(checkpoint)
+    name = os.path.basename(checkpoint)
+    folder = run_dir.fresh_results_dir(os.path.join(output_dir, DIVERGED_DIR), name)
+    for path in tf.io.gfile.glob(f"{checkpoint}.*"):
+        tf.io.gfile.rename(path, os.path.join(folder, os.path.basename(path)))
+    state = tf.train.get_checkpoint_state(output_dir)
+    names = [os.path.basename(path) for path in state.all_model_checkpoint_paths]
+    # The next CheckpointManager deletes old checkpoints only if it knows when they were saved.
+    times = list(state.all_model_checkpoint_timestamps) or [time.time()] * len(names)
+    kept = [(kept_name, saved) for kept_name, saved in zip(names, times) if kept_name != name]
+    if kept:
+        names, times = (list(column) for column in zip(*kept))
+        # Relative names in an absolute directory, as the CheckpointManager writes them.
+        kept_state = tf.compat.v1.train.generate_checkpoint_state_proto(
+            os.path.abspath(output_dir), names[-1], names, times, state.last_preserved_timestamp)
+        atomic_files.write_text(os.path.join(output_dir, "checkpoint"),
+                                text_format.MessageToString(kept_state))
+    else:  # nothing left to resume from: the list goes with the checkpoint
+        tf.io.gfile.rename(os.path.join(output_dir, "checkpoint"),
+                           os.path.join(folder, "checkpoint"))
+    return folder

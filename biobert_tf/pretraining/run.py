@@ -18,6 +18,7 @@ import os
 import tensorflow as tf
 from absl import logging
 
+from biobert_tf import atomic_files
 from biobert_tf.bert import checkpoints
 from biobert_tf.bert.config import BertConfig
 from biobert_tf.bert.modeling import BertEncoder, BertPretrainer
@@ -51,7 +52,9 @@ class PretrainingSettings(LoopSettings):
     # Google's defaults and meanings, not fine-tuning's.
     output_dir: str | None = option(None, "Where checkpoints, summaries, the TF1 export and "
                                     "eval_results.txt go. Required.")
-    keep_checkpoint_max: int = option(5, "Checkpoints kept in --output_dir.")
+    keep_checkpoint_max: int = option(5, "Checkpoints kept in --output_dir (at least 2: "
+                                      "the newest is known good only once the loss after it "
+                                      "is seen).")
     seed: int = option(12345, "Seed of weight init and data shuffling.")
 
 
@@ -159,9 +162,13 @@ class Pretraining:
         step = trainer.fit(lambda context, start_step: self.dataset(
             context, s.train_batch_size, s.input_file, True, start_step), initialize)
         if self.chief:
-            exported = checkpoints.export(self.model, os.path.join(s.output_dir, "tf1"), "tf1",
-                                          self.vocab_file, checkpoint_name=f"model.ckpt-{step}")
-            logging.info("exported step %d in Google's TF1 layout: %s", step, exported)
+            # The folder appears whole, replacing an earlier export (of another step).
+            export_dir = os.path.join(s.output_dir, "tf1")
+            with atomic_files.atomic_directory(export_dir, checkpoints.BERT_CONFIG_NAME) as partial:
+                checkpoints.export(self.model, partial, "tf1", self.vocab_file,
+                                   checkpoint_name=f"model.ckpt-{step}")
+            logging.info("exported step %d in Google's TF1 layout: %s", step,
+                         os.path.join(export_dir, f"model.ckpt-{step}"))
 
     def evaluate(self, trainer: training.Trainer) -> None:
         """eval_results.txt of the trained model, else of the newest checkpoint in

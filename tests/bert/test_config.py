@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import re
 
 import hypothesis
 import pytest
@@ -157,3 +158,21 @@ def test_any_json_values_give_a_config_or_an_error_naming_the_file(tmp_path, tin
         BertConfig.from_json_file(str(path))
     except ConfigError as error:
         assert str(path) in str(error)
+
+
+@pytest.mark.parametrize("text, message", [
+    ('"bert"', ": expected a JSON object, got str"),
+    ("", ": empty file"),
+    ('{"model_type": "bert", "vocab_size": 10, "vocab_size": 12}',
+     ": the key 'vocab_size' occurs twice"),
+    ('{"model_type": "bert", "vocab_size": 10, "id2label": {"0": NaN}}',
+     r": NaN is not a JSON number \(at id2label\.0\)"),
+    ('{"model_type": "bert", "vocab_size": 10,', ":1: malformed JSON"),
+])
+def test_a_damaged_hf_config_json_is_one_clear_error(tmp_path, text, message):
+    from biobert_tf.bert import checkpoints
+
+    path = tmp_path / "config.json"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="^" + re.escape(str(path)) + message):
+        checkpoints.read_checkpoint(str(tmp_path))

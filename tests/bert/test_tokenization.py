@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 import unicodedata
@@ -7,7 +8,7 @@ import tensorflow as tf
 
 import reference_tokenizer as ref
 from biobert_tf.bert.tokenization import BertTokenizer, FullTokenizer, VocabError, load_vocab
-from helpers import corpus_lines, ner_sentences
+from helpers import REPO, corpus_lines, ner_sentences
 from helpers import LINE_ENDINGS, with_line_endings
 
 TRICKY = [
@@ -196,3 +197,10 @@ def test_vocab_reads_every_line_ending_like_lf(tmp_path, ending):
     path.write_bytes(with_line_endings("[UNK]\n[CLS]\n[SEP]\na\n\nb\n", ending))
     with pytest.raises(VocabError, match=r"vocab.txt:5: empty token"):
         load_vocab(str(path))
+
+
+def test_the_real_vocabularies_have_no_duplicate_so_refusing_them_is_safe(minilm_dir):
+    for path in (REPO / "biobert_tf" / "resources" / "demo_vocab.txt",
+                 os.path.join(minilm_dir, "vocab.txt")):
+        tokens = load_vocab(str(path))  # a duplicate would raise, naming both lines
+        assert len(set(tokens)) == len(tokens) > 5000

@@ -4,6 +4,7 @@ contradicting flags, the saved-or-derived spec, fresh result folders, atomic wri
 import dataclasses
 import json
 import os
+import re
 
 import pytest
 
@@ -85,13 +86,10 @@ def test_load_or_derive(tmp_path):
     assert run_dir.load_or_derive(path, load, lambda: {"a": 2}, save, training=False) == {"a": 1}
 
 
-def test_fresh_results_dirs_never_collide_and_writes_are_atomic(tmp_path):
+def test_fresh_results_dirs_never_collide(tmp_path):
     first, second = run_dir.fresh_results_dir(str(tmp_path)), run_dir.fresh_results_dir(
         str(tmp_path))
     assert first != second and os.path.isdir(first) and os.path.isdir(second)
-    run_dir.atomic_write(str(tmp_path / "a.txt"), "complete\n")
-    assert (tmp_path / "a.txt").read_text() == "complete\n"
-    assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name] == []
 
 
 def test_saved_dataclasses_round_trip_and_name_a_bad_file(tmp_path):
@@ -106,3 +104,65 @@ def test_saved_dataclasses_round_trip_and_name_a_bad_file(tmp_path):
     (tmp_path / "spec.json").write_text('{"labels": ["a"], "unknown": 1}')
     with pytest.raises(ValueError, match="spec.json: not a saved Spec"):
         Spec.load(path)
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"task": "re", "settings": {"max_seq_length": NaN}}',
+     r"not a readable run record \(.*NaN is not a JSON number \(at settings\.max_seq_length\)"),
+    ('{"task": "re", "task": "ner"}', "not a readable run record .*the key 'task' occurs twice"),
+    ("", r"not a readable run record \(.*empty file"),
+    ('{"task": "re", "settings": []}', r"settings: must be an object, got \[\]"),
+    ('{"task": "re", "version": 1}', "version: must be a string, got 1"),
+    ('{"task": ""}', "task: must be a non-empty string"),
+])
+def test_a_damaged_record_names_the_file_and_field(tmp_path, content, message):
+    (tmp_path / "task.json").write_text(content)
+    with pytest.raises(ValueError, match=re.escape(str(tmp_path / "task.json")) + ": " + message):
+        run_dir.read_record(str(tmp_path))
+
+
+@pytest.mark.parametrize("name, value", [("max_seq_length", "64"), ("max_seq_length", 64.0),
+                                         ("do_lower_case", 0), ("do_lower_case", None),
+                                         ("max_seq_length", True)])
+def test_a_saved_setting_of_the_wrong_type_is_refused_not_adopted(tmp_path, name, value):
+    trained_run(tmp_path, do_lower_case=False, max_seq_length=64)
+    record = json.loads((tmp_path / "task.json").read_text())
+    record["settings"][name] = value
+    (tmp_path / "task.json").write_text(json.dumps(record))
+    with pytest.raises(ValueError, match=rf"task.json: settings\.{name}: must be "):
+        driver.adopt_saved_settings(RelationTask, FineTuningSettings(output_dir=str(tmp_path)),
+                                    frozenset())
+
+
+@dataclasses.dataclass(frozen=True)
+class SavedSpec(run_dir.SavedDataclass):
+    labels: tuple[str, ...]
+    units: int = 8
+    rate: float = 0.5
+    head: str = "cls"
+    lower: bool = False
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"labels": ["a"], "units": True}, "units: must be an integer, got true"),
+    ({"labels": ["a"], "units": 8.0}, "units: must be an integer, got 8.0"),
+    ({"labels": ["a"], "rate": "0.5"}, "rate: must be a finite number"),
+    ({"labels": ["a"], "lower": 1}, "lower: must be true or false"),
+    ({"labels": ["a", 3]}, r"labels\[1\]: must be a string, got 3"),
+    ({"labels": "a"}, "labels: must be an array"),
+    ({"units": 3}, "the field 'labels' is missing"),
+    ({"labels": ["a"], "x": 1}, "unknown fields x"),
+])
+def test_a_saved_dataclass_field_of_the_wrong_type_names_file_and_field(tmp_path, values, message):
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(values))
+    with pytest.raises(ValueError, match=f"spec.json: not a saved SavedSpec .*{message}"):
+        SavedSpec.load(str(path))
+
+
+def test_a_saved_dataclass_reads_back_exactly_and_is_written_atomically(tmp_path):
+    spec = SavedSpec(("x", "y"), units=3, rate=1, head="sll", lower=True)
+    spec.save(str(tmp_path / "spec.json"))
+    loaded = SavedSpec.load(str(tmp_path / "spec.json"))
+    assert loaded == spec and isinstance(loaded.rate, float)
+    assert [p.name for p in tmp_path.iterdir()] == ["spec.json"]

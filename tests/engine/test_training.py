@@ -1,7 +1,10 @@
-"""The training loop: progress lines, host calls that leave the numbers unchanged, and a
-resume that gives the same weights as an uninterrupted run, dropout included."""
+"""The training loop: progress lines, host calls that leave the numbers unchanged, a resume
+that gives the same weights as an uninterrupted run (dropout included), a diverging run that
+keeps a good checkpoint to resume from, and no leftovers of interrupted saves."""
 
 import logging
+import math
+import re
 
 import keras
 import numpy as np
@@ -12,7 +15,7 @@ from absl import logging as absl_logging
 from biobert_tf.bert.config import BertConfig
 from biobert_tf.bert.modeling import BertEncoder
 from biobert_tf.engine import progress, training
-from biobert_tf.engine.optimization import create_optimizer
+from biobert_tf.engine.optimization import create_optimizer, learning_rate_schedule
 
 BATCH = 4
 
@@ -41,13 +44,29 @@ def dataset(context=None, start_step=0):
     return tf.data.Dataset.from_tensor_slices(data).repeat().batch(BATCH).skip(start_step)
 
 
-def fit(output_dir, num_steps, iterations_per_loop=1000):
+class BlowUp(keras.optimizers.schedules.LearningRateSchedule):
+    """`schedule`'s learning rate until optimizer step `at`, then `rate`: a diverging run."""
+
+    def __init__(self, schedule, at, rate):
+        self.schedule, self.at, self.rate = schedule, at, rate
+
+    def __call__(self, step):
+        return tf.where(step >= self.at, self.rate, self.schedule(step))
+
+
+def fit(output_dir, num_steps, iterations_per_loop=1000, save_checkpoints_steps=1000,
+        warmup_steps=0, blow_up_at=None, rate=1e3):
+    """A fit as a new process would run it (new model, optimizer and loop), whose learning rate
+    jumps to `rate` from step `blow_up_at` on if that is given."""
     keras.utils.set_random_seed(1)
     objective = LinearObjective()
-    trainer = training.Trainer(tf.distribute.get_strategy(), objective,
-                               create_optimizer(0.1, num_steps, 0, aggregate_gradients=False),
+    optimizer = create_optimizer(0.1, num_steps, warmup_steps, aggregate_gradients=False)
+    if blow_up_at is not None:
+        optimizer.learning_rate = BlowUp(learning_rate_schedule(0.1, num_steps, warmup_steps),
+                                         blow_up_at, rate)
+    trainer = training.Trainer(tf.distribute.get_strategy(), objective, optimizer,
                                training.LoopConfig(str(output_dir), num_steps, iterations_per_loop,
-                                                   global_batch_size=BATCH))
+                                                   save_checkpoints_steps, global_batch_size=BATCH))
     trainer.fit(dataset)
     return trainer
 
@@ -142,3 +161,100 @@ def test_resuming_with_dropout_gives_the_weights_of_an_uninterrupted_run(tmp_pat
     resumed = fit_bert(tmp_path / "resumed", 4)
     for a, b in zip(straight.weights, resumed.weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+
+
+# ---- divergence ---------------------------------------------------------------------------
+def fit_to_12(output_dir, blow_up_at=None, rate=1e3, iterations_per_loop=1):
+    """12 steps logged every step (by default) and saved every 2nd."""
+    return fit(output_dir, 12, iterations_per_loop, 2, blow_up_at=blow_up_at, rate=rate)
+
+
+def test_an_exploding_loss_stops_before_nan_and_a_rerun_resumes_from_the_last_good_checkpoint(
+        tmp_path, monkeypatch):
+    # As before the weight check: the blown-up weights of step 8 are saved, and only the loss
+    # after them (step 9) shows it.
+    monkeypatch.setattr(training, "WEIGHT_GROWTH_LIMIT", math.inf)
+    normal = fit_to_12(tmp_path / "normal")
+    run = tmp_path / "run"
+    with pytest.raises(training.TrainingDivergedError) as diverged:
+        fit_to_12(run, blow_up_at=7)  # the update of step 8 blows the weights up
+    message = str(diverged.value)
+    assert re.search(r"loss is \S+ at step 9, over 10 times the highest loss before it", message)
+    assert "nan" not in message and "ckpt-8 was saved before the loss after it was seen" in message
+    assert message.endswith(f"Rerun with a lower --learning_rate to resume from {run}/ckpt-6, "
+                            "or check the data")
+    assert tf.train.latest_checkpoint(str(run)) == f"{run}/ckpt-6"
+    assert len(list((run / training.DIVERGED_DIR).glob("ckpt-8-*/ckpt-8.index"))) == 1
+    kept = tf.train.load_checkpoint(f"{run}/ckpt-6")
+    before = tf.train.load_checkpoint(f"{tmp_path}/normal/ckpt-6")
+    for name, _ in tf.train.list_variables(f"{run}/ckpt-6"):
+        if name != "_CHECKPOINTABLE_OBJECT_GRAPH":  # model, optimizer slots and step
+            assert np.all(np.isfinite(kept.get_tensor(name))), name
+            np.testing.assert_array_equal(kept.get_tensor(name), before.get_tensor(name), name)
+
+    # Still too high a rate: its first interval goes NaN. ckpt-6 is known good (ckpt-8 was saved
+    # after it), so it is kept.
+    with pytest.raises(training.TrainingDivergedError, match=r"loss is (nan|inf) at step 8\. "
+                       rf"Rerun with a lower --learning_rate to resume from {run}/ckpt-6,"):
+        fit_to_12(run, blow_up_at=6, rate=1e30, iterations_per_loop=2)
+
+    resumed = fit_to_12(run)  # the same command with the first, lower rate
+    for a, b in zip(normal.objective.model.weights, resumed.objective.model.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+
+
+def test_blown_up_weights_are_not_saved_and_an_unseen_checkpoint_is_moved_aside(tmp_path):
+    with pytest.raises(training.TrainingDivergedError,
+                       match=r"the weights' global norm is \S+ at step 8 \(\S+ when this run "
+                             rf"started\)\. Rerun with a lower --learning_rate to resume from "
+                             rf"{tmp_path}/ckpt-6,"):
+        fit_to_12(tmp_path, blow_up_at=7, rate=1e4)
+    assert not list(tmp_path.glob("ckpt-8*")) and not (tmp_path / training.DIVERGED_DIR).exists()
+    # A new process resuming from ckpt-6 (as if killed right after saving it) cannot tell its
+    # weights are good when its first interval goes NaN: ckpt-4 is kept.
+    with pytest.raises(training.TrainingDivergedError, match=r"loss is (nan|inf) at step 8\. "
+                       "ckpt-6 was saved before the loss after it was seen: moved to .*resume "
+                       rf"from {tmp_path}/ckpt-4,"):
+        fit_to_12(tmp_path, blow_up_at=6, rate=1e30, iterations_per_loop=2)
+
+
+@pytest.mark.parametrize("warmup_steps", [0, 10])
+def test_normal_runs_never_look_diverged(tmp_path, warmup_steps):
+    # Every step logged (the tiny BERT runs above, with dropout, are normal runs too).
+    assert fit(tmp_path, 40, 1, 5, warmup_steps).step == 40
+
+
+def test_the_loss_watch_allows_warmup_and_noise_and_stops_an_explosion():
+    def first_problem(losses):
+        watch = training.LossWatch()
+        return next((step for step, loss in enumerate(losses, 1) if watch.problem(loss, step)),
+                    None)
+
+    # The warmup of test_normal_runs_never_look_diverged[10], and noisy batches late in a run.
+    assert first_problem([0.609, 6.558, 0.842, 14.422, 8.982, 4.38]) is None
+    assert first_problem([2.3, 1.2, 0.4, 0.01, 0.002, 0.9, 0.001, 5.0]) is None
+    assert first_problem([1.2, 50]) is None  # too early to tell
+    assert first_problem([1.22, 1.20, 54.39]) == 3  # a tiny run_ner.py at --learning_rate=3
+    assert first_problem([2.3, math.inf]) == 2 and first_problem([math.nan]) == 1
+
+
+def test_a_fit_removes_what_interrupted_checkpoint_saves_left_and_nothing_else(tmp_path):
+    leftovers = ["ckpt-3_temp/part-00000-of-00001.data-00000-of-00001.tempstate1234",
+                 "ckpt-3.index.tempstate5678", "checkpoint.tmp" + "0a" * 16,
+                 "best/model_temp/part-00000-of-00001.index"]
+    kept = ["notes_temp/a.txt", "ckpt-3_temp.txt", "checkpoint.tmp", "best/my_model_temp"]
+    for name in leftovers + kept:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    fit(tmp_path, 1)
+    assert not any((tmp_path / name.split("/part-")[0]).exists() for name in leftovers)
+    assert all((tmp_path / name).exists() for name in kept)
+    assert tf.train.latest_checkpoint(str(tmp_path)) == f"{tmp_path}/ckpt-1"
+
+
+def test_results_are_written_whole_in_googles_format(tmp_path):
+    path = tmp_path / "eval_results.txt"
+    path.write_text("old")
+    training.write_results(str(path), {"loss": 0.5, "global_step": 3, "accuracy": 1.0})
+    assert path.read_text() == "accuracy = 1.0\nglobal_step = 3\nloss = 0.5\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["eval_results.txt"]

@@ -1,5 +1,6 @@
 import collections
 import gzip
+import re
 import time
 import tracemalloc
 
@@ -223,6 +224,32 @@ def test_malformed_xml_names_the_line(tmp_path, text, line):
     path = write(tmp_path / "bad.xml", text)
     with pytest.raises(CorpusError, match=rf"bad\.xml:{line}: malformed XML"):
         list(read_documents(path, skip_bad_documents=True))
+
+
+@pytest.mark.parametrize("head, message", [
+    ('<?xml version="1.0" encoding="x-nope"?>', "declares encoding 'x-nope'; corpus XML must be UTF-8"),
+    ("<?xml version='1.0' encoding='ISO-8859-1'?>", "declares encoding 'ISO-8859-1'"),
+    ('<?xml version="1.0" encoding="utf-16"?>', "declares encoding 'utf-16'"),
+    ('<?xml version="1.0" encoding="rot13"?>', "declares encoding 'rot13'"),
+    ("\ufeff", "a UTF-16 or UTF-32 byte-order mark"),
+])
+@pytest.mark.parametrize("name", ["b.xml", "b.xml.gz"])
+def test_xml_in_another_encoding_is_one_clear_error(tmp_path, head, message, name):
+    body = BIOC_XML.split("\n", 1)[1]
+    data = (head.encode("utf-16") + body.encode("utf-16-le") if head == "\ufeff"
+            else (head + "\n" + body).encode("utf-8"))
+    (tmp_path / name).write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    with pytest.raises(CorpusError, match=f"^{tmp_path / name}:1: {re.escape(message)}"):
+        list(read_documents(str(tmp_path / name)))
+
+
+@pytest.mark.parametrize("head", ["<?xml version='1.0' encoding='utf-8'?>", '\ufeff<?xml version="1.0"?>',
+                                  '<?xml version="1.0" encoding="US-ASCII" standalone="yes"?>'])
+def test_utf8_xml_declarations_read(tmp_path, head):
+    path = write(tmp_path / "b.xml", BIOC_XML)
+    expected = list(read_documents(path))
+    write(tmp_path / "b.xml", head + "\n" + BIOC_XML.split("\n", 1)[1])
+    assert list(read_documents(path)) == expected
 
 
 def test_xml_memory_stays_constant(tmp_path):

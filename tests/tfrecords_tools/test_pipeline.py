@@ -199,8 +199,9 @@ def test_command_line_mixing_and_subdomain_filter(tmp_path):
     # Equal shares: the small corpus is read again until the big one is read through.
     read = int(mixed.stdout.split("read: ")[1].split()[0])
     assert read >= 60
+    # Another command into the same output file: replacing it must be asked for.
     filtered = subprocess.run(args + [f"--input_file={tmp_path}/big.txt,{tmp_path}/small.txt",
-                                      r"--filter_pattern=\bgene\b"],
+                                      r"--filter_pattern=\bgene\b", "--overwrite"],
                               capture_output=True, text=True, timeout=300)
     assert filtered.returncode == 0, filtered.stderr[-2000:]
     wrote = int(filtered.stdout.split("wrote: ")[1].split()[0])

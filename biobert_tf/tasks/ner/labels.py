@@ -4,8 +4,8 @@ A tag is `O`, or a prefix `B`, `I`, `E` or `S` optionally followed by `-TYPE`: I
 typed (`B-Disease`) or untyped (`B`, as in BioBERT's data, whose chunks have type ""). Every module
 that reads a tag (metrics, data files, the model's tag set) goes through `split_label`.
 
-TensorFlow is imported only to save or load a tag set, so that the parser, and the conlleval mirror
-`biobert_tf.tasks.ner.metrics` that uses it, work without TensorFlow.
+TensorFlow is imported only to save a tag set (and to read one from gs://), so that the parser,
+and the conlleval mirror `biobert_tf.tasks.ner.metrics` that uses it, work without TensorFlow.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+
+from biobert_tf import atomic_files, json_files
 
 LABELS_FILE = "labels.json"  # a trained model's tag set, in its output directory
 
@@ -79,20 +81,22 @@ class NerLabels:
         return self.types[type_id] or UNTYPED
 
     def save(self, path: str) -> None:
-        import tensorflow as tf  # only here: see the module docstring (gfile reads gs:// too)
-
-        with tf.io.gfile.GFile(path, "w") as f:
-            json.dump({"labels": self.labels, "scheme": self.scheme}, f, indent=1)
+        atomic_files.write_text(path, json.dumps({"labels": self.labels, "scheme": self.scheme},
+                                                 indent=1))
 
     @classmethod
     def load(cls, path: str) -> NerLabels:
-        import tensorflow as tf  # only here: see the module docstring (gfile reads gs:// too)
+        """The tag set saved at `path`: distinct valid tags, "O" among them, and a scheme name."""
+        from biobert_tf.tasks.ner.data import SCHEMES  # here: the data module imports this one
 
-        with tf.io.gfile.GFile(path) as f:
-            text = f.read()
         try:
-            values = json.loads(text)
-            return cls(values["labels"], values["scheme"])
-        except (ValueError, KeyError, TypeError) as e:  # JSON errors are ValueErrors
-            raise ValueError(f"{path}: not a tag set saved by NerLabels.save "
-                             f"({type(e).__name__}: {e})") from None
+            saved = json_files.load(path)
+            tags = [tag.string() for tag in saved.field("labels").items()]
+            scheme = saved.field("scheme").string()
+            if scheme not in SCHEMES:
+                saved.field("scheme").fail(f"must be one of {', '.join(SCHEMES)}, got {scheme!r}")
+            if len(set(tags)) < len(tags):
+                saved.field("labels").fail("a tag occurs twice")
+            return cls(tags, scheme)
+        except ValueError as e:
+            raise ValueError(f"{path}: not a tag set saved by NerLabels.save ({e})") from None

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from biobert_tf import atomic_files
 from biobert_tf.bert.modeling import BertEncoder
 from biobert_tf.engine import run_dir, training
 from biobert_tf.engine.settings import FineTuningSettings, option
@@ -226,14 +227,14 @@ class NerTask(Task):
         predictions.jsonl (one sentence per line with tags and probabilities)."""
         name = "eval_results.txt" if split == "dev" else "test_results.txt"
         report = format_report(scores)
-        run_dir.atomic_write(self.result_path(name), report)
+        atomic_files.write_text(self.result_path(name), report)
         logging.info("%s:\n%s", name, report)
         if split != "test":
             return
         sentences = self.gold(split)
         write_conll(self.result_path("NER_result_conll.txt"), [s.tokens for s in sentences],
                     [s.labels for s in sentences], scores["predicted"])
-        run_dir.atomic_write(self.result_path("predictions.jsonl"), "".join(
+        atomic_files.write_text(self.result_path("predictions.jsonl"), "".join(
             json.dumps({"source": f"{s.path}:{s.line}", "tokens": list(s.tokens),
                         "gold": list(s.labels), "pred": tags,
                         "prob": [round(p, 4) for p in probs]}) + "\n"

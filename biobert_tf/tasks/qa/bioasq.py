@@ -16,7 +16,7 @@ from typing import Mapping
 
 import numpy as np
 
-from biobert_tf.engine import run_dir
+from biobert_tf import atomic_files
 from biobert_tf.tasks.qa import data as qa_data
 from biobert_tf.tasks.qa import metrics as qa_metrics
 
@@ -93,5 +93,5 @@ def write_answers(path: str, question_type: str, answers: dict) -> None:
     questions = [{"id": qid, "type": question_type,
                   "exact_answer": value if question_type == "yesno" else [[a] for a in value]}
                  for qid, value in answers.items()]
-    run_dir.atomic_write(path, json.dumps({"questions": questions}, indent=1,
+    atomic_files.write_text(path, json.dumps({"questions": questions}, indent=1,
                                           ensure_ascii=False))

@@ -13,16 +13,19 @@
   and yes/no classification.
 
 A malformed file raises `QaDataError` naming the file and the JSON location
-(`data[3].paragraphs[0].qas[2]`, `questions[17]`) or the question id.
+(`data[3].paragraphs[0].qas[2].answers[0].answer_start`, `questions[17]`) and the question id
+(`biobert_tf.json_files` reads the JSON). An empty file or one without questions is an error.
+`answers` (SQuAD) and `snippets` (golden) may be absent; a summary's `exact_answer` is not read.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
-import json
-import os
 from collections.abc import Iterable, Sequence
+from typing import NoReturn
+
+from biobert_tf import json_files
 
 QUESTION_TYPES = ("factoid", "list", "yesno", "summary")
 ID_LENGTH = 24  # BioASQ question ids; pair ids add "_NNN"
@@ -66,61 +69,40 @@ class GoldenQuestion:
     snippets: tuple[str, ...]
 
 
-def _load_json(path: str) -> dict:
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"QA data file not found: {path}")
-    try:
-        with open(path, "rb") as f:
-            data = json.loads(f.read().decode("utf-8-sig"))
-    except UnicodeDecodeError as e:
-        raise QaDataError(f"{path}: not UTF-8 ({e.reason} at byte {e.start})") from None
-    except json.JSONDecodeError as e:
-        raise QaDataError(f"{path}:{e.lineno}:{e.colno}: invalid JSON ({e.msg})") from None
-    if not isinstance(data, dict):
-        raise QaDataError(f"{path}: expected a JSON object at the top, got "
-                          f"{type(data).__name__}")
-    return data
+def _load_json(path: str) -> json_files.Node:
+    return json_files.load(path, QaDataError)
 
 
-def _field(record, key: str, kind: type, where: str):
-    value = record.get(key) if isinstance(record, dict) else None
-    if not isinstance(value, kind) or (kind is str and not value.strip()):
-        got = "missing" if not isinstance(record, dict) or key not in record else repr(value)[:80]
-        raise QaDataError(f"{where}: {key!r} must be a non-empty {kind.__name__} ({got})")
-    return value
+def _fail(node: json_files.Node, qid: str, problem: str) -> NoReturn:
+    raise QaDataError(f"{node.where} (id {qid}): {problem}")
 
 
 def is_golden(path: str) -> bool:
     """Whether a json file is BioASQ golden (`questions`) rather than SQuAD (`data`)."""
-    return "questions" in _load_json(path)
+    return _load_json(path).has("questions")
 
 
 def read_squad(path: str) -> list[QaExample]:
     """Every question of a SQuAD v1.1-format file, in file order."""
-    data = _load_json(path)
     examples, seen = [], {}
-    for i, article in enumerate(_field(data, "data", list, path)):
-        for j, paragraph in enumerate(_field(article, "paragraphs", list,
-                                             f"{path}: data[{i}]")):
-            where_p = f"{path}: data[{i}].paragraphs[{j}]"
-            context = _field(paragraph, "context", str, where_p)
-            for k, qa in enumerate(_field(paragraph, "qas", list, where_p)):
-                where = f"{where_p}.qas[{k}]"
-                qid = _field(qa, "id", str, where)
+    for article in _load_json(path).field("data").items():
+        for paragraph in article.field("paragraphs").items():
+            context = paragraph.field("context").string()
+            for qa in paragraph.field("qas").items():
+                qid = qa.field("id").string()
                 if qid in seen:
-                    raise QaDataError(f"{where}: duplicate question id {qid!r} (first at "
-                                      f"{seen[qid]})")
-                seen[qid] = where
+                    _fail(qa, qid, f"duplicate question id (first at {seen[qid]})")
+                seen[qid] = qa.path
                 answers = []
-                for a, answer in enumerate(qa.get("answers") or []):
-                    text = _field(answer, "text", str, f"{where}.answers[{a}]")
-                    start = answer.get("answer_start")
-                    if not isinstance(start, int) or context[start:start + len(text)] != text:
-                        raise QaDataError(f"{where}.answers[{a}] (id {qid}): answer_start "
-                                          f"{start!r} does not point at {text!r} in the context")
+                for answer in qa.optional("answers", []).items():
+                    text = answer.field("text").string()
+                    start = answer.field("answer_start").integer(minimum=0)
+                    if context[start:start + len(text)] != text:
+                        _fail(answer, qid, f"answer_start {start} does not point at {text!r} in "
+                                           "the context")
                     answers.append(Answer(text, start))
-                examples.append(QaExample(qid, _field(qa, "question", str, where), context,
-                                          tuple(answers), where=where))
+                examples.append(QaExample(qid, qa.field("question").string(), context,
+                                          tuple(answers), where=qa.where))
     if not examples:
         raise QaDataError(f"{path}: no questions")
     return examples
@@ -128,27 +110,38 @@ def read_squad(path: str) -> list[QaExample]:
 
 def read_golden(path: str) -> list[GoldenQuestion]:
     """The questions of a BioASQ golden json file."""
-    data = _load_json(path)
     questions = []
-    for i, q in enumerate(_field(data, "questions", list, path)):
-        where = f"{path}: questions[{i}]"
-        qid = _field(q, "id", str, where)
-        kind = _field(q, "type", str, where)
+    for q in _load_json(path).field("questions").items():
+        qid = q.field("id").string()
+        kind = q.field("type").string()
         if kind not in QUESTION_TYPES:
-            raise QaDataError(f"{where} (id {qid}): unknown question type {kind!r}")
-        answer = q.get("exact_answer")
-        if kind == "yesno" and (not isinstance(answer, str) or answer.lower() not in ("yes", "no")):
-            raise QaDataError(f"{where} (id {qid}): a yes/no exact_answer must be 'yes' or "
-                              f"'no', got {answer!r}")
-        if kind in ("factoid", "list") and not isinstance(answer, list):
-            raise QaDataError(f"{where} (id {qid}): a {kind} exact_answer must be a list, got "
-                              f"{answer!r}")
-        snippets = tuple(_field(s, "text", str, f"{where}.snippets[{k}]")
-                         for k, s in enumerate(q.get("snippets") or []))
-        questions.append(GoldenQuestion(qid, kind, _field(q, "body", str, where),
-                                        answer.lower() if kind == "yesno" else answer,
-                                        snippets))
+            _fail(q, qid, f"unknown question type {kind!r}")
+        snippets = tuple(s.field("text").string() for s in q.optional("snippets", []).items())
+        questions.append(GoldenQuestion(qid, kind, q.field("body").string(),
+                                        _exact_answer(q, kind, qid), snippets))
+    if not questions:
+        raise QaDataError(f"{path}: no questions")
     return questions
+
+
+def _exact_answer(question: json_files.Node, kind: str, qid: str) -> object:
+    """A yes/no answer lower-cased; factoid and list answers: arrays whose items are a synonym
+    or an array of synonyms; a summary's is not read."""
+    if kind == "summary":
+        return None
+    answer = question.optional("exact_answer", None)
+    if kind == "yesno":
+        if not isinstance(answer.value, str) or answer.value.lower() not in ("yes", "no"):
+            _fail(question, qid, "a yes/no exact_answer must be 'yes' or 'no', got "
+                  f"{json_files.show(answer.value)}")
+        return answer.value.lower()
+    if not isinstance(answer.value, list):
+        _fail(question, qid, f"a {kind} exact_answer must be a list, got "
+                  f"{json_files.show(answer.value)}")
+    for item in answer.items():
+        for synonym in (item.items() if isinstance(item.value, list) else [item]):
+            synonym.string(non_empty=False)  # real files have " " synonyms; never matched
+    return answer.value
 
 
 def answer_items(question: GoldenQuestion) -> list[list[str]]:

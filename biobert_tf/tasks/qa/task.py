@@ -27,8 +27,9 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from biobert_tf import atomic_files, json_files
 from biobert_tf.bert.modeling import BertEncoder
-from biobert_tf.engine import run_dir, training
+from biobert_tf.engine import training
 from biobert_tf.engine.settings import FineTuningSettings, option
 from biobert_tf.engine.task import Task
 from biobert_tf.tasks.qa import bioasq
@@ -207,11 +208,14 @@ class QaTask(Task):
                 "training_examples": len(self.examples("train"))}
 
     def load_spec(self, path: str) -> dict:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+        spec = json_files.load(path)
+        spec.field("question_type").string()
+        spec.field("train_file").string()
+        spec.field("training_examples").integer(minimum=0)
+        return spec.value
 
     def save_spec(self, spec: dict, path: str) -> None:
-        run_dir.atomic_write(path, json.dumps(spec, indent=1, ensure_ascii=False))
+        atomic_files.write_text(path, json.dumps(spec, indent=1, ensure_ascii=False))
 
     # ---- scores and results ------------------------------------------------------------
     def batch_size(self, split: str) -> int:
@@ -242,7 +246,7 @@ class QaTask(Task):
             return
         metrics, report = (("qa_metrics.json", "eval_results.txt") if split == "test"
                            else ("dev_metrics.json", "dev_results.txt"))
-        run_dir.atomic_write(self.result_path(metrics), json.dumps(scores, indent=1))
+        atomic_files.write_text(self.result_path(metrics), json.dumps(scores, indent=1))
         training.write_results(self.result_path(report),
                                {f"{group}_{k}": v for group, values in scores.items()
                                 for k, v in values.items()})
@@ -346,7 +350,7 @@ class SpanQaTask(QaTask):
         if split == "test":
             for name, key in (("nbest_predictions.json", "nbest"),
                               ("predictions.json", "predictions")):
-                run_dir.atomic_write(self.result_path(name), json.dumps(
+                atomic_files.write_text(self.result_path(name), json.dumps(
                     result[key], indent=1, ensure_ascii=False))
         super().write_results(split, result)
 

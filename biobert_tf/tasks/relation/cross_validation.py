@@ -11,11 +11,22 @@ import os
 import tensorflow as tf
 from absl import logging
 
-from biobert_tf.engine import driver, run_dir, training
+from biobert_tf import atomic_files, json_files
+from biobert_tf.engine import driver, training
 from biobert_tf.tasks.relation import metrics as re_metrics
 from biobert_tf.tasks.relation.task import RelationSettings, RelationTask
 
 SCORES_FILE = "test_metrics.json"  # a fold's test scores, written when it is done
+REQUIRED = ("precision", "recall", "f1", "accuracy")  # in every binary or multi-class result
+AVERAGED = REQUIRED + ("specificity", "macro_precision", "macro_recall", "macro_f1")
+
+
+def _read_scores(path: str) -> dict[str, float]:
+    """The scores of a finished fold that a summary averages (those of a fresh result that are
+    floats): numbers, read as floats, the first four required."""
+    scores = json_files.load(path)
+    return {name: float(scores.field(name).number()) for name in AVERAGED
+            if name in REQUIRED or scores.has(name)}
 
 
 def cross_validate(settings: RelationSettings, strategy: tf.distribute.Strategy,
@@ -30,8 +41,7 @@ def cross_validate(settings: RelationSettings, strategy: tf.distribute.Strategy,
             predict_file=None)
         done = os.path.join(fold_settings.output_dir, SCORES_FILE)
         if os.path.exists(done):
-            with open(done) as f:
-                fold_scores.append(json.load(f))
+            fold_scores.append(_read_scores(done))
             logging.info("fold %d: already scored (%s)", fold, done)
             continue
         logging.info("fold %d of %d: %s", fold, folds, fold_settings.data_dir)
@@ -41,11 +51,11 @@ def cross_validate(settings: RelationSettings, strategy: tf.distribute.Strategy,
     summary = re_metrics.cv_summary(fold_scores)
     if training.is_chief(strategy):
         out = settings.output_dir
-        run_dir.atomic_write(os.path.join(out, "cv_results.json"), json.dumps(summary, indent=1))
+        atomic_files.write_text(os.path.join(out, "cv_results.json"), json.dumps(summary, indent=1))
         lines = [f"{folds}-fold cross-validation (mean ± sample std over folds)"]
         lines += [f"{key:16s} {100 * s['mean']:6.2f} ± {100 * s['std']:5.2f}   folds: "
                   + " ".join(f"{100 * v:.2f}" for v in s["values"])
                   for key, s in summary.items()]
-        run_dir.atomic_write(os.path.join(out, "cv_results.txt"), "\n".join(lines) + "\n")
+        atomic_files.write_text(os.path.join(out, "cv_results.txt"), "\n".join(lines) + "\n")
         logging.info("\n".join(lines))
     return summary

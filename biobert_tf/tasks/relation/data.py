@@ -37,7 +37,8 @@ File formats:
 - **generic jsonl**: `{"text": ..., "label": ..., "e1": [start, end], "e2": [start, end], "id": ...}`
   (`id` optional; an int label or id is read as its decimal string; other keys are ignored).
 
-Blank lines are skipped; a UTF-8 BOM and CRLF line ends are tolerated. Every other problem raises
+Blank lines are skipped; a UTF-8 BOM and CRLF line ends are tolerated. A jsonl record is read by
+`biobert_tf.json_files` (no NaN/Infinity, no key twice, anywhere in the record). Every other problem raises
 `ReDataError` naming `path:line` (1-based); nothing is dropped silently. Examples without an id in
 the file get `STEM-K` (`train-0`, `train-1`, ... by data row, as BioBERT's guids).
 """
@@ -45,12 +46,12 @@ the file get `STEM-K` (`train-0`, `train-1`, ... by data row, as BioBERT's guids
 from __future__ import annotations
 
 import errno
-import json
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 
+from biobert_tf import json_files
 from biobert_tf.tasks.relation.metrics import NEGATIVE_LABELS
 from biobert_tf.text_files import utf8_lines
 
@@ -225,15 +226,7 @@ def _json_lines(path: str) -> Iterator[tuple[int, dict]]:
     for number, line in _lines(path):
         if not line.strip(_ASCII_SPACE):
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ReDataError(f"{path}:{number}: invalid JSON ({e.msg} at column {e.colno})") \
-                from None
-        if not isinstance(record, dict):
-            raise ReDataError(f"{path}:{number}: expected a JSON object per line, got "
-                              f"{type(record).__name__}")
-        yield number, record
+        yield number, json_files.parse_line(line, path, number, ReDataError).value
 
 
 def _string_field(record: dict, key: str, path: str, number: int, allow_int: bool = False) -> str:
@@ -357,11 +350,7 @@ def detect_format(path: str | os.PathLike) -> str:
             continue
         if not stripped.startswith("{"):
             return "biobert_tsv"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ReDataError(f"{path}:{number}: invalid JSON ({e.msg} at column {e.colno})") \
-                from None
+        record = json_files.parse_line(line, path, number, ReDataError, kind=None).value
         if isinstance(record, dict) and ("e1" in record or "e2" in record):
             return "jsonl"
         return "scibert_jsonl"

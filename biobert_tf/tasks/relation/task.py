@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from biobert_tf import atomic_files
 from biobert_tf.tasks.relation import data as re_data
 from biobert_tf.tasks.relation import metrics as re_metrics
 from biobert_tf.bert.modeling import BertEncoder
@@ -238,16 +239,16 @@ class RelationTask(Task):
         prefix = "eval" if split == "dev" else split
         report = re_metrics.format_report(result)
         metrics = {k: v for k, v in result.items() if k not in ("probabilities", "predicted")}
-        run_dir.atomic_write(self.result_path(f"{prefix}_results.txt"), report)
-        run_dir.atomic_write(self.result_path(f"{prefix}_metrics.json"),
+        atomic_files.write_text(self.result_path(f"{prefix}_results.txt"), report)
+        atomic_files.write_text(self.result_path(f"{prefix}_metrics.json"),
                              json.dumps(metrics, indent=1))
         logging.info("%s results:\n%s", prefix, report)
         if split != "test":
             return
         examples = self.examples(split)
-        run_dir.atomic_write(self.result_path("test_results.tsv"), "".join(
+        atomic_files.write_text(self.result_path("test_results.tsv"), "".join(
             "\t".join(str(p) for p in row) + "\n" for row in result["probabilities"]))
-        run_dir.atomic_write(self.result_path("predictions.jsonl"), "".join(
+        atomic_files.write_text(self.result_path("predictions.jsonl"), "".join(
             json.dumps({"id": x.id, "source": f"{x.path}:{x.line}",
                         "text": model_text(x, self.spec.entity_mode, self.settings.placeholders),
                         "gold": x.label, "pred": label,

@@ -71,7 +71,30 @@ def test_load_names_the_file_of_a_bad_tag_set(tmp_path, text):
         NerLabels.load(str(path))
 
 
-def test_parser_and_metrics_import_without_tensorflow():
+@pytest.mark.parametrize("text, detail", [
+    ('{"labels": ["O", "B", "B"], "scheme": "bio"}', "labels: a tag occurs twice"),
+    ('{"labels": ["O", "B"], "scheme": "iobes"}', "scheme: must be one of bio, bioes, got 'iobes'"),
+    ('{"labels": ["O", 7], "scheme": "bio"}', r"labels\[1\]: must be a non-empty string, got 7"),
+    ('{"labels": "O B I", "scheme": "bio"}', "labels: must be an array"),
+    ('{"labels": ["O"], "scheme": "bio", "scheme": "bioes"}', "the key 'scheme' occurs twice"),
+    ('{"labels": ["O", NaN], "scheme": "bio"}', "NaN is not a JSON number"),
+    ("", "empty file"),
+])
+def test_a_damaged_tag_set_names_the_file_and_field(tmp_path, text, detail):
+    path = tmp_path / "labels.json"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=f"^{re.escape(str(path))}: not a tag set saved by "
+                                         f"NerLabels.save .*{detail}") as error:
+        NerLabels.load(str(path))
+    assert "\n" not in str(error.value)
+
+
+def test_save_is_atomic(tmp_path):
+    NerLabels(["O", "B", "I"], "bio").save(str(tmp_path / "labels.json"))
+    assert [p.name for p in tmp_path.iterdir()] == ["labels.json"]
+
+
+
     code = ("import sys; sys.modules['tensorflow'] = None; "  # any import of tensorflow fails
             "import biobert_tf.tasks.ner.labels, biobert_tf.tasks.ner.metrics, "
             "biobert_tf.tasks.ner.data")

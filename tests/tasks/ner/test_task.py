@@ -165,7 +165,7 @@ def run_ner(*args, timeout=600):
 def tiny_model_dir(tmp_path_factory):
     directory = tmp_path_factory.mktemp("tiny_ner_model")
     BertConfig(vocab_size=len(open(VOCAB, encoding="utf-8").read().splitlines()),
-               hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+               hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
                max_position_embeddings=64).to_json_file(str(directory / "bert_config.json"))
     return directory
 
@@ -177,7 +177,7 @@ def ner_data_dir(tmp_path_factory):
     for name in ("train.tsv", "devel.tsv"):
         (directory / name).write_text(
             "\n\n".join(open(os.path.join(DEMO_DATA, name), encoding="utf-8").read()
-                        .strip().split("\n\n")[:200]) + "\n", encoding="utf-8")
+                        .strip().split("\n\n")[:100]) + "\n", encoding="utf-8")
     test = open(os.path.join(DEMO_DATA, "test.tsv"), encoding="utf-8").read().strip()
     sentences = test.split("\n\n")
     long_sentence = "\n\n".join(sentences[:80]).replace("\n\n", "\n").replace(".\tO\n", ",\tO\n")

@@ -102,12 +102,13 @@ def test_run_qa_squad_predictions_and_savedmodel(model_dir, data_dir, tmp_path):
     assert again.returncode == 0, again.stderr[-4000:]
     [fresh] = [p for p in out.iterdir() if p.name.startswith("predict-")]
     assert json.loads((fresh / "predictions.json").read_text()) == predictions
-    # A flag that contradicts the trained model's casing is one error line naming both values.
-    cased = subprocess.run(predict_only + ["--do_lower_case=true"], capture_output=True,
-                           text=True, timeout=600)
-    assert cased.returncode != 0 and "Traceback" not in cased.stderr
-    [line] = [line for line in cased.stderr.splitlines() if "--do_lower_case=true" in line]
-    assert "do_lower_case=false" in line
+    # A flag that contradicts the trained model's casing is an error naming both values
+    # (in-process: run_ner's test checks that the command line prints it as one line).
+    with pytest.raises(ValueError, match="--do_lower_case=true contradicts the trained "
+                                         "model's do_lower_case=false"):
+        driver.adopt_saved_settings(SpanQaTask, QaSettings(
+            output_dir=str(out), do_predict=True, do_lower_case=True),
+            frozenset({"do_lower_case"}))
 
 
 def tiny_run(model_dir, output_dir, **settings):

@@ -263,7 +263,35 @@ def test_generic_jsonl_malformed(tmp_path, record, match):
         read_jsonl(path)
 
 
-# ----------------------------------------------------------------------- dispatch, labels
+@pytest.mark.parametrize("line, match", [
+    ('{"text": "<< a >> [[ b ]]", "label": "X", "metadata": [NaN]}',
+     r"NaN is not a JSON number \(at metadata\[0\]\)"),
+    ('{"text": "<< a >> [[ b ]]", "label": "X", "label": "Y"}', "the key 'label' occurs twice"),
+    ('{"text": "<< a >> [[ b ]]", "label": "X", "metadata": ' + "[" * 3000 + "]" * 3000 + "}",
+     "JSON nested too deeply"),
+    ('{"text": "<< a >> [[ b ]]", "label": "\\udc00"}', "lone UTF-16 surrogate"),
+    ('{"text": ["<< a >> [[ b ]]"], "label": "X"}', r"'text' must be a non-empty string"),
+    ('{"text": "<< a >> [[ b ]]", "label": 1.5}', "'label' must be"),
+    ('{"text": "<< a >> [[ b ]]", "label": null}', "'label' must be"),
+    ('"just a string"', "expected a JSON object per line, got str"),
+    ('{"text": "<< a >> [[ b ]]", "label": "X", "id": false}', "'id' must be"),
+])
+def test_jsonl_values_json_does_not_define_or_of_the_wrong_type(tmp_path, line, match):
+    good = '{"text": "<< a >> [[ b ]]", "label": "X"}\n'
+    path = _write(tmp_path / "test.jsonl", good + line + "\n")
+    for read in (read_scibert_jsonl, read_relations):
+        with _raises_at(path, 2, match):
+            read(path)
+
+
+def test_generic_jsonl_spans_json_cannot_hold(tmp_path):
+    good = {"text": "abc def", "label": "1", "e1": [0, 3], "e2": [4, 7]}
+    path = _write(tmp_path / "data.jsonl", json.dumps(good) + "\n" +
+                  '{"text": "abc def", "label": "1", "e1": [0, 1e999], "e2": [4, 7]}\n')
+    with _raises_at(path, 2, r"1e999 is too large for a number \(at e1\[1\]\)"):
+        read_jsonl(path)
+
+
 
 
 def test_detect_format_and_task_names(tmp_path):

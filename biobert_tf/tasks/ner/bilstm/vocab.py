@@ -18,6 +18,8 @@ from collections.abc import Iterable
 import numpy as np
 import tensorflow as tf
 
+from biobert_tf import json_files
+from biobert_tf import atomic_files
 from biobert_tf.text_files import utf8_lines
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<s>", "</s>"
@@ -54,18 +56,32 @@ class WordVocab:
         return cls([PAD, UNK, BOS, EOS] + kept, [PAD, UNK] + chars, lowercase, max_word_chars)
 
     def save(self, path: str) -> None:
-        with tf.io.gfile.GFile(path, "w") as f:
-            json.dump({"words": self.words, "chars": self.chars, "lowercase": self.lowercase,
-                       "max_word_chars": self.max_word_chars}, f, ensure_ascii=False)
+        atomic_files.write_text(path, json.dumps({"words": self.words, "chars": self.chars,
+                                       "lowercase": self.lowercase,
+                                       "max_word_chars": self.max_word_chars},
+                                      ensure_ascii=False))
 
     @classmethod
     def load(cls, path: str) -> WordVocab:
-        with tf.io.gfile.GFile(path) as f:
-            values = json.load(f)
-        if values.get("words", [])[:4] != [PAD, UNK, BOS, EOS]:
-            raise ValueError(f"{path}: not a word vocabulary (its first words must be "
-                             f"{PAD} {UNK} {BOS} {EOS})")
-        return cls(**values)
+        """The vocabulary saved at `path`: distinct words after the specials, distinct single
+        characters after `<pad>` and `<unk>`, and its settings."""
+        saved = json_files.load(path)
+        unknown = set(saved.object()) - {"words", "chars", "lowercase", "max_word_chars"}
+        if unknown:
+            saved.fail(f"not a word vocabulary (unknown fields {', '.join(sorted(unknown))})")
+        words = [word.string(non_empty=False) for word in saved.field("words").items()]
+        chars = [char.string(non_empty=False) for char in saved.field("chars").items()]
+        if words[:4] != [PAD, UNK, BOS, EOS] or chars[:2] != [PAD, UNK]:
+            saved.fail(f"not a word vocabulary (its words must start with {PAD} {UNK} {BOS} "
+                       f"{EOS}, its chars with {PAD} {UNK})")
+        for name, tokens in (("words", words), ("chars", chars)):
+            if len(set(tokens)) < len(tokens):
+                saved.field(name).fail("an entry occurs twice")
+        for char in saved.field("chars").items()[2:]:
+            if len(char.value) != 1:
+                char.fail(f"must be one character, got {json_files.show(char.value)}")
+        return cls(words, chars, saved.field("lowercase").boolean(),
+                   saved.field("max_word_chars").integer(minimum=1))
 
     def __len__(self) -> int:
         return len(self.words)
@@ -101,24 +117,50 @@ class WordLookup(tf.Module):
 def read_word_vectors(path: str, vocab: WordVocab, dim: int) -> tuple[np.ndarray, int]:
     """Rows for the vocab's words from a word2vec *text* file (`word v1 ... vD` per line, an
     optional `count dim` first line); words absent from the file keep a random row.
-    Returns ([len(vocab), dim] float32, how many words were found)."""
+    Returns ([len(vocab), dim] float32, how many vocab words were found).
+
+    Every row must have `dim` numbers (file:line otherwise); the rows read must hold finite
+    float32 numbers (other rows are not parsed: embedding files are large). Blank lines are
+    skipped. A vocabulary word twice in the file is an error, but for a lower-cased vocabulary
+    the first row of each lower-cased word is kept (word2vec files list the most frequent form
+    first).
+    """
     rng = np.random.default_rng(0)
     matrix = rng.normal(0, 0.1, (len(vocab), dim)).astype(np.float32)
     matrix[vocab.pad_id] = 0
     index = {w: i for i, w in enumerate(vocab.words)}
-    found = 0
+    first_line: dict[str, int] = {}  # vocab word → line of its row
     for number, line in utf8_lines(path):
         fields = line.rstrip().split(" ")
-        if number == 1 and len(fields) == 2 and all(x.isdigit() for x in fields):
+        if fields == [""]:
+            continue
+        if number == 1 and len(fields) == 2 and all(x.isascii() and x.isdigit() for x in fields):
+            if int(fields[1]) != dim:
+                raise ValueError(f"{path}:1: the header says {fields[1]} numbers per word, "
+                                 f"expected {dim} (--word_embedding_dim)")
             continue
         if len(fields) != dim + 1:
             raise ValueError(f"{path}:{number}: {len(fields) - 1} numbers, expected {dim} "
                              "(--word_embedding_dim)")
         word = fields[0].lower() if vocab.lowercase else fields[0]
-        if word in index:
-            try:
-                matrix[index[word]] = np.asarray(fields[1:], np.float32)
-            except ValueError:
-                raise ValueError(f"{path}:{number}: not a vector of numbers") from None
-            found += 1
-    return matrix, found
+        if word not in index:
+            continue
+        if word in first_line:
+            if not vocab.lowercase:
+                raise ValueError(f"{path}:{number}: the word {word!r} again (first on line "
+                                 f"{first_line[word]})")
+            continue
+        matrix[index[word]] = _vector(fields[1:], path, number)
+        first_line[word] = number
+    return matrix, len(first_line)
+
+
+def _vector(fields: list[str], path: str, number: int) -> np.ndarray:
+    try:
+        row = np.asarray(fields, np.float64)
+    except ValueError:
+        raise ValueError(f"{path}:{number}: not a vector of numbers") from None
+    if not (np.abs(row) <= np.finfo(np.float32).max).all():  # also false for NaN
+        raise ValueError(f"{path}:{number}: not a vector of finite float32 numbers (nan, inf "
+                         "or too large)")
+    return row.astype(np.float32)

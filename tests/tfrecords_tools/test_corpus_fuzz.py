@@ -1,0 +1,41 @@
+"""Corpus readers under random mutations of real files (bench/fuzz_corpus.py, under hypothesis):
+documents equal to the clean file's when only line endings or a BOM changed, else documents or
+one CorpusError line naming the file — never a traceback, never a silent misread."""
+
+import gzip
+import random
+import sys
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from helpers import REPO, shared_file
+
+sys.path.insert(0, str(REPO / "bench"))
+import fuzz_corpus  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory):
+    """reader -> (clean bytes, its documents, the path mutated files are written to)."""
+    shared_file("corpus", "bioasq_abstracts.txt")
+    workdir = tmp_path_factory.mktemp("fuzz")
+    files = {}
+    for reader, data in fuzz_corpus.clean_files(fuzz_corpus.real_abstracts(3, offset=100)).items():
+        path = workdir / fuzz_corpus.READERS[reader]
+        path.write_bytes(gzip.compress(data) if reader.endswith(".gz") else data)
+        files[reader] = (data, fuzz_corpus.read(str(path), reader), str(path))
+    return files
+
+
+@pytest.mark.parametrize("reader", list(fuzz_corpus.READERS))
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_a_mutated_file_reads_right_or_fails_in_one_line(clean, reader, data):
+    data_bytes, clean_documents, path = clean[reader]
+    kind = data.draw(st.sampled_from(fuzz_corpus.mutations(reader)), label="mutation")
+    rng = random.Random(data.draw(st.integers(0, 2**32), label="seed"))
+    mutated, expected = fuzz_corpus.mutated_file(reader, data_bytes, kind, rng)
+    with open(path, "wb") as f:
+        f.write(mutated)
+    assert fuzz_corpus.outcome(path, reader, expected, clean_documents) in ("read", "clear error")
