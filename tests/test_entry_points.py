@@ -60,7 +60,8 @@ def test_create_pretraining_data_empty_and_malformed_input(files):
     args = [f"--output_file={files}/out.tfrecord", f"--vocab_file={VOCAB}", "--noprogress"]
     error = run("tfrecords_tools.create_pretraining_data", f"--input_file={files}/empty.txt",
                 *args)
-    assert f"--input_file={files}/empty.txt: no documents" in error
+    assert f"--input_file={files}/empty.txt: no documents" in error and "nothing written" in error
+    assert not [name for name in os.listdir(files) if name.startswith("out.tfrecord")]
     error = run("tfrecords_tools.create_pretraining_data", f"--input_file={files}/bad.xml", *args)
     assert f"{files}/bad.xml:4: malformed XML" in error
 

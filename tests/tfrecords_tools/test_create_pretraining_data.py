@@ -140,16 +140,3 @@ def test_kill_9_while_writing_then_the_same_command_finishes_the_same_bytes(tmp_
     assert [_records(p) for p in outputs] == _uninterrupted_shards(corpus, 2)
     assert sorted(os.listdir(tmp_path)) == ["corpus.txt", "out-0.tfrecord", "out-0.tfrecord.run.json",
                                             "out-1.tfrecord"]
-
-
-def test_a_corpus_without_documents_writes_nothing(tmp_path):
-    (tmp_path / "empty.txt").write_bytes(b"")
-    (tmp_path / "blank.txt").write_bytes(b"\r\n \t\n\n")
-    output = str(tmp_path / "out" / "data.tfrecord")
-    result = subprocess.run(_command(f"{tmp_path}/*.txt", [output]), cwd=REPO,
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 1
-    errors = [line for line in result.stderr.splitlines() if "error" in line]
-    assert len(errors) == 1 and "no documents (0 documents" in errors[0] and "nothing written" in \
-        errors[0], result.stderr
-    assert os.listdir(tmp_path / "out") == []
