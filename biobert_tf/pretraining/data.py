@@ -104,11 +104,17 @@ def check_data_files(input_files: str | list[str], max_seq_length: int,
     return files
 
 
+# Bytes that frame each record of a TFRecord file: its length (8) and two CRCs (4 + 4).
+_FRAME_BYTES = 16
+
+
 @tf.function
-def _count_records(path: tf.Tensor) -> tf.Tensor:
+def _framed_bytes(path: tf.Tensor) -> tf.Tensor:
+    """The bytes of a TFRecord file's whole records (their data and framing)."""
     # Batched: counting record by record would cost more than reading them.
     return tf.data.TFRecordDataset(path, buffer_size=1 << 22).batch(4096).reduce(
-        tf.constant(0, tf.int64), lambda count, batch: count + tf.size(batch, tf.int64))
+        tf.constant(0, tf.int64), lambda total, batch: total + tf.reduce_sum(
+            tf.cast(tf.strings.length(batch), tf.int64)) + _FRAME_BYTES * tf.size(batch, tf.int64))
 
 
 def _read_through(path: str) -> tf.Tensor | None:
@@ -119,11 +125,15 @@ def _read_through(path: str) -> tf.Tensor | None:
     except tf.errors.DataLossError:
         raise ValueError(f"{path}: not a TFRecord file") from None
     try:
-        _count_records(tf.constant(path))
+        whole = int(_framed_bytes(tf.constant(path)))
     except tf.errors.DataLossError as e:  # the reason is "corrupted/truncated record at <offset>"
         where = re.search(r"\w+ record at \d+", e.message)
         raise ValueError(f"{path}: truncated or corrupt TFRecord file"
                          + (f" ({where[0]})" if where else "")) from None
+    # TensorFlow reads a file cut inside a record's length as if it ended before that record.
+    if whole != tf.io.gfile.stat(path).length:
+        raise ValueError(f"{path}: truncated or corrupt TFRecord file (truncated record at "
+                         f"{whole})")
     return first
 
 

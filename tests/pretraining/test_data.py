@@ -59,6 +59,16 @@ def test_an_unfinished_shard_is_refused(tmp_path, shard_bytes):
         check_data_files(f"{tmp_path}/*", SEQ, PRED)
 
 
+def test_a_file_cut_inside_a_records_length_is_named(tmp_path, shard_bytes):
+    # TensorFlow itself reads such a file as if it ended before that record.
+    third = sorted(_boundaries(shard_bytes))[2]
+    for inside in (1, 7, 11):
+        (tmp_path / "data-0.tfrecord").write_bytes(shard_bytes[:third + inside])
+        with pytest.raises(ValueError, match=rf"^{tmp_path}/data-0\.tfrecord: truncated or "
+                                             rf"corrupt TFRecord file \(truncated record at {third}\)$"):
+            check_data_files(f"{tmp_path}/data-0.tfrecord", SEQ, PRED)
+
+
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(damage=st.sampled_from(["cut", "flip"]), where=st.floats(0, 1, exclude_max=True),
        bit=st.integers(0, 7))
