@@ -17,6 +17,9 @@ import os
 import shutil
 from collections.abc import Iterator
 
+# A file written in place while it grows (a shard, a prediction file that resumes after a kill)
+# carries this suffix until it is complete and renamed.
+PARTIAL_SUFFIX = ".partial"
 # Hidden siblings of a folder being written: the new one, and the one it replaces.
 _PARTIAL, _REPLACED = ".partial-", ".replaced-"
 

@@ -22,7 +22,8 @@ from typing import IO, Iterable, Iterator, Sequence
 import numpy as np
 import tensorflow as tf
 
-from biobert_tf.pretraining.data import FEATURES, UNFINISHED_SUFFIX
+from biobert_tf.atomic_files import PARTIAL_SUFFIX
+from biobert_tf.pretraining.data import FEATURES
 from biobert_tf.bert.tokenization import BertTokenizer
 from tfrecords_tools.corpus import Document
 from tfrecords_tools.example_encoder import encode_examples
@@ -220,7 +221,7 @@ class RoundRobinWriter:
 
 def unfinished_path(path: str) -> str:
     """Where a shard is written until it is complete."""
-    return path + UNFINISHED_SUFFIX
+    return path + PARTIAL_SUFFIX
 
 
 def _opened_at(path: str, size: int) -> IO[bytes]:

@@ -15,6 +15,8 @@ import re
 import tensorflow as tf
 from google.protobuf.message import DecodeError
 
+from biobert_tf import atomic_files
+
 # name → (dtype in the file, length: "seq" = max_seq_length, "pred" = max_predictions_per_seq)
 FEATURES = {
     "input_ids": (tf.int64, "seq"),
@@ -29,7 +31,6 @@ FEATURES = {
 # `tfrecords_tools.create_pretraining_data` writes each shard as NAME.partial, renamed to NAME
 # once complete, and records what the shards were made from in FIRST_SHARD.run.json: a glob
 # over its output folder skips the record and refuses an unfinished shard.
-UNFINISHED_SUFFIX = ".partial"
 RUN_RECORD_SUFFIX = ".run.json"
 
 
@@ -65,7 +66,7 @@ def data_files(input_files: str | list[str]) -> list[str]:
     if not files:
         raise ValueError(f"no pretraining data files match {input_files!r}")
     for path in files:
-        if path.endswith(UNFINISHED_SUFFIX):
+        if path.endswith(atomic_files.PARTIAL_SUFFIX):
             raise ValueError(f"{path}: an unfinished shard of create_pretraining_data (rerun the "
                              "same command to finish it)")
     return files

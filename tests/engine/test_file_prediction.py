@@ -13,7 +13,8 @@ import pytest
 from absl import logging as absl_logging
 from hypothesis import given, settings, strategies as st
 
-from biobert_tf.engine.file_prediction import PARTIAL_SUFFIX, STATE_SUFFIX, predict_file
+from biobert_tf.atomic_files import PARTIAL_SUFFIX
+from biobert_tf.engine.file_prediction import STATE_SUFFIX, predict_file
 from helpers import REPO
 
 DOCUMENTS = [f"BRCA{i} is linked to cancer type {i}." for i in range(40)]
