@@ -46,7 +46,8 @@ def main(argv):
     pieces = tokenizer.tokenize(tf.constant([FLAGS.text]))
     print(f"text: {FLAGS.text}")
     print(f"{'piece':>16} {'id':>6} {'start':>5} {'end':>5} {'word':>4}  text[start:end]")
-    for token_id, begin, end, word in zip(*(t[0].numpy() for t in pieces)):
+    for token_id, begin, end, word in zip(*(getattr(pieces, k)[0].numpy() for k in (
+            "token_ids", "start_offsets", "end_offsets", "word_ids"))):
         print(f"{tokenizer.vocab[token_id]:>16} {token_id:>6} {begin:>5} {end:>5} {word:>4}  "
               f"{FLAGS.text[begin:end]}")
 

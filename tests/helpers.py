@@ -56,22 +56,32 @@ _SERVE = """
 import json, sys
 import numpy as np
 import tensorflow as tf, tensorflow_text  # tensorflow_text registers the tokenizer ops
-model = tf.saved_model.load(sys.argv[1])
-inputs = {k: tf.constant(v) for k, v in json.loads(sys.argv[2]).items()}
-out = model.signatures["serving_default"](**inputs)
-assert not [m for m in sys.modules if m.startswith("biobert_tf")], "biobert_tf was imported"
+inputs = {k: tf.constant(v) for k, v in json.loads(sys.argv[1]).items()}
 decode = np.vectorize(lambda b: b.decode("utf-8"), otypes=[object])
-print(json.dumps({k: (decode(v.numpy()) if v.dtype == tf.string else v.numpy()).tolist()
-                  for k, v in out.items()}))
+served = []
+for path in sys.argv[2:]:
+    out = tf.saved_model.load(path).signatures["serving_default"](**inputs)
+    served.append({k: (decode(v.numpy()) if v.dtype == tf.string else v.numpy()).tolist()
+                   for k, v in out.items()})
+assert not [m for m in sys.modules if m.startswith("biobert_tf")], "biobert_tf was imported"
+print(json.dumps(served))
 """
 
 
 def serve_in_fresh_process(saved_model: str, inputs: dict, cwd) -> dict:
     """The outputs (as lists, strings decoded) of a SavedModel's `serving_default` called in a
     new Python process that imports only tensorflow and tensorflow_text, as a server would."""
-    result = subprocess.run([sys.executable, "-c", _SERVE, str(saved_model), json.dumps(inputs)],
-                            capture_output=True, text=True, timeout=300,
-                            env=dict(os.environ, PYTHONPATH=""), cwd=str(cwd))
+    [outputs] = serve_each_in_fresh_process([saved_model], inputs, cwd)
+    return outputs
+
+
+def serve_each_in_fresh_process(saved_models: list, inputs: dict, cwd) -> list[dict]:
+    """`serve_in_fresh_process` for several SavedModels, all served in one new process (one
+    TensorFlow import)."""
+    result = subprocess.run(
+        [sys.executable, "-c", _SERVE, json.dumps(inputs), *map(str, saved_models)],
+        capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONPATH=""),
+        cwd=str(cwd))
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 

@@ -2,8 +2,9 @@
 
 `BertTokenizer` runs inside `tf.function` and SavedModels. It reproduces Google's
 BasicTokenizer + WordpieceTokenizer exactly and also returns, for every wordpiece,
-its start/end *character* offsets into the original string and the index of the
-original whitespace-separated word it came from.
+its start/end *character* offsets into the original string, the index of the
+original whitespace-separated word it came from, and whether it continues the
+previous piece's basic-tokenizer word (Google's "##" pieces).
 
 Why not `tensorflow_text.BertTokenizer` / `FastBertTokenizer` end to end: their
 normalisation differs from Google's on real text (NFKC case folding turns "ß" into
@@ -82,6 +83,7 @@ class Wordpieces(NamedTuple):
     start_offsets: tf.RaggedTensor
     end_offsets: tf.RaggedTensor
     word_ids: tf.RaggedTensor  # index of the whitespace-separated input word
+    continues_word: tf.RaggedTensor  # bool: same basic-tokenizer word as the previous piece
 
 
 class BertTokenizer(tf.Module):
@@ -119,6 +121,7 @@ class BertTokenizer(tf.Module):
         word_text = tf.where(too_long, UNK, words.flat_values)
         ids, piece_starts, piece_ends = self._wordpiece.tokenize_with_offsets(word_text)
         piece_word = ids.value_rowids()  # index into words.flat_values
+        continues = tf.equal(piece_word, tf.pad(piece_word[:-1], [[1, 0]], constant_values=-1))
         piece_long = tf.gather(too_long, piece_word)
         word_bytes = tf.strings.length(tf.gather(words.flat_values, piece_word), "BYTE")
         word_bytes = tf.cast(word_bytes, tf.int64)
@@ -140,7 +143,8 @@ class BertTokenizer(tf.Module):
             return tf.RaggedTensor.from_row_lengths(values, tf.cast(pieces_per_row, tf.int64))
 
         return Wordpieces(rows(ids.flat_values), rows(tf.cast(start_char, tf.int32)),
-                          rows(tf.cast(end_char, tf.int32)), rows(tf.cast(word_id, tf.int32)))
+                          rows(tf.cast(end_char, tf.int32)), rows(tf.cast(word_id, tf.int32)),
+                          rows(continues))
 
     def pack(self, first: Wordpieces, second: Wordpieces | None = None,
              seq_length: int = 128) -> dict[str, tf.Tensor]:

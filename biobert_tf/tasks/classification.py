@@ -8,6 +8,8 @@ classifier for one or two segments: the pooled `[CLS]` output → dropout → li
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import keras
 import tensorflow as tf
 
@@ -18,17 +20,23 @@ ENCODER_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 
 
 class ClassificationObjective:
-    """Cross-entropy over the global batch; metric: accuracy. `predict` gives probabilities."""
+    """Cross-entropy over the global batch, each example's weighted by its label's entry of
+    `class_weights` when given (rare classes count more); metric: accuracy. `predict` gives
+    probabilities."""
 
     metric_names = ("accuracy",)
 
-    def __init__(self, model: keras.Model):
+    def __init__(self, model: keras.Model, class_weights: Sequence[float] | None = None):
         self.model = model
+        self.class_weights = None if class_weights is None else tf.constant(class_weights,
+                                                                            tf.float32)
 
     def compute(self, batch: dict, training: bool):
         scores = self.model(batch, training=training)
         labels = batch["label_id"]
         xent = keras.losses.sparse_categorical_crossentropy(labels, scores, from_logits=True)
+        if self.class_weights is not None:
+            xent *= tf.gather(self.class_weights, labels)
         count = tf.cast(tf.shape(labels)[0], tf.float32)
         correct = tf.cast(tf.equal(tf.argmax(scores, -1, output_type=labels.dtype), labels),
                           tf.float32)

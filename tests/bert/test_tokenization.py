@@ -86,7 +86,7 @@ def test_offsets_slice_back_to_each_piece_and_word_ids(casing, request):
     checked = 0
     for i, text in enumerate(texts):
         starts = _word_starts(text)
-        for token_id, begin, end, word in zip(*(t[i].numpy() for t in out)):
+        for token_id, begin, end, word in zip(*(t[i].numpy() for t in out[:4])):
             piece = tokenizer.vocab[token_id]
             span = text[begin:end]
             assert 0 <= begin < end <= len(text)
@@ -101,6 +101,20 @@ def test_offsets_slice_back_to_each_piece_and_word_ids(casing, request):
                 assert len(span) == 1 and piece in _normalize(span, tokenizer.do_lower_case), \
                     (text, piece, span)
     assert checked > 10000
+
+
+@pytest.mark.parametrize("casing", ["uncased", "cased"])
+def test_a_piece_continues_its_word_exactly_where_google_writes_hashes(casing, request):
+    tokenizer, reference = request.getfixturevalue(casing)
+    texts = TRICKY + corpus_lines()[:300] + sorted(set(ner_sentences()))[:1000]
+    out = tokenizer.tokenize(tf.constant(texts))
+    continued = 0
+    for text, ids, continues in zip(texts, out.token_ids.to_list(), out.continues_word.to_list()):
+        pieces = reference.tokenize(text)
+        assert ids == reference.convert_tokens_to_ids(pieces)
+        assert continues == [p.startswith("##") for p in pieces], text
+        continued += sum(continues)
+    assert continued > 1000
 
 
 def test_long_words_are_unknown_with_offsets_covering_the_word(uncased):

@@ -124,6 +124,8 @@ def test_train_eval_export_and_resume_after_kill(data_dir, tmp_path):
     assert "restored step 8" in log and "step 10/10" in log
 
 
+# Trains the same model 3 steps under each strategy named in argv[2:] (default, mirrored,
+# default_xla), one after the other in this one process (one TensorFlow import).
 STRATEGY_SCRIPT = r"""
 import json, sys, numpy as np, tensorflow as tf
 tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0],
@@ -136,34 +138,35 @@ from biobert_tf.bert.modeling import BertEncoder, BertPretrainer
 from biobert_tf.engine.optimization import create_optimizer
 from biobert_tf.pretraining.objective import PretrainingObjective
 import keras
-data_dir, strategy_name, out = sys.argv[1:4]
-strategy = (tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-            if strategy_name.startswith("mirrored") else tf.distribute.get_strategy())
-keras.utils.set_random_seed(1)
-with strategy.scope():
-    model = BertPretrainer(BertEncoder.from_bert_config(
-        BertConfig.from_json_file(data_dir + "/bert_config.json")))
-    optimizer = create_optimizer(1e-3, 10, 1, aggregate_gradients=False)
-np.savez(out + "-initial.npz", *[v.numpy() for v in model.weights])
-trainer = training.Trainer(strategy, PretrainingObjective(model), optimizer,
-                           training.LoopConfig(out, 3, 3, 100, global_batch_size=8,
-                                               jit_compile=strategy_name.endswith("xla")))
+data_dir, out_root, *strategy_names = sys.argv[1:]
 def dataset_fn(context, start_step):
     # The same 8 examples per step whatever the replica count: no shuffling, files in order.
     ds = tf.data.TFRecordDataset(sorted(tf.io.gfile.glob(data_dir + "/data-*.tfrecord")))
     ds = ds.batch(8, drop_remainder=True).map(lambda r: pretraining_data.parse_examples(r, 32, 5))
     return ds.rebatch(context.get_per_replica_batch_size(8)) if context.num_replicas_in_sync > 1 else ds
-trainer.fit(dataset_fn)
-np.savez(out + "/weights.npz", *[v.numpy() for v in model.weights])
+for strategy_name in strategy_names:
+    out = out_root + "/" + strategy_name
+    strategy = (tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+                if strategy_name.startswith("mirrored") else tf.distribute.get_strategy())
+    keras.utils.set_random_seed(1)
+    with strategy.scope():
+        model = BertPretrainer(BertEncoder.from_bert_config(
+            BertConfig.from_json_file(data_dir + "/bert_config.json")))
+        optimizer = create_optimizer(1e-3, 10, 1, aggregate_gradients=False)
+    np.savez(out + "-initial.npz", *[v.numpy() for v in model.weights])
+    trainer = training.Trainer(strategy, PretrainingObjective(model), optimizer,
+                               training.LoopConfig(out, 3, 3, 100, global_batch_size=8,
+                                                   jit_compile=strategy_name.endswith("xla")))
+    trainer.fit(dataset_fn)
+    np.savez(out + "/weights.npz", *[v.numpy() for v in model.weights])
 """
 
 
 def test_mirrored_two_cpus_and_xla_equal_one_device(data_dir, tmp_path):
     names = ("default", "mirrored", "default_xla")
-    for name in names:
-        result = subprocess.run([sys.executable, "-c", STRATEGY_SCRIPT, str(data_dir), name,
-                                 str(tmp_path / name)], capture_output=True, text=True, timeout=600)
-        assert result.returncode == 0, result.stderr[-4000:]
+    result = subprocess.run([sys.executable, "-c", STRATEGY_SCRIPT, str(data_dir), str(tmp_path),
+                             *names], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
     one, *others = (np.load(tmp_path / n / "weights.npz") for n in names)
     initial = np.load(tmp_path / "default-initial.npz")
     for name, other in zip(names[1:], others):

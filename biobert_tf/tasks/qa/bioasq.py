@@ -1,5 +1,6 @@
 """BioASQ answers: per-question merging of the span model's n-best lists, the list threshold,
-the golden answers a prediction is scored against, and BioBERT's submission file.
+the golden answers a prediction is scored against, and the submission file (written for
+every BioASQ predict file, with or without its answers).
 
 BioASQ pair ids (`<24-char id>_NNN`, one per (question, snippet) pair) are merged per
 question: the probabilities of case-insensitively identical answers are summed, empty and
@@ -12,9 +13,10 @@ from __future__ import annotations
 
 import collections
 import json
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
+from absl import logging
 
 from biobert_tf import atomic_files
 from biobert_tf.tasks.qa import data as qa_data
@@ -72,15 +74,26 @@ def tune_list_threshold(merged: Merged, gold: dict) -> tuple[float, float]:
 
 
 def golden_answers(path: str, question_type: str) -> dict:
-    """{question id: gold} for the questions of one type in a golden file (factoid: the
-    synonyms; list: the items; yes/no: "yes"/"no"); an error when it has none."""
+    """{question id: gold} for the answered questions of one type in a golden file (factoid:
+    the synonyms; list: the items; yes/no: "yes"/"no"): empty for a test-set file (no
+    `exact_answer`); an error when the file has no question of the type."""
     questions = [q for q in qa_data.read_golden(path) if q.type == question_type]
     if not questions:
         raise qa_data.QaDataError(f"{path}: no {question_type} questions to score")
+    answered = [q for q in questions if q.exact_answer is not None]
+    if answered and len(answered) < len(questions):
+        logging.warning("%s: %d of %d %s questions have no exact_answer and are not scored",
+                        path, len(questions) - len(answered), len(questions), question_type)
     if question_type == "yesno":
-        return {q.id: q.exact_answer for q in questions}
-    items = {q.id: qa_data.answer_items(q) for q in questions}
+        return {q.id: q.exact_answer for q in answered}
+    items = {q.id: qa_data.answer_items(q) for q in answered}
     return {qid: v[0] for qid, v in items.items()} if question_type == "factoid" else items
+
+
+def is_bioasq(example_ids: Sequence[str]) -> bool:
+    """Whether examples are BioASQ (question, snippet) pairs (`<24-char id>_NNN`), whose
+    answers are merged per question and submitted in BioASQ's format."""
+    return bool(example_ids) and all(qa_data.question_id(i) != i for i in example_ids)
 
 
 def scores(question_type: str, gold: dict, answers: dict) -> dict:
@@ -89,7 +102,8 @@ def scores(question_type: str, gold: dict, answers: dict) -> dict:
 
 
 def write_answers(path: str, question_type: str, answers: dict) -> None:
-    """BioASQ's submission format: factoid/list answers as [[a1], [a2], ...]."""
+    """BioASQ's submission format: {"questions": [{"id", "type", "exact_answer"}]}, factoid
+    (top 5) and list answers as [[a1], [a2], ...], yes/no as "yes" or "no"."""
     questions = [{"id": qid, "type": question_type,
                   "exact_answer": value if question_type == "yesno" else [[a] for a in value]}
                  for qid, value in answers.items()]

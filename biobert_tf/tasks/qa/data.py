@@ -5,23 +5,26 @@
   with one paragraph per (question, snippet or abstract) pair and ids `<24-char id>_NNN`;
   test files have no answers.
 - `read_golden`: the questions of a BioASQ golden file (factoid, list, yes/no, summary) with
-  their `exact_answer` and snippets.
+  their `exact_answer` and snippets. A test-set file (BioASQ's format without the answers)
+  reads the same: its questions' `exact_answer` is None.
 - `span_examples` builds extractive training pairs from golden questions (BioASQ's factoid
   training files are not public): each snippet in which an exact answer or one of its
   synonyms occurs (case-insensitively) gives one example per answer item found, at its
-  first occurrence; `pair_examples` gives every (question, snippet) pair for prediction
+  first whole-word occurrence (else its first); `pair_examples` gives every (question, snippet) pair for prediction
   and yes/no classification.
 
 A malformed file raises `QaDataError` naming the file and the JSON location
 (`data[3].paragraphs[0].qas[2].answers[0].answer_start`, `questions[17]`) and the question id
 (`biobert_tf.json_files` reads the JSON). An empty file or one without questions is an error.
-`answers` (SQuAD) and `snippets` (golden) may be absent; a summary's `exact_answer` is not read.
+`answers` (SQuAD), `snippets` and `exact_answer` (golden) may be absent; a summary's
+`exact_answer` is not read.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import NoReturn
 
@@ -60,7 +63,7 @@ class QaExample:
 @dataclasses.dataclass(frozen=True)
 class GoldenQuestion:
     """A BioASQ question: `exact_answer` is factoid synonyms, list items (each a list of
-    synonyms), "yes"/"no", or None (summary)."""
+    synonyms), "yes"/"no", or None (a summary, or a test-set question)."""
 
     id: str
     type: str
@@ -126,10 +129,10 @@ def read_golden(path: str) -> list[GoldenQuestion]:
 
 def _exact_answer(question: json_files.Node, kind: str, qid: str) -> object:
     """A yes/no answer lower-cased; factoid and list answers: arrays whose items are a synonym
-    or an array of synonyms; a summary's is not read."""
-    if kind == "summary":
+    or an array of synonyms; None when absent (a test set); a summary's is not read."""
+    if kind == "summary" or not question.has("exact_answer"):
         return None
-    answer = question.optional("exact_answer", None)
+    answer = question.field("exact_answer")
     if kind == "yesno":
         if not isinstance(answer.value, str) or answer.value.lower() not in ("yes", "no"):
             _fail(question, qid, "a yes/no exact_answer must be 'yes' or 'no', got "
@@ -146,24 +149,46 @@ def _exact_answer(question: json_files.Node, kind: str, qid: str) -> object:
 
 def answer_items(question: GoldenQuestion) -> list[list[str]]:
     """The gold items of a factoid or list question, each a list of synonyms (BioASQ writes
-    a factoid answer as `["syn", ...]` or `[["syn", ...]]`, list items as `[["syn", ...]]`)."""
+    a factoid answer as `["syn", ...]` or `[["syn", ...]]`, list items as `[["syn", ...]]`);
+    none for a question without its answer."""
     answer = question.exact_answer
+    if answer is None:
+        return []
     if question.type == "factoid":
         synonyms = [s for item in answer for s in ([item] if isinstance(item, str) else item)]
         return [synonyms]
     return [[item] if isinstance(item, str) else list(item) for item in answer]
 
 
+def _splits_words(char: str) -> bool:
+    """Whether Google's BasicTokenizer ends a word at `char`: whitespace or punctuation
+    (ASCII symbols and Unicode category P)."""
+    return char.isspace() or (char.isascii() and not char.isalnum()) or \
+        unicodedata.category(char).startswith("P")
+
+
+def _whole_words(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] begins and ends on word boundaries."""
+    return ((start == 0 or _splits_words(text[start - 1]) or _splits_words(text[start])) and
+            (end == len(text) or _splits_words(text[end]) or _splits_words(text[end - 1])))
+
+
 def _find(text: str, synonyms: Iterable[str]) -> Answer | None:
-    """The earliest case-insensitive occurrence of any synonym (the longest at a tie)."""
+    """The best case-insensitive occurrence of any synonym: whole words before part of a
+    word ("crypt" in "crypts" only when nothing better is there), then the earliest, then
+    the longest."""
     # Lower-casing keeps offsets only where it keeps lengths (not for "İ"); else match case.
     fold = (lambda s: s.lower()) if len(text.lower()) == len(text) else (lambda s: s)
-    lower, best = fold(text), None
+    lower, best, best_key = fold(text), None, None
     for synonym in synonyms:
-        synonym = synonym.strip()
-        at = lower.find(fold(synonym)) if synonym else -1
-        if at >= 0 and (best is None or (at, -len(synonym)) < (best.start, -len(best.text))):
-            best = Answer(text[at:at + len(synonym)], at)
+        synonym = fold(synonym.strip())
+        at = lower.find(synonym) if synonym else -1
+        while at >= 0:
+            end = at + len(synonym)
+            key = (not _whole_words(text, at, end), at, -len(synonym))
+            if best_key is None or key < best_key:
+                best, best_key = Answer(text[at:end], at), key
+            at = lower.find(synonym, at + 1)
     return best
 
 
@@ -177,7 +202,7 @@ def span_examples(questions: Sequence[GoldenQuestion], types: Sequence[str] = ("
     docstring) and a report of how many questions and snippets yielded one."""
     examples, report = [], collections.Counter()
     for q in questions:
-        if q.type not in types:
+        if q.type not in types or q.exact_answer is None:
             continue
         report["questions"] += 1
         items = answer_items(q)

@@ -9,11 +9,17 @@ appears in several windows has its *max context* in the one where
 `min(pieces to the left, pieces to the right) + 0.01 * window length` is largest (the first
 on ties); an answer may only start there. Every position carries the character offsets of its
 context piece in the original context (-1 elsewhere), so answers are read from the text
-itself, without detokenisation.
+itself, without detokenisation, and whether the piece starts or ends a word (a word is what
+Google's BasicTokenizer hands to WordPiece: punctuation characters and CJK ideographs are
+words of their own), so that answers are whole words. A window that cuts a word has no word
+start or end at its cut.
 
 Training labels: an answer given as a character span is the first context piece ending after
-its start through the last piece starting before its end; in a window that does not contain
-the whole answer both positions are 0 (`[CLS]`), as Google labels them.
+its start through the last piece starting before its end, widened to whole words (the first
+piece of its first word through the last piece of its last word); in a window that does not
+contain the whole answer both positions are 0 (`[CLS]`), as Google labels them. Google's
+`_improve_answer_span` can instead narrow a label to part of a word; whole-word labels are
+always spans the decoder can return.
 """
 
 from __future__ import annotations
@@ -32,8 +38,9 @@ def _rows(values, row_ids, nrows):
 class QaEncoder(tf.Module):
     """Questions and contexts [batch] (answer character spans, -1 for none) → windows:
     `token_ids`, `segment_ids`, `padding_mask`, `context_start`, `context_end` (character
-    offsets, -1 off the context), `max_context` [windows, seq_length]; `example` (the input
-    row of each window), `start_positions`, `end_positions` [windows]."""
+    offsets, -1 off the context), `max_context`, `starts_word`, `ends_word` (False off the
+    context) [windows, seq_length]; `example` (the input row of each window),
+    `start_positions`, `end_positions` [windows]."""
 
     def __init__(self, tokenizer: BertTokenizer, seq_length: int = 384, doc_stride: int = 128,
                  max_query_length: int = 64):
@@ -97,18 +104,31 @@ class QaEncoder(tf.Module):
                           tf.gather(context.start_offsets.flat_values, piece), -1, -1, -1)
         ends = assemble(question_like(-1),
                         tf.gather(context.end_offsets.flat_values, piece), -1, -1, -1)
-        max_context = assemble(tf.cast(question_like(0), tf.bool), is_max, False, False, False)
 
-        # Training labels: the answer's first and last piece, if this window holds both.
+        def flag(values):
+            return assemble(tf.cast(question_like(0), tf.bool), values, False, False, False)
+
+        # A piece ends its word unless the next piece continues it (the next row's first
+        # piece never does).
+        continues = context.continues_word.flat_values
+        starts_word = tf.logical_not(continues)
+        ends_word = tf.logical_not(tf.concat([continues[1:], tf.zeros_like(continues[:1])], 0))
+
+        # Training labels: the answer's first and last piece, widened to whole words, if this
+        # window holds both.
         piece_row = tf.cast(context.token_ids.value_rowids(), tf.int32)
         index = tf.range(tf.size(context.token_ids.flat_values)) - tf.gather(
             tf.cast(context.token_ids.row_starts(), tf.int32), piece_row)
+        word = tf.cumsum(tf.cast(starts_word, tf.int32)) - 1  # flat word number of each piece
+        words = tf.reduce_sum(tf.cast(starts_word, tf.int32))
+        word_first = tf.gather(tf.math.unsorted_segment_min(index, word, words), word)
+        word_last = tf.gather(tf.math.unsorted_segment_max(index, word, words), word)
         first = tf.math.unsorted_segment_min(
             tf.where(context.end_offsets.flat_values > tf.gather(answer_start, piece_row),
-                     index, 1 << 30), piece_row, batch)
+                     word_first, 1 << 30), piece_row, batch)
         last = tf.math.unsorted_segment_max(
             tf.where(context.start_offsets.flat_values < tf.gather(answer_end, piece_row),
-                     index, -1), piece_row, batch)
+                     word_last, -1), piece_row, batch)
         has_answer = (answer_start >= 0) & (first <= last)
         a, b = tf.gather(first, example), tf.gather(last, example)
         inside = tf.gather(has_answer, example) & (a >= start) & (b < start + length)
@@ -117,7 +137,10 @@ class QaEncoder(tf.Module):
             "token_ids": token_ids,
             "segment_ids": packing.segment_ids(segment_lengths, L),
             "padding_mask": packing.padding_mask(segment_lengths, L),
-            "context_start": starts, "context_end": ends, "max_context": max_context,
+            "context_start": starts, "context_end": ends,
+            "max_context": flag(is_max),
+            "starts_word": flag(tf.gather(starts_word, piece)),
+            "ends_word": flag(tf.gather(ends_word, piece)),
             "example": example,
             "start_positions": tf.where(inside, a + shift, 0),
             "end_positions": tf.where(inside, b + shift, 0),

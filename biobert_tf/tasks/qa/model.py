@@ -4,14 +4,24 @@ SavedModel that answers raw (question, context) strings.
 `QaModel` is Google's run_squad head: the sequence output → one linear layer with two
 outputs, the start and end logits of every position. `SpanObjective`'s loss is the mean of
 the start and end cross-entropies. `top_spans` decodes, in TensorFlow, the best `k` answer
-spans of every example over all its windows: a span starts at a context position that has
-its max context in that window, ends at a context position at or after its start, is at most
-`max_answer_length` pieces long, and scores start logit + end logit. Google keeps only the
-20 best starts and ends before pairing them; here every valid pair is scored, so the n-best
-list is the exact one. The same function serves evaluation and the SavedModel.
+spans of every example over all its windows: a span starts at a context position that starts
+a word and has its max context in that window, ends at a context position at or after its
+start that ends a word, is at most `max_answer_length` pieces long, and scores start logit +
+end logit. Google keeps only the 20 best starts and ends before pairing them; here every valid
+pair is scored, so the n-best list is the exact one. Answers are whole words (as
+`QaEncoder` defines them): Google's decoder accepts any piece, and its `get_final_text` then
+keeps the fragment ("dro" of "prodromal"), which BioASQ's exact-match measures count wrong.
+The same function serves evaluation and the SavedModel.
+
+An answer's text is its slice of the context with every whitespace run (run_squad.py's
+`is_whitespace`: space, tab, CR, LF and U+202F) turned into one space, as Google's final text
+joins the context's whitespace-separated tokens with single spaces (`answer_text`, and
+`answer_texts` in TensorFlow for `QaAnswerer`).
 """
 
 from __future__ import annotations
+
+import re
 
 import keras
 import tensorflow as tf
@@ -22,7 +32,21 @@ from biobert_tf.engine.serving import map_in_chunks
 from biobert_tf.engine.training import global_sum
 
 MODEL_INPUTS = ("token_ids", "segment_ids", "padding_mask")
-SPAN_INPUTS = ("context_start", "context_end", "max_context")
+SPAN_INPUTS = ("context_start", "context_end", "max_context", "starts_word", "ends_word")
+# run_squad.py's `is_whitespace` characters, literal: one pattern for Python's re and RE2.
+ANSWER_WHITESPACE = "[ \t\r\n\u202f]+"
+
+
+def answer_text(context: str, start: int, end: int) -> str:
+    """The answer text of characters [start, end) of `context` (whitespace runs → " ")."""
+    return re.sub(ANSWER_WHITESPACE, " ", context[start:end])
+
+
+def answer_texts(contexts: tf.Tensor, starts: tf.Tensor, ends: tf.Tensor) -> tf.Tensor:
+    """`answer_text` in TensorFlow: [n] contexts and character offsets → [n] answer texts."""
+    return tf.strings.regex_replace(
+        tf.strings.substr(contexts, starts, ends - starts, unit="UTF8_CHAR"),
+        ANSWER_WHITESPACE, " ")
 
 
 class QaModel(keras.Model):
@@ -73,9 +97,9 @@ def top_spans(start_logits: tf.Tensor, end_logits: tf.Tensor, windows: dict[str,
               num_examples: tf.Tensor, k: int, max_answer_length: int
               ) -> dict[str, tf.RaggedTensor]:
     """The `k` best spans of every example over its windows ([windows, seq] logits and the
-    encoder's `context_start`, `context_end`, `max_context`, `example`). Returns ragged
-    [examples, <= k] `start` / `end` character offsets (end exclusive), `score`,
-    `start_logit` and `end_logit`, best first."""
+    encoder's `context_start`, `context_end`, `max_context`, `starts_word`, `ends_word`,
+    `example`). Returns ragged [examples, <= k] `start` / `end` character offsets (end
+    exclusive), `score`, `start_logit` and `end_logit`, best first."""
     seq_length = tf.shape(start_logits)[1]
     band = max_answer_length
     # end = start + d for d < max_answer_length: a [windows, seq, band] score grid.
@@ -84,8 +108,9 @@ def top_spans(start_logits: tf.Tensor, end_logits: tf.Tensor, windows: dict[str,
     in_range = end_index < seq_length
     end_index = tf.minimum(end_index, seq_length - 1)
     gathered_end = tf.gather(end_logits, end_index, axis=1)
-    end_ok = tf.gather(windows["context_end"] >= 0, end_index, axis=1) & in_range[None]
-    start_ok = (windows["context_start"] >= 0) & windows["max_context"]
+    # Word starts and ends are context positions only.
+    end_ok = tf.gather(windows["ends_word"], end_index, axis=1) & in_range[None]
+    start_ok = windows["starts_word"] & windows["max_context"]
     valid = start_ok[:, :, None] & end_ok
     score = tf.where(valid, start_logits[:, :, None] + gathered_end, -float("inf"))
     flat = tf.reshape(score, [tf.shape(score)[0], -1])
@@ -150,7 +175,7 @@ class QaAnswerer(tf.Module):
                           tf.shape(questions)[0], self.num_answers, self.max_answer_length)
         row = spans["start"].value_rowids()
         start, end = spans["start"].flat_values, spans["end"].flat_values
-        text = tf.strings.substr(tf.gather(contexts, row), start, end - start, unit="UTF8_CHAR")
+        text = answer_texts(tf.gather(contexts, row), start, end)
         probability = _ragged_softmax(spans["score"])
 
         def dense(values, pad):

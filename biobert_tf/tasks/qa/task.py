@@ -38,7 +38,7 @@ from biobert_tf.tasks.qa import metrics as qa_metrics
 from biobert_tf.tasks.qa.data import QaExample
 from biobert_tf.tasks.qa.inputs import QaEncoder
 from biobert_tf.tasks.qa.model import MODEL_INPUTS, SPAN_INPUTS, QaAnswerer, QaModel, \
-    SpanObjective, top_spans
+    SpanObjective, answer_text, top_spans
 
 QUESTION_TYPES = ("factoid", "list", "yesno")
 SPEC_FILE = "qa_training.json"
@@ -72,11 +72,17 @@ class QaSettings(FineTuningSettings):
         "questions also tune --list_threshold.")
     predict_file: str | None = option(
         None, "SQuAD-format or BioASQ golden json to predict with --do_predict "
-        "(comma-separated for several); scored when it has answers or a golden file.")
+        "(comma-separated for several); scored when it has answers or a golden file. BioASQ "
+        "questions (ids <24-char id>_NNN, or a golden-format file with or without answers) "
+        "also get BioASQ's submission file.")
     golden_file: str | None = option(None, "BioASQ golden json to score the predictions with "
-                                     "(default: the predict file, when it is a golden file).")
+                                     "(default: the predict file, when it is a golden file "
+                                     "with answers).")
     n_best_size: int = option(20, "Answers per question in nbest_predictions.json.")
     max_answer_length: int = option(30, "Longest answer, in pieces.")
+    balance_classes: bool = option(
+        True, "yesno: weight the loss of each answer by the inverse of its share of the "
+        "training pairs, so that the rare 'no' counts as much as 'yes'.")
     list_threshold: float = option(
         0.5, "List answers: keep those with at least this share of the best answer's merged "
         "probability (tuned when --dev_file is a golden file).")
@@ -90,35 +96,42 @@ class QaSettings(FineTuningSettings):
 def read_examples(files: str, question_type: str, training_data: bool) -> list[QaExample]:
     """Examples of comma-separated SQuAD-format or BioASQ golden files. From golden files:
     span examples of `question_type` questions for training, else every (question,
-    snippet) pair (yes/no pairs labelled). Span training keeps the answered questions."""
-    examples = []
+    snippet) pair (yes/no pairs labelled when the file has the answers). Training keeps the
+    answered questions. A question in two of the files is an error."""
+    examples, first_file = [], {}
     for path in files.split(","):
-        if not qa_data.is_golden(path):
-            if question_type == "yesno":
-                raise ValueError(f"{path}: yes/no questions come from BioASQ golden files "
-                                 "(their snippets and exact answers), not SQuAD files")
-            examples += qa_data.read_squad(path)
-            continue
-        questions = qa_data.read_golden(path)
-        if training_data and question_type != "yesno":
-            found, report = qa_data.span_examples(questions, (question_type,))
-            logging.info("%s: %s questions: %d of %d have an answer in a snippet; %d of %d "
-                         "snippets hold one; %d examples", path, question_type,
-                         report.get("questions_with_example", 0), report.get("questions", 0),
-                         report.get("snippets_with_answer", 0), report.get("snippets", 0),
-                         len(found))
-            examples += found
-        else:
-            examples += qa_data.pair_examples(questions, (question_type,))
-    if training_data and question_type != "yesno":
-        answered = [x for x in examples if x.answers]
+        found = _read_file(path, question_type, training_data)
+        for qid in {qa_data.question_id(x.id) for x in found}:
+            if first_file.setdefault(qid, path) != path:
+                raise ValueError(f"{path}: question {qid} is also in {first_file[qid]}")
+        examples += found
+    if training_data:
+        answered = [x for x in examples if (x.label if question_type == "yesno" else x.answers)]
         if len(answered) < len(examples):
-            logging.warning("%d training questions without an answer are left out",
+            logging.warning("%d training examples without an answer are left out",
                             len(examples) - len(answered))
         examples = answered
     if not examples:
-        raise ValueError(f"{files}: no {question_type} examples")
+        raise ValueError(f"{files}: no {question_type} examples" +
+                         (" with an answer" if training_data else ""))
     return examples
+
+
+def _read_file(path: str, question_type: str, training_data: bool) -> list[QaExample]:
+    if not qa_data.is_golden(path):
+        if question_type == "yesno":
+            raise ValueError(f"{path}: yes/no questions come from BioASQ golden files "
+                             "(their snippets and exact answers), not SQuAD files")
+        return qa_data.read_squad(path)
+    questions = qa_data.read_golden(path)
+    if not training_data or question_type == "yesno":
+        return qa_data.pair_examples(questions, (question_type,))
+    found, report = qa_data.span_examples(questions, (question_type,))
+    logging.info("%s: %s questions: %d of %d answered ones have an answer in a snippet; "
+                 "%d of %d snippets hold one; %d examples", path, question_type,
+                 report.get("questions_with_example", 0), report.get("questions", 0),
+                 report.get("snippets_with_answer", 0), report.get("snippets", 0), len(found))
+    return found
 
 
 class QaTask(Task):
@@ -181,12 +194,19 @@ class QaTask(Task):
 
     @functools.cached_property
     def bioasq_gold(self) -> dict[str, dict]:
-        """{split: {question id: gold}} for the splits with a golden file."""
-        gold = {}
+        """{split: {question id: gold}} for the splits with a golden file that has answers
+        (a golden test file without them is predicted, not scored; --golden_file must have
+        them)."""
+        gold, kind = {}, self.settings.question_type
         for split in ("dev", "test"):
             path = self.golden_path(split)
-            if path:
-                gold[split] = bioasq.golden_answers(path, self.settings.question_type)
+            answers = bioasq.golden_answers(path, kind) if path else None
+            if answers:
+                gold[split] = answers
+            elif path and (split == "dev" or self.settings.golden_file):
+                raise ValueError(f"{path}: no {kind} question has an exact_answer to score")
+            elif path:
+                logging.info("%s has no %s answers: its predictions are not scored", path, kind)
         return gold
 
     def validate(self) -> None:
@@ -200,6 +220,20 @@ class QaTask(Task):
                 x.answers for x in self.examples("dev")):
             raise ValueError(f"{files['dev']}: --dev_file has no answers to score (a SQuAD "
                              "file with answers or a BioASQ golden file)")
+        if "train" in files:
+            self._warn_of_shared_questions(files)
+
+    def _warn_of_shared_questions(self, files: dict[str, str]) -> None:
+        """Scores of questions that were trained on are not held-out scores: say so."""
+        trained = {qa_data.question_id(x.id) for x in self.examples("train")}
+        for split in ("dev", "test"):
+            if split in files:
+                asked = {qa_data.question_id(x.id) for x in self.examples(split)}
+                shared = trained & asked
+                if shared:
+                    logging.warning("%d of the %d questions of %s are also in the training "
+                                    "data (e.g. %s): their scores are not held out",
+                                    len(shared), len(asked), files[split], min(shared))
 
     # ---- spec --------------------------------------------------------------------------
     def derive_spec(self) -> dict:
@@ -237,8 +271,9 @@ class QaTask(Task):
 
     def write_results(self, split: str, result: dict) -> None:
         """The scores (dev: dev_metrics.json and dev_results.txt; test: qa_metrics.json and
-        eval_results.txt, as before) and, for a golden test file, BioBERT's BioASQ answers."""
-        if split == "test" and "bioasq" in result:
+        eval_results.txt, as before) and, for BioASQ test questions, the submission file
+        (BioBERT's name), whether or not their answers are known."""
+        if split == "test" and bioasq.is_bioasq([x.id for x in self.examples(split)]):
             bioasq.write_answers(self.result_path(bioasq.ANSWER_FILE),
                                  self.settings.question_type, result["answers"])
         scores = {group: result[group] for group in SCORE_GROUPS if group in result}
@@ -365,7 +400,7 @@ def _distinct_best(context: str, spans: dict[str, list], n_best: int) -> list[di
     for start, end, score, start_logit, end_logit in zip(
             spans["start"], spans["end"], spans["score"], spans["start_logit"],
             spans["end_logit"]):
-        text = context[start:end]
+        text = answer_text(context, start, end)
         if text in seen:
             continue
         seen.add(text)

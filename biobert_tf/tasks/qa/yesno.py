@@ -1,6 +1,12 @@
 """BioASQ yes/no questions as a `Task`: BioBERT's `[CLS]` classifier over every (question,
 snippet) pair of a golden file; a question is "yes" when its pairs' mean P(yes) is >= 0.5.
-Data, scores and result files are the other QA task's (`qa.task.QaTask`)."""
+Data, scores and result files are the other QA task's (`qa.task.QaTask`).
+
+"no" is rare in BioASQ's golden files (6 of 4B's 133 yes/no questions): unweighted, the
+classifier learns to answer "yes" to everything. With --balance_classes (the default) each
+class's loss is weighted by the inverse of its share of the training pairs, and the training
+data should hold every golden file that is not evaluated (e.g. 4B plus 5B1-5B4 to score 5B5).
+"""
 
 from __future__ import annotations
 
@@ -54,7 +60,13 @@ class YesNoTask(QaTask):
                               self.bert_config.hidden_dropout_prob)
 
     def make_objective(self, model: PairClassifier) -> ClassificationObjective:
-        return ClassificationObjective(model)
+        """The cross-entropy, with balanced class weights when training with
+        --balance_classes."""
+        s = self.settings
+        if not (s.do_train and s.balance_classes):
+            return ClassificationObjective(model)
+        return ClassificationObjective(model, balanced_weights(
+            self.features("train")["label_id"], self.data_files()["train"]))
 
     def evaluate(self, trainer: training.Trainer, split: str) -> dict:
         """'yes' or 'no' per question (the mean P(yes) of its pairs against 0.5) and their
@@ -71,3 +83,19 @@ class YesNoTask(QaTask):
     def serving_module(self) -> YesNoAnswerer:
         """Raw (question, snippet) strings in → P(yes) out."""
         return YesNoAnswerer(self.model, self.tokenizer, self.settings.max_seq_length)
+
+
+def balanced_weights(labels: np.ndarray, source: str) -> list[float]:
+    """Per-label loss weights, the inverse of each label's share of the training pairs,
+    scaled so that the mean weight over the pairs is 1; an error when a label is missing
+    (no weight can teach an answer that is never shown)."""
+    counts = np.bincount(labels, minlength=len(LABELS))
+    missing = [label for label, n in zip(LABELS, counts) if n == 0]
+    if missing:
+        raise ValueError(f"{source}: no training pair is answered {missing[0]!r}: add the "
+                         "golden files of other batches to --train_file")
+    weights = len(labels) / (len(LABELS) * counts)
+    logging.info("yes/no training pairs: %s; class weights %s",
+                 ", ".join(f"{label} {n}" for label, n in zip(LABELS, counts)),
+                 ", ".join(f"{label} {w:.3f}" for label, w in zip(LABELS, weights)))
+    return weights.tolist()

@@ -19,7 +19,7 @@ from biobert_tf.tasks.ner.model import NerLabels, NerModel, NerTagger, entity_sp
 from biobert_tf.tasks.ner.data import read_conll
 from biobert_tf.tasks.ner.metrics import get_entities
 from biobert_tf.bert.tokenization import BertTokenizer
-from helpers import REPO, serve_in_fresh_process
+from helpers import REPO, serve_each_in_fresh_process
 
 VOCAB = resources.path(resources.DEMO_VOCAB)
 DEMO_DATA = resources.path(resources.NER_DEMO_DIR)
@@ -135,10 +135,25 @@ TEXTS = ["Cisplatin-induced nephrotoxicity in BRCA1 carriers with ovarian cancer
          "aspirin"]
 
 
+@pytest.fixture(scope="module")
+def served_taggers(tokenizer, tmp_path_factory):
+    """Per use_crf: a random tagger's outputs for TEXTS, and its SavedModel's outputs served in
+    a fresh process (one process for both taggers)."""
+    directory = tmp_path_factory.mktemp("taggers")
+    expected, saved = {}, {}
+    for use_crf in (False, True):
+        tagger = random_tagger(tokenizer, use_crf)
+        expected[use_crf] = {k: v.numpy() for k, v in tagger(tf.constant(TEXTS)).items()}
+        saved[use_crf] = directory / f"crf_{use_crf}"
+        tf.saved_model.save(tagger, str(saved[use_crf]),
+                            signatures={"serving_default": tagger.__call__})
+    reloaded = serve_each_in_fresh_process(list(saved.values()), {"texts": TEXTS}, directory)
+    return {use_crf: (expected[use_crf], served) for use_crf, served in zip(saved, reloaded)}
+
+
 @pytest.mark.parametrize("use_crf", [False, True])
-def test_tagger_savedmodel_reloads_with_tensorflow_text_only(tokenizer, use_crf, tmp_path):
-    tagger = random_tagger(tokenizer, use_crf)
-    expected = {k: v.numpy() for k, v in tagger(tf.constant(TEXTS)).items()}
+def test_tagger_savedmodel_reloads_with_tensorflow_text_only(served_taggers, use_crf):
+    expected, reloaded = served_taggers[use_crf]
     assert expected["num_entities"].sum() > 5
     for row, text in enumerate(TEXTS):
         for j in range(expected["num_entities"][row]):
@@ -147,8 +162,6 @@ def test_tagger_savedmodel_reloads_with_tensorflow_text_only(tokenizer, use_crf,
             assert 0 < expected["score"][row, j] <= 1
     assert set(t.decode() for t in expected["type"].ravel()) <= {"Chemical", "Disease", ""}
 
-    tf.saved_model.save(tagger, str(tmp_path), signatures={"serving_default": tagger.__call__})
-    reloaded = serve_in_fresh_process(str(tmp_path), {"texts": TEXTS}, tmp_path)
     for key in ("start", "end", "num_entities"):
         assert reloaded[key] == expected[key].tolist(), key
     assert reloaded["type"] == [[s.decode() for s in r] for r in expected["type"]]

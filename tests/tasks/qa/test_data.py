@@ -134,3 +134,35 @@ def test_golden_field_of_the_wrong_type_names_its_json_path(tmp_path, index, fie
 ])
 def test_empty_or_damaged_golden_files(tmp_path, text, message):
     assert re.search(message, error_of(qa_data.read_golden, write(tmp_path, text)))
+
+
+def test_a_test_set_golden_file_reads_without_answers(tmp_path):
+    """BioASQ's test sets are golden files without `exact_answer`: read, never trained on."""
+    document = json.loads(json.dumps(GOLDEN))
+    for question in document["questions"]:
+        question.pop("exact_answer", None)
+    questions = qa_data.read_golden(write(tmp_path, document))
+    assert [q.exact_answer for q in questions] == [None] * 4
+    assert qa_data.answer_items(questions[0]) == []
+    assert qa_data.span_examples(questions, ("factoid", "list"))[0] == []
+    [pair] = qa_data.pair_examples(questions, ("factoid",))
+    assert pair.label is None and pair.context == "abc def"
+    # An explicit null is a damaged file, not a test set.
+    null = with_value(GOLDEN, ("questions", 0, "exact_answer"), None)
+    assert "must be a list, got null" in error_of(qa_data.read_golden, write(tmp_path, null))
+
+
+@pytest.mark.parametrize("snippet, synonyms, found", [
+    ("The crypts of the crypt.", ["crypt"], ("crypt", 18)),  # the whole word, though later
+    ("IL-21 and IL-2 (IL-2R).", ["IL-2"], ("IL-2", 10)),
+    ("Deep in the crypts.", ["crypt"], ("crypt", 12)),  # only part of a word: still found
+    ("aducanumab, or Aducanumab", ["ADUCANUMAB", "aduca"], ("aducanumab", 0)),
+    ("no answer here", ["crypt"], None),
+])
+def test_answers_are_found_as_whole_words_first(tmp_path, snippet, synonyms, found):
+    path = write(tmp_path, {"questions": [{"id": "q" * 24, "type": "factoid", "body": "?",
+                                           "exact_answer": synonyms,
+                                           "snippets": [{"text": snippet}]}]})
+    examples, _ = qa_data.span_examples(qa_data.read_golden(path))
+    assert [(x.answers[0].text, x.answers[0].start) for x in examples] == (
+        [found] if found else [])

@@ -1,7 +1,9 @@
 """QA in TensorFlow: Google's strided windows and max context, answer labels that survive
-striding, exact n-best decoding to character offsets, BioASQ merging and golden-file
-examples, and the readers' errors."""
+striding and cover whole words, exact n-best decoding of whole-word spans to character offsets,
+answer texts identical to Google's final text, BioASQ merging and golden-file examples, and the
+readers' errors."""
 
+import collections
 import json
 
 import numpy as np
@@ -11,15 +13,22 @@ import tensorflow as tf
 from biobert_tf.tasks.qa import data as qa_data
 from biobert_tf import resources
 from biobert_tf.tasks.qa.inputs import QaEncoder
-from biobert_tf.tasks.qa.model import top_spans
+from biobert_tf.tasks.qa.model import answer_text, answer_texts, top_spans
 from biobert_tf.tasks.qa.bioasq import list_answers, merge_per_question, tune_list_threshold
 from biobert_tf.bert.tokenization import BertTokenizer
 from helpers import shared_file
+import reference_tokenizer as ref
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
     return BertTokenizer(resources.path(resources.DEMO_VOCAB), do_lower_case=False)
+
+
+@pytest.fixture(scope="module")
+def uncased(minilm_dir):
+    vocab_file = f"{minilm_dir}/vocab.txt"
+    return BertTokenizer(vocab_file, True), ref.ReferenceTokenizer(ref.load_vocab(vocab_file), True)
 
 
 @pytest.fixture(scope="module")
@@ -116,10 +125,10 @@ def brute_force_best(start_logits, end_logits, windows, example, k, max_length):
     candidates = []
     for w in np.flatnonzero(windows["example"] == example):
         for i in range(start_logits.shape[1]):
-            if windows["context_start"][w, i] < 0 or not windows["max_context"][w, i]:
+            if not (windows["starts_word"][w, i] and windows["max_context"][w, i]):
                 continue
             for j in range(i, min(i + max_length, start_logits.shape[1])):
-                if windows["context_end"][w, j] >= 0:
+                if windows["ends_word"][w, j]:
                     candidates.append((start_logits[w, i] + end_logits[w, j],
                                        windows["context_start"][w, i], windows["context_end"][w, j]))
     candidates.sort(key=lambda c: -c[0])
@@ -146,6 +155,192 @@ def test_top_spans_are_the_exact_best_pairs(tokenizer, words):
         assert [(s, e) for _, s, e in got] == [(s, e) for _, s, e in expected]
         np.testing.assert_allclose([g[0] for g in got], [x[0] for x in expected], rtol=1e-6)
     assert len(spans["start"][3]) == 1  # one piece: one span
+
+
+def bioasq_contexts():
+    with open(shared_file("qa", "BioASQ", "BioASQ-test-factoid-5b-1.json"), encoding="utf-8") as f:
+        data = json.load(f)["data"]
+    return [(p["qas"][0]["question"], p["context"]) for a in data for p in a["paragraphs"]]
+
+
+def test_decoded_spans_never_start_or_end_inside_a_word(uncased):
+    tokenizer, reference = uncased
+    questions, contexts = zip(*bioasq_contexts())
+    none = tf.constant([-1] * len(contexts))
+    windows = QaEncoder(tokenizer, 96, 32, 24)(tf.constant(questions), tf.constant(contexts),
+                                               none, none)
+    rng = np.random.default_rng(3)
+    shape = windows["token_ids"].shape
+    spans = top_spans(tf.constant(rng.normal(size=shape), tf.float32),
+                      tf.constant(rng.normal(size=shape), tf.float32), windows,
+                      tf.constant(len(contexts)), 20, 30)
+    pieces = tokenizer.tokenize(tf.constant(contexts))
+    checked = 0
+    for i, context in enumerate(contexts):
+        hashes = [p.startswith("##") for p in reference.tokenize(context)] + [False]
+        piece_start = {}  # first piece at each character offset
+        for k, offset in reversed(list(enumerate(pieces.start_offsets[i].numpy()))):
+            piece_start[offset] = k
+        piece_end = {offset: k for k, offset in enumerate(pieces.end_offsets[i].numpy())}
+        for start, end in zip(spans["start"][i].numpy(), spans["end"][i].numpy()):
+            assert not hashes[piece_start[start]] and not hashes[piece_end[end] + 1], \
+                context[start:end]
+            checked += 1
+    assert checked == 20 * len(contexts)
+
+
+def test_the_best_whole_word_span_wins_over_a_better_part_word_one(uncased):
+    tokenizer, _ = uncased
+    context = "the prodromal phase of aducanumab"
+    none = tf.constant([-1])
+    windows = QaEncoder(tokenizer, 32, 8, 8)(tf.constant(["when?"]), tf.constant([context]),
+                                             none, none)
+    pieces = [tokenizer.vocab[i] for i in windows["token_ids"][0].numpy()]
+    assert pieces[4:14] == ["the", "pro", "##dro", "##mal", "phase", "of", "ad", "##uca",
+                            "##num", "##ab"]
+    start_logits, end_logits = np.full((2, 1, 32), -5.0, np.float32)
+    start_logits[0, [5, 6, 9]] = [5, 10, 3]  # pro, ##dro, of
+    end_logits[0, [7, 10, 13]] = [10, 9, 1]  # ##mal, ad, ##ab
+    spans = top_spans(tf.constant(start_logits), tf.constant(end_logits), windows,
+                      tf.constant(1), 4, 30)
+    texts = [context[s:e] for s, e in zip(spans["start"][0].numpy(), spans["end"][0].numpy())]
+    assert texts == ["prodromal", "prodromal phase of aducanumab", "the prodromal",
+                     "of aducanumab"]
+    assert spans["score"][0].numpy().tolist() == [15, 6, 5, 4]
+
+
+def test_labels_cover_whole_words(uncased):
+    tokenizer, _ = uncased
+    context = "Stem cells line the colonic crypts."
+    starts, ends = [context.index("crypt"), context.index("rypts")], [context.index("s.")] * 2
+    out = QaEncoder(tokenizer, 32, 8, 8)(tf.constant(["where?"] * 2), tf.constant([context] * 2),
+                                         tf.constant(starts), tf.constant(ends))
+    pieces = [tokenizer.vocab[i] for i in out["token_ids"][0].numpy()]
+    assert "##s" in pieces  # "crypts" is two pieces: "crypt" and "##s"
+    for row in range(2):
+        s, e = out["start_positions"][row], out["end_positions"][row]
+        assert context[out["context_start"][row, s]:out["context_end"][row, e]] == "crypts"
+
+
+# Google run_squad.py's path from a predicted piece span to the answer text, transcribed.
+def run_squad_is_whitespace(c):
+    return c in " \t\r\n" or ord(c) == 0x202F
+
+
+def run_squad_doc_tokens(paragraph_text):
+    """read_squad_examples: whitespace-separated doc tokens (char_to_word_offset is not
+    needed to go from pieces to text)."""
+    doc_tokens, prev_is_whitespace = [], True
+    for c in paragraph_text:
+        if run_squad_is_whitespace(c):
+            prev_is_whitespace = True
+        else:
+            if prev_is_whitespace:
+                doc_tokens.append(c)
+            else:
+                doc_tokens[-1] += c
+            prev_is_whitespace = False
+    return doc_tokens
+
+
+def run_squad_pieces(reference, doc_tokens):
+    """convert_examples_to_features: every doc token's wordpieces and tok_to_orig_index."""
+    all_doc_tokens, tok_to_orig_index = [], []
+    for i, token in enumerate(doc_tokens):
+        for sub_token in reference.tokenize(token):
+            tok_to_orig_index.append(i)
+            all_doc_tokens.append(sub_token)
+    return all_doc_tokens, tok_to_orig_index
+
+
+def run_squad_final_text(reference, doc_tokens, all_doc_tokens, tok_to_orig_index, start, end):
+    """write_predictions for pieces [start, end]: (final text, why get_final_text fell back
+    to the whole orig_text, or None)."""
+    tok_text = " ".join(all_doc_tokens[start:end + 1])
+    tok_text = tok_text.replace(" ##", "").replace("##", "").strip()
+    tok_text = " ".join(tok_text.split())
+    orig_text = " ".join(doc_tokens[tok_to_orig_index[start]:tok_to_orig_index[end] + 1])
+    return get_final_text(reference, tok_text, orig_text)
+
+
+def strip_spaces(text):
+    ns_chars, ns_to_s_map = [], {}
+    for i, c in enumerate(text):
+        if c == " ":
+            continue
+        ns_to_s_map[len(ns_chars)] = i
+        ns_chars.append(c)
+    return "".join(ns_chars), ns_to_s_map
+
+
+def get_final_text(reference, pred_text, orig_text):
+    """run_squad.py's get_final_text; its `return orig_text` exits also say why."""
+    tok_text = " ".join(reference.basic_tokenize(orig_text))
+    start_position = tok_text.find(pred_text)
+    if start_position == -1:
+        return orig_text, "not found"
+    end_position = start_position + len(pred_text) - 1
+    orig_ns_text, orig_ns_to_s_map = strip_spaces(orig_text)
+    tok_ns_text, tok_ns_to_s_map = strip_spaces(tok_text)
+    if len(orig_ns_text) != len(tok_ns_text):
+        return orig_text, "lengths differ"
+    tok_s_to_ns_map = {tok_index: i for i, tok_index in tok_ns_to_s_map.items()}
+    orig_start_position = orig_ns_to_s_map.get(tok_s_to_ns_map.get(start_position))
+    orig_end_position = orig_ns_to_s_map.get(tok_s_to_ns_map.get(end_position))
+    if orig_start_position is None or orig_end_position is None:
+        return orig_text, "unmapped"
+    return orig_text[orig_start_position:orig_end_position + 1], None
+
+
+def squad_contexts():
+    with open(shared_file("qa", "SQuAD-v1.1", "dev-v1.1.json"), encoding="utf-8") as f:
+        paragraphs = [p["context"] for a in json.load(f)["data"] for p in a["paragraphs"]]
+    spaced = [p for p in paragraphs if "\n" in p or "  " in p]
+    return paragraphs[::50] + spaced
+
+
+SPACES = "Tab\tthen CR LF\r\n, narrow\u202fno-break and  two spaces (IL-2)\n\n\t end."
+
+
+@pytest.mark.parametrize("casing", ["uncased", "cased"])
+def test_answer_texts_are_googles_final_texts(casing, tokenizer, uncased):
+    ours, reference = uncased if casing == "uncased" else (tokenizer, ref.ReferenceTokenizer(
+        ref.load_vocab(resources.path(resources.DEMO_VOCAB)), False))
+    contexts = squad_contexts() + [c for _, c in bioasq_contexts()] + [SPACES]
+    pieces = {k: v.to_list() for k, v in ours.tokenize(tf.constant(contexts))._asdict().items()}
+    rng = np.random.default_rng(11)
+    compared, fallbacks, spans = [], collections.defaultdict(list), []
+    for i, context in enumerate(contexts):
+        doc_tokens = run_squad_doc_tokens(context)
+        all_doc_tokens, tok_to_orig_index = run_squad_pieces(reference, doc_tokens)
+        assert pieces["token_ids"][i] == reference.convert_tokens_to_ids(all_doc_tokens)
+        continues = [p.startswith("##") for p in all_doc_tokens] + [False]
+        word_starts = [k for k in range(len(all_doc_tokens)) if not continues[k]]
+        for start in rng.choice(word_starts, 50):
+            ends = [k for k in range(start, min(start + 30, len(all_doc_tokens)))
+                    if not continues[k + 1]]
+            end = int(rng.choice(ends))
+            google, fallback = run_squad_final_text(reference, doc_tokens, all_doc_tokens,
+                                                     tok_to_orig_index, start, end)
+            offsets = (pieces["start_offsets"][i][start], pieces["end_offsets"][i][end])
+            text = answer_text(context, *offsets)
+            # Google's documented fallback: get_final_text returns the whole orig_text when it
+            # cannot find the predicted pieces' text in it ([UNK] pieces) or when normalising
+            # changes its length (a no-break space, a dropped control character).
+            assert fallback != "not found" or "[UNK]" in all_doc_tokens[start:end + 1]
+            (fallbacks[fallback] if fallback else compared).append((google, text))
+            spans.append((i, *offsets, text))
+    assert [g for g, _ in compared] == [t for _, t in compared]
+    print(f"{casing}: {len(compared)} spans identical; Google's fallbacks:",
+          {why: (len(cases), cases[:3]) for why, cases in fallbacks.items()})
+    assert len(compared) > 8000 and set(fallbacks) <= {"not found", "lengths differ"}
+    # The SavedModel's texts are the same as the Python ones.
+    index, starts, ends, texts = zip(*spans)
+    in_graph = answer_texts(tf.gather(tf.constant(contexts), list(index)), tf.constant(starts),
+                            tf.constant(ends))
+    assert [t.decode("utf-8") for t in in_graph.numpy()] == list(texts)
+    collapsed = {c for i, s, e, _ in spans for c in "\t\r\n\u202f" if c in contexts[i][s:e]}
+    assert collapsed == set("\t\r\n\u202f")
 
 
 def test_bioasq_answers_are_merged_per_question():

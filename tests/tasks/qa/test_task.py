@@ -2,7 +2,9 @@
 SQuAD → BioASQ transfer, factoid / list / yes-no answers and scores, dev scores and early
 stopping, predict-only from a run directory, the SavedModel, bad input before training."""
 
+import dataclasses
 import json
+import shutil
 import subprocess
 import sys
 
@@ -14,7 +16,7 @@ from biobert_tf import resources
 from biobert_tf.bert.config import BertConfig
 from biobert_tf.engine import driver
 from biobert_tf.tasks.qa.bioasq import ANSWER_FILE
-from biobert_tf.tasks.qa.task import QaSettings, SpanQaTask
+from biobert_tf.tasks.qa.task import QaSettings, SpanQaTask, read_examples
 from biobert_tf.tasks.qa.yesno import YesNoTask
 from helpers import REPO, serve_in_fresh_process, shared_file
 
@@ -121,6 +123,22 @@ def tiny_run(model_dir, output_dir, **settings):
     return QaSettings(**values)
 
 
+def bioasq_test_set(golden, path) -> str:
+    """A BioASQ test set: the golden file without its answers."""
+    questions = json.loads(golden.read_text())["questions"]
+    path.write_text(json.dumps({"questions": [
+        {k: v for k, v in q.items() if k not in ("exact_answer", "ideal_answer")}
+        for q in questions]}))
+    return str(path)
+
+
+def answer_file(run) -> dict:
+    """The submission file of the newest predict-only run in a run directory."""
+    newest = max((p for p in run.iterdir() if p.name.startswith("predict-")),
+                 key=lambda p: p.stat().st_mtime_ns)
+    return json.loads((newest / ANSWER_FILE).read_text())
+
+
 def test_bioasq_factoid_from_squad_list_and_yesno(model_dir, data_dir, tmp_path):
     squad = tiny_run(model_dir, tmp_path / "squad", train_file=str(data_dir / "squad.json"))
     driver.run(SpanQaTask(squad, STRATEGY))
@@ -138,6 +156,11 @@ def test_bioasq_factoid_from_squad_list_and_yesno(model_dir, data_dir, tmp_path)
     for q in submitted:
         assert q["type"] == "factoid" and 1 <= len(q["exact_answer"]) <= 5
         assert all(len(a) == 1 and 0 < len(a[0]) <= 100 for a in q["exact_answer"])
+    # Without the answers (no --golden_file): the same submission, nothing scored.
+    unknown = driver.run(SpanQaTask(dataclasses.replace(factoid, do_train=False,
+                                                        golden_file=None), STRATEGY))["test"]
+    assert "bioasq" not in unknown and "score" not in unknown
+    assert answer_file(tmp_path / "factoid") == {"questions": submitted}
     # Every factoid question of the golden batch counts, answered or not.
     assert scores["num_questions"] == 25
     assert 0 <= scores["strict_accuracy"] <= scores["lenient_accuracy"] <= 1
@@ -152,6 +175,16 @@ def test_bioasq_factoid_from_squad_list_and_yesno(model_dir, data_dir, tmp_path)
     result = by_split["test"]
     assert 0.05 <= result["list_threshold"]["threshold"] <= 1.0
     assert result["bioasq"]["num_questions"] == 12
+    # A golden-format test set without answers: predicted and submitted, not scored.
+    test_set = bioasq_test_set(data_dir / "dev_golden.json", tmp_path / "test_set.json")
+    unknown = driver.run(SpanQaTask(dataclasses.replace(listed, do_train=False, do_eval=False,
+                                                        predict_file=test_set), STRATEGY))
+    assert "bioasq" not in unknown["test"]
+    assert answer_file(tmp_path / "list") == json.loads(
+        (tmp_path / "list" / ANSWER_FILE).read_text())
+    with pytest.raises(ValueError, match="test_set.json: no list question has an exact_answer"):
+        driver.run(SpanQaTask(dataclasses.replace(listed, do_train=False, do_eval=False,
+                                                  golden_file=test_set), STRATEGY))
     # --do_eval and early stopping: the golden dev file's list F1 at the tuned threshold.
     dev = by_split["dev"]
     assert dev["score"] == dev["bioasq"]["f1"] == dev["list_threshold"]["dev_f1"]
@@ -166,7 +199,12 @@ def test_bioasq_factoid_from_squad_list_and_yesno(model_dir, data_dir, tmp_path)
     result = yesno_by_split["test"]["bioasq"]
     assert result["num_questions"] == 12 and set(result) >= {"accuracy", "macro_f1"}
     submitted = json.loads((tmp_path / "yesno" / ANSWER_FILE).read_text())["questions"]
-    assert {q["exact_answer"] for q in submitted} <= {"yes", "no"}
+    assert {q["exact_answer"] for q in submitted} <= {"yes", "no"} and len(submitted) == 12
+    unknown = driver.run(YesNoTask(dataclasses.replace(yesno, do_train=False, do_eval=False,
+                                                       export_dir=None, predict_file=test_set),
+                                   STRATEGY))["test"]
+    assert "bioasq" not in unknown
+    assert answer_file(tmp_path / "yesno") == {"questions": submitted}
     dev = yesno_by_split["dev"]
     assert dev["score"] == dev["bioasq"]["macro_f1"] and dev["bioasq"]["num_questions"] == 12
     pairs = qa_data.pair_examples(qa_data.read_golden(str(data_dir / "dev_golden.json")),
@@ -194,3 +232,20 @@ def test_bad_input_fails_before_training(model_dir, data_dir, tmp_path):
         driver.run(SpanQaTask(tiny_run(model_dir, out, train_file=str(data_dir / "squad.json"),
                                        do_eval=True, dev_file=str(data_dir / "test.json")),
                                STRATEGY))
+
+
+def test_yesno_training_data_from_several_golden_files(data_dir, tmp_path):
+    """Every batch's golden file adds training pairs; a question in two files is refused;
+    pairs without an answer are left out of training, with a warning."""
+    train, dev = data_dir / "train_golden.json", data_dir / "dev_golden.json"
+    both = read_examples(f"{train},{dev}", "yesno", training_data=True)
+    alone = read_examples(str(train), "yesno", training_data=True)
+    assert len(both) > len(alone) and {x.label for x in both} == {"yes", "no"}
+    assert len({qa_data.question_id(x.id) for x in both}) == 24
+    with pytest.raises(ValueError, match=r"copy.json: question \w{24} is also in .*"
+                                         r"train_golden.json"):
+        read_examples(f"{train},{shutil.copy(train, tmp_path / 'copy.json')}", "yesno", True)
+    unanswered = bioasq_test_set(dev, tmp_path / "test_set.json")
+    assert read_examples(f"{train},{unanswered}", "yesno", True) == alone
+    with pytest.raises(ValueError, match="no yesno examples with an answer"):
+        read_examples(unanswered, "yesno", training_data=True)
