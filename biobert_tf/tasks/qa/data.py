@@ -10,8 +10,8 @@
 - `span_examples` builds extractive training pairs from golden questions (BioASQ's factoid
   training files are not public): each snippet in which an exact answer or one of its
   synonyms occurs (case-insensitively) gives one example per answer item found, at its
-  first whole-word occurrence (else its first); `pair_examples` gives every (question, snippet) pair for prediction
-  and yes/no classification.
+  first whole-word occurrence (else its first); `pair_examples` gives every (question,
+  snippet) pair for prediction and yes/no classification.
 
 A malformed file raises `QaDataError` naming the file and the JSON location
 (`data[3].paragraphs[0].qas[2].answers[0].answer_start`, `questions[17]`) and the question id
