@@ -57,7 +57,8 @@ def test_convert_truncated_checkpoint(tmp_path):
 
 
 def test_create_pretraining_data_empty_and_malformed_input(files):
-    args = [f"--output_file={files}/out.tfrecord", f"--vocab_file={VOCAB}", "--noprogress"]
+    args = [f"--output_file={files}/out.tfrecord", f"--vocab_file={VOCAB}", "--noprogress",
+            "--num_workers=1"]
     error = run("tfrecords_tools.create_pretraining_data", f"--input_file={files}/empty.txt",
                 *args)
     assert f"--input_file={files}/empty.txt: no documents" in error and "nothing written" in error

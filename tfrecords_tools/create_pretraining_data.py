@@ -9,6 +9,10 @@
 `--filter_terms_file` keep a sub-domain (Su & Vijay-Shanker's extra stage).
 Examples go round-robin to the `--output_file` list, as in Google's script.
 
+`--num_workers` processes (by default one per CPU core) make the chunks' examples while this
+one reads the corpus and writes; chunks are written in their order, so the files are the same
+bytes whatever the number of workers (see `pipeline.ExampleMaker`).
+
 Each output file is written as `NAME.partial` and renamed to NAME when the run completes, so
 a file under its final name is always whole. After a kill, rerunning the same command
 continues where it stopped (the chunks done are read again but not made again) and writes
@@ -19,8 +23,10 @@ nothing and is an error.
 """
 
 import hashlib
+import itertools
 import os
 import time
+from typing import Iterator
 
 from absl import app, flags
 from tqdm import tqdm
@@ -30,7 +36,6 @@ from biobert_tf.engine import entry
 entry.quiet_tensorflow()
 
 from biobert_tf import atomic_files  # noqa: E402
-from biobert_tf.bert.tokenization import BertTokenizer  # noqa: E402
 from tfrecords_tools import corpus, pipeline, run_record  # noqa: E402
 from tfrecords_tools.instances import InstanceOptions  # noqa: E402
 
@@ -59,6 +64,10 @@ flags.DEFINE_string("filter_terms_file", None, "Keep only documents containing o
                     "terms (one per line, case-insensitive, whole words).")
 flags.DEFINE_integer("documents_per_chunk", 2000, "Documents processed together; bounds memory. "
                      "Random next sentences come from the same chunk.")
+flags.DEFINE_integer("num_workers", 0, "Processes making the examples: 0 = one per CPU core "
+                     "this process may use, 1 = this process alone. The output is the same "
+                     "whatever the number, so a rerun with another one continues a run.",
+                     lower_bound=0)
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
 flags.DEFINE_bool("overwrite", False, "Start over, replacing what --output_file holds. Without "
                   "it, rerunning the same command continues an interrupted run (or finds a "
@@ -75,7 +84,6 @@ def main(argv):
     start = time.perf_counter()
     options = InstanceOptions(FLAGS.max_seq_length, FLAGS.max_predictions_per_seq,
                               FLAGS.masked_lm_prob, FLAGS.short_seq_prob, FLAGS.do_whole_word_mask)
-    tokenizer = BertTokenizer(FLAGS.vocab_file, FLAGS.do_lower_case)
     output_files = [p.strip() for p in FLAGS.output_file.split(",") if p.strip()]
     if remote := [p for p in output_files if atomic_files.is_remote(p)]:
         # Resuming appends to and cuts local files, which object stores cannot do.
@@ -90,25 +98,25 @@ def main(argv):
     if record.chunks_done:
         print(f"continuing an interrupted run after its first {record.chunks_done} chunks")
     stats = corpus.CorpusStats()
-    streams = document_streams(stats)
+    chunks = keyed_chunks(document_streams(stats))
     for path in output_files:
         os.makedirs(os.path.dirname(path), exist_ok=True)
     total = record.summary
-    with pipeline.RoundRobinWriter(output_files, record.shards) as writer, \
+    with pipeline.ExampleMaker(FLAGS.vocab_file, FLAGS.do_lower_case, options, FLAGS.dupe_factor,
+                               FLAGS.random_seed, FLAGS.num_workers or available_cores()
+                               ) as maker, \
+            pipeline.RoundRobinWriter(output_files, record.shards) as writer, \
             tqdm(unit=" docs", disable=not FLAGS.progress, dynamic_ncols=True) as bar:
-        chunks = (keyed for index, documents in enumerate(streams)
-                  for keyed in pipeline.keyed_chunks(index, documents, FLAGS.documents_per_chunk))
-        for index, (key, chunk) in enumerate(chunks):
-            if index >= record.chunks_done:  # the chunks an interrupted run did are only read
-                for instances, summary in pipeline.process_chunk(
-                        chunk, tokenizer, options, FLAGS.dupe_factor,
-                        pipeline.chunk_seed(FLAGS.random_seed, key)):
-                    writer.write(pipeline.serialize(instances))
-                    total.add(summary)
-                writer.flush()
-                record.chunks_done, record.shards = index + 1, writer.progress()
-                record.save()
-            bar.update(len(chunk))
+        for _, documents in itertools.islice(chunks, record.chunks_done):
+            bar.update(len(documents))  # the chunks an interrupted run did are only read
+        for index, (documents, examples, summary) in enumerate(maker.made(chunks),
+                                                               start=record.chunks_done):
+            writer.write(examples)
+            writer.flush()
+            total.add(summary)
+            record.chunks_done, record.shards = index + 1, writer.progress()
+            record.save()
+            bar.update(documents)
             bar.set_postfix(instances=total.instances,
                             per_s=f"{total.instances / max(bar.format_dict['elapsed'], 1e-9):.0f}")
         if not total.instances:  # the writer deletes its empty files on the way out
@@ -121,6 +129,19 @@ def main(argv):
     print(f"read: {stats}")
     print(f"wrote: {total} in {seconds:.1f} s ({total.instances / seconds:.0f} instances/s) "
           f"to {', '.join(output_files)}")
+
+
+def keyed_chunks(streams: list) -> Iterator[tuple[pipeline.Key, list[corpus.Document]]]:
+    """The chunks of every stream, in order."""
+    return (keyed for index, documents in enumerate(streams)
+            for keyed in pipeline.keyed_chunks(index, documents, FLAGS.documents_per_chunk))
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity, where the system has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def command(output_files: list[str]) -> dict:

@@ -8,21 +8,32 @@ sentences are drawn from the same chunk and instances are shuffled within it
 scale to PubMed). Each chunk gets its own seed derived from (seed, file index,
 chunk index), so the output is deterministic per seed and the same whichever
 process makes it.
+
+`ExampleMaker` makes the chunks' examples in this process or in a pool of worker processes,
+and hands them back in chunk order, so the bytes written do not depend on the number of
+processes.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import itertools
+import multiprocessing
 import os
+import signal
+import threading
 import uuid
+from concurrent import futures
+from concurrent.futures.process import BrokenProcessPool
 from typing import IO, Iterable, Iterator, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from biobert_tf.atomic_files import PARTIAL_SUFFIX
+from biobert_tf.engine import entry
 from biobert_tf.pretraining.data import FEATURES
 from biobert_tf.bert.tokenization import BertTokenizer
 from tfrecords_tools.corpus import Document
@@ -115,8 +126,22 @@ def process_chunk(documents: Sequence[Document], tokenizer: BertTokenizer, optio
             masked_tokens=int(instances.masked_lm_weights.sum()))
 
 
+def chunk_examples(documents: Sequence[Document], tokenizer: BertTokenizer,
+                   options: InstanceOptions, dupe_factor: int,
+                   seed: int) -> tuple[list[bytes], Summary]:
+    """One chunk's serialized examples, in the order they are written, and its summary."""
+    examples, total = [], Summary()
+    for instances, summary in process_chunk(documents, tokenizer, options, dupe_factor, seed):
+        examples += serialize(instances)
+        total.add(summary)
+    return examples, total
+
+
+Key = tuple[int, int]  # (stream index, chunk index)
+
+
 def keyed_chunks(stream_index: int, documents: Iterable[Document],
-                 size: int) -> Iterator[tuple[tuple[int, int], list[Document]]]:
+                 size: int) -> Iterator[tuple[Key, list[Document]]]:
     """Consecutive chunks of `size` documents of one stream (an input file, or a mixed
     corpus), keyed (stream index, chunk index): the key fixes the chunk's seed, so a
     Beam worker given the same chunk makes the same instances."""
@@ -126,6 +151,104 @@ def keyed_chunks(stream_index: int, documents: Iterable[Document],
         if not chunk:
             return
         yield (stream_index, chunk_index), chunk
+
+
+class WorkerError(ValueError):
+    """A worker process could not make a chunk's examples for a reason the user can fix: bad
+    input (the message is the worker's error's), or the process was killed (out of memory?).
+    A ValueError of this package, so that the command reports it in one line."""
+
+
+class ExampleMaker:
+    """Makes the serialized examples of keyed chunks and yields them in chunk order, so the
+    output is the same whatever the number of processes.
+
+    With `workers=1` everything runs in this process. With more, a pool of `workers`
+    processes makes the chunks while this one reads the next ones and writes. The processes
+    are spawned, not forked (TensorFlow, already imported here, is not fork-safe); each
+    builds its tokenizer once and runs TensorFlow on one thread, so that the workers share
+    the cores instead of each spreading over all of them. At most 2 × `workers` chunks are
+    in flight (submitted and not yet yielded), which bounds memory whatever the corpus size.
+    Leaving the ``with`` block cancels the chunks not yet started; the workers finish the
+    ones they hold. A worker ends by itself if this process is killed.
+    """
+
+    def __init__(self, vocab_file: str, do_lower_case: bool, options: InstanceOptions,
+                 dupe_factor: int, seed: int, workers: int):
+        # Built here even for a pool: a bad vocabulary fails once, in this process.
+        self._tokenizer = BertTokenizer(vocab_file, do_lower_case)
+        self._options, self._dupe_factor, self._seed = options, dupe_factor, seed
+        self._window = 2 * workers
+        self._pool = None if workers == 1 else futures.ProcessPoolExecutor(
+            workers, multiprocessing.get_context("spawn"), initializer=_start_worker,
+            initargs=(vocab_file, do_lower_case))
+
+    def made(self, chunks: Iterable[tuple[Key, list[Document]]]
+             ) -> Iterator[tuple[int, list[bytes], Summary]]:
+        """For each chunk, in order: its number of documents, its examples, its summary."""
+        if self._pool is None:
+            for key, documents in chunks:
+                yield len(documents), *chunk_examples(
+                    documents, self._tokenizer, self._options, self._dupe_factor,
+                    chunk_seed(self._seed, key))
+            return
+        in_flight = collections.deque()
+        for key, documents in chunks:
+            in_flight.append((len(documents), self._pool.submit(
+                _worker_chunk_examples, key, documents, self._options, self._dupe_factor,
+                self._seed)))
+            if len(in_flight) == self._window:
+                yield _result(*in_flight.popleft())
+        while in_flight:
+            yield _result(*in_flight.popleft())
+
+    def __enter__(self) -> "ExampleMaker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+
+def _result(documents: int, future: futures.Future) -> tuple[int, list[bytes], Summary]:
+    try:
+        return documents, *future.result()
+    except BrokenProcessPool as e:
+        raise WorkerError("a worker process ended abruptly (killed, or out of memory: fewer "
+                          "--num_workers or a smaller --documents_per_chunk need less); rerun "
+                          "the command to continue") from e
+
+
+_worker_tokenizer: BertTokenizer | None = None  # a worker process's own, built once
+
+
+def _start_worker(vocab_file: str, do_lower_case: bool) -> None:
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent to handle
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    global _worker_tokenizer
+    _worker_tokenizer = BertTokenizer(vocab_file, do_lower_case)
+
+
+def _exit_with_parent() -> None:
+    """Ends the worker when its parent ends: a parent killed by SIGKILL cannot stop it, and it
+    would wait for work forever."""
+    multiprocessing.parent_process().join()
+    os._exit(1)
+
+
+def _worker_chunk_examples(key: Key, documents: list[Document], options: InstanceOptions,
+                           dupe_factor: int, seed: int) -> tuple[list[bytes], Summary]:
+    try:
+        return chunk_examples(documents, _worker_tokenizer, options, dupe_factor,
+                              chunk_seed(seed, key))
+    except Exception as error:
+        # Whether the error is one the user can fix is judged here, where its traceback is:
+        # the parent receives it without.
+        if not entry.is_user_error(error):
+            raise
+        raise WorkerError(entry.error_message(error)) from None
 
 
 @dataclasses.dataclass

@@ -4,8 +4,9 @@ Fine-tuning sets (NER, RE, QA) fit in memory as numpy arrays of equal-length row
 batches are drawn from a fixed plan: per epoch a seeded shuffle, then examples of similar
 length grouped into the same batch (sorted inside pools of `POOL_BATCHES` batches, whose
 order is then shuffled) so that each batch is padded only to its own longest row. On CPU and
-GPU that skips most of the padding work; on TPU (`static_shapes`) every batch keeps the full
-sequence length, which XLA needs. The plan is a pure function of the seed, so a resumed job
+GPU that skips most of the padding work. An XLA-compiled step compiles once per shape, so its
+batches are padded up to a multiple of `LENGTH_BUCKET` (a few shapes, little padding); on TPU
+(`static_shapes`) every batch keeps the full sequence length. The plan is a pure function of the seed, so a resumed job
 skips exactly the batches already trained on.
 """
 
@@ -17,6 +18,9 @@ import tensorflow as tf
 
 POOL_BATCHES = 50
 LENGTH_KEY = "padding_mask"  # the feature whose row sum is an example's length
+# Padded lengths of XLA-compiled batches are multiples of this: 4 compiled shapes at length
+# 128, each batch padded by fewer than 32 positions.
+LENGTH_BUCKET = 32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,21 +77,25 @@ def predict_plan(num_examples: int, batch_size: int) -> list[np.ndarray]:
 
 def make_dataset(features: dict[str, np.ndarray], plan: list[np.ndarray],
                  context: tf.distribute.InputContext, static_shapes: bool = False,
-                 start_step: int = 0, per_worker: bool = False) -> tf.data.Dataset:
+                 start_step: int = 0, per_worker: bool = False,
+                 length_multiple: int = 1) -> tf.data.Dataset:
     """This input pipeline's per-replica batches of the planned global batches from
-    `start_step` on. Per global batch, worker w's replica r gets slice w·R + r; with
-    `per_worker` (prediction, where every worker needs every output) each worker splits
-    whole batches among its own replicas instead."""
+    `start_step` on, each padded to its longest row rounded up to `length_multiple` (to the
+    full length with `static_shapes`). Per global batch, worker w's replica r gets slice
+    w·R + r; with `per_worker` (prediction, where every worker needs every output) each worker
+    splits whole batches among its own replicas instead."""
     local = context.num_replicas_in_sync // context.num_input_pipelines
     replicas, first = (local, 0) if per_worker else (context.num_replicas_in_sync,
                                                       context.input_pipeline_id * local)
     seq_keys = [k for k, v in features.items() if v.ndim >= 2 and
                 v.shape[1] == features[LENGTH_KEY].shape[1]]
     lengths = features[LENGTH_KEY].sum(axis=1)
+    full = features[LENGTH_KEY].shape[1]
 
     def batches():
         for indices in plan[start_step:]:
-            width = features[LENGTH_KEY].shape[1] if static_shapes else int(lengths[indices].max())
+            longest = -(-int(lengths[indices].max()) // length_multiple) * length_multiple
+            width = full if static_shapes else min(longest, full)
             for part in np.array_split(indices, replicas)[first:first + local]:
                 yield {k: v[part, :width] if k in seq_keys else v[part]
                        for k, v in features.items()}

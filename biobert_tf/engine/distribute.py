@@ -1,4 +1,5 @@
-"""Distribution strategy and mixed precision, chosen by flags; the only TPU-specific code.
+"""Distribution strategy, mixed precision and XLA: chosen by flags or, by default, for the
+hardware found; the only TPU- and GPU-specific code.
 
 Everything else (model, loop, checkpoints) is the same for every strategy.
 """
@@ -10,7 +11,11 @@ import tensorflow as tf
 from absl import logging
 
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
-PRECISIONS = ("none", "bfloat16", "float16")
+PRECISIONS = ("auto", "none", "bfloat16", "float16")
+# Where a job's training step is XLA-compiled unless --jit_compile says (see `use_xla`).
+XLA_ON_CPUS_TOO, XLA_ON_ACCELERATORS, XLA_NEVER = "cpus_too", "accelerators", "never"
+# /proc/cpuinfo flags of CPUs that multiply bfloat16 matrices natively (oneDNN uses them).
+BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
 
 def create_strategy(name: str = "default", tpu: str | None = None, tpu_zone: str | None = None,
@@ -43,10 +48,60 @@ def create_strategy(name: str = "default", tpu: str | None = None, tpu_zone: str
     return strategy
 
 
-def set_mixed_precision(precision: str) -> None:
-    """Keras dtype policy: compute in bfloat16 (TPU, recent CPUs) or float16 (GPU), variables
-    in float32. float16 also needs loss scaling, which the training loop adds."""
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
+    """The CPU's feature flags as Linux lists them (empty elsewhere). Read by hand: neither
+    TensorFlow nor the standard library says whether the CPU multiplies bfloat16 natively."""
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
+            return frozenset(word for line in f if line.startswith("flags")
+                             for word in line.split(":", 1)[1].split())
+    except OSError:
+        return frozenset()
+
+
+def fast_precision(strategy: tf.distribute.Strategy, flags: frozenset[str] | None = None) -> str:
+    """The fastest precision that keeps BERT's accuracy on the hardware the strategy runs on:
+    bfloat16 on TPUs, on GPUs of compute capability 8 or more (Ampere) and on CPUs with native
+    bfloat16 matrix instructions (AVX512-BF16, AMX); float16 with loss scaling on older GPUs;
+    float32 ("none") elsewhere, where bfloat16 would be emulated and slower."""
+    if isinstance(strategy, tf.distribute.TPUStrategy):
+        return "bfloat16"
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability")
+        return "bfloat16" if capability and capability >= (8, 0) else "float16"
+    flags = cpu_flags() if flags is None else flags
+    return "bfloat16" if flags & BF16_CPU_FLAGS else "none"
+
+
+def set_mixed_precision(precision: str, strategy: tf.distribute.Strategy | None = None) -> str:
+    """Sets Keras' dtype policy: compute in bfloat16 or float16 with float32 variables, or
+    all float32 ("none"); "auto" chooses `fast_precision` for the strategy's hardware.
+    float16 also needs loss scaling, which the training loop adds. Returns the precision."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r} (expected one of {', '.join(PRECISIONS)})")
+    if precision == "auto":
+        precision = fast_precision(strategy or tf.distribute.get_strategy())
     keras.mixed_precision.set_global_policy("float32" if precision == "none"
                                             else f"mixed_{precision}")
+    return precision
+
+
+def use_xla(requested: bool | None, strategy: tf.distribute.Strategy,
+            default: str = XLA_ON_ACCELERATORS) -> bool:
+    """Whether the training step is XLA-compiled: always on TPUs; else as `requested`, or by
+    the job's `default` (None): XLA_ON_CPUS_TOO compiles on GPUs and, in float32, on CPUs
+    (BERT pretraining: fixed shapes, measured faster there; in bfloat16 oneDNN's kernels
+    without XLA were faster), XLA_ON_ACCELERATORS on GPUs only (fine-tuning: on CPUs the
+    compiled step was not faster and each padded length costs a compilation), XLA_NEVER not
+    at all (BiLSTM models). Figures: docs/benchmarks.md."""
+    if isinstance(strategy, tf.distribute.TPUStrategy):
+        return True
+    if requested is not None:
+        return requested
+    if default == XLA_NEVER:
+        return False
+    if tf.config.list_physical_devices("GPU"):
+        return True
+    return default == XLA_ON_CPUS_TOO and (
+        keras.mixed_precision.global_policy().compute_dtype == "float32")

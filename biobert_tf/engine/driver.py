@@ -32,7 +32,9 @@ def strategy_for(settings: RuntimeSettings, seed: int) -> tf.distribute.Strategy
         "tpu" if settings.use_tpu else settings.distribution_strategy,
         tpu=settings.tpu_name or settings.master, tpu_zone=settings.tpu_zone,
         gcp_project=settings.gcp_project)
-    distribute.set_mixed_precision(settings.mixed_precision)
+    precision = distribute.set_mixed_precision(settings.mixed_precision, strategy)
+    logging.info("precision: %s%s", precision,
+                 " (auto)" if settings.mixed_precision == "auto" else "")
     return strategy
 
 

@@ -118,10 +118,14 @@ class RuntimeSettings:
         "default", "default, one_device, mirrored (local GPUs), multi_worker_mirrored (hosts "
         "in TF_CONFIG) or tpu.",
         choices=("default", "one_device", "mirrored", "multi_worker_mirrored", "tpu"))
-    mixed_precision: str = option("none", "bfloat16 (TPU, recent CPUs) or float16 (GPUs, with "
-                                  "loss scaling).", choices=("none", "bfloat16", "float16"))
-    jit_compile: bool = option(False, "XLA-compile the forward and backward pass (one replica; "
-                               "TPUs always compile).")
+    mixed_precision: str = option(
+        "auto", "Compute precision: bfloat16, float16 (with loss scaling) or none (float32); "
+        "auto: bfloat16 on TPUs, Ampere+ GPUs and CPUs with AVX512-BF16/AMX, float16 on older "
+        "GPUs, else none.", choices=("auto", "none", "bfloat16", "float16"))
+    jit_compile: bool | None = option(
+        None, "XLA-compile the forward and backward pass (fine-tuning batches then padded to "
+        "multiples of 32). Default: on TPUs (always) and GPUs; on CPUs for pretraining in "
+        "float32 only (where it was measured faster); never for BiLSTM models.")
 
 
 @dataclasses.dataclass

@@ -36,7 +36,7 @@ from biobert_tf import atomic_files, json_files
 from biobert_tf.bert import checkpoints
 from biobert_tf.bert.config import BertConfig
 from biobert_tf.bert.tokenization import BertTokenizer
-from biobert_tf.engine import batching, run_dir, serving, training
+from biobert_tf.engine import batching, distribute, run_dir, serving, training
 from biobert_tf.engine.settings import FineTuningSettings
 
 HISTORY_FILE = "dev_history.json"
@@ -61,6 +61,8 @@ class Task(abc.ABC):
     sequence_outputs: ClassVar[tuple[str, ...]] = ()  # prediction outputs per position
     # Whether --predict_text / --predict_file (one raw text per line) apply to the task.
     predicts_text: ClassVar[bool] = True
+    # Where XLA compiles the training step unless --jit_compile says (see distribute.use_xla).
+    xla_default: ClassVar[str] = distribute.XLA_ON_ACCELERATORS
 
     def __init__(self, settings: FineTuningSettings, strategy: tf.distribute.Strategy):
         self.settings, self.strategy = settings, strategy
@@ -278,7 +280,7 @@ class Task(abc.ABC):
             self.model(self.dummy_inputs())
         return training.trainer_for(self.settings, self.strategy,
                                     self.make_objective(self.model), num_train_steps,
-                                    warmup_steps)
+                                    warmup_steps, self.xla_default)
 
     def train(self) -> training.Trainer:
         """Whole epochs over the training examples, resuming from output_dir. With early
@@ -301,8 +303,9 @@ class Task(abc.ABC):
                                    schedule.num_epochs, s.seed)
 
         def dataset_fn(context, start_step):
-            return batching.make_dataset(features, plan, context, self.static_shapes,
-                                         start_step)
+            return batching.make_dataset(
+                features, plan, context, self.static_shapes, start_step,
+                length_multiple=trainer.length_multiple)
 
         early_stopping = self.early_stopping and "dev" in self.data_files()
         history = self._load_history()

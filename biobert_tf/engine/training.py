@@ -25,9 +25,13 @@ known good only once the loss of the steps after it has been seen, so the newest
 is moved aside into `diverged/` unless it was; the run directory then resumes from a good
 one, and the same command with a lower --learning_rate continues from there.
 
-Models plug in through an `Objective`, whose `compute` returns the replica's share of the
-global loss and (numerator, denominator) sums for each metric; the loop sums them
-over replicas and steps, so every metric is exact over the logged interval.
+Models plug in through an `Objective`. Its `loss_counts` says, from the batch alone, what each
+loss term is normalised by (masked tokens, examples); the loop sums those over the replicas, and
+`compute` returns the replica's share of the global loss with them, and (numerator,
+denominator) sums for each metric, which the loop sums over replicas and steps, so every metric
+is exact over the logged interval. The cross-replica sums stay outside the forward and backward
+pass, so XLA compiles that pass (`jit_compile`) under every strategy: batches then come in a few
+padded lengths (`batching.LENGTH_BUCKET`), each compiled once.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from google.protobuf import text_format
 
 from biobert_tf import atomic_files
 from biobert_tf.bert.checkpoints import reading_checkpoint
-from biobert_tf.engine import progress, run_dir
+from biobert_tf.engine import batching, distribute, progress, run_dir
 from biobert_tf.engine.optimization import clip_gradients, create_optimizer
 
 CLIP_NORM = 1.0  # Google BERT clips the global gradient norm to 1.0
@@ -85,9 +89,15 @@ class Objective(Protocol):
     model: keras.Model
     metric_names: tuple[str, ...]
 
-    def compute(self, batch: dict, training: bool) -> tuple[tf.Tensor, dict[str, tuple]]:
-        """In replica context: (this replica's share of the global mean loss,
-        {metric: (numerator, denominator)} summed over this replica's examples)."""
+    def loss_counts(self, batch: dict) -> dict[str, tf.Tensor]:
+        """What the loss terms are normalised by, counted in this replica's batch (from the
+        batch alone, not the model): the loop sums them over the replicas for `compute`."""
+
+    def compute(self, batch: dict, counts: dict[str, tf.Tensor], training: bool
+                ) -> tuple[tf.Tensor, dict[str, tuple]]:
+        """In replica context, with `counts` the global sums of `loss_counts`: (this
+        replica's share of the global mean loss, {metric: (numerator, denominator)} summed
+        over this replica's examples). No cross-replica call: XLA may compile it."""
 
     # Fine-tuning tasks also have `predict(batch) -> {name: tensor}` for `Trainer.predict`.
 
@@ -96,9 +106,13 @@ class TrainingDivergedError(RuntimeError):
     """The loss became NaN or infinite or exploded, or the weights blew up."""
 
 
-def global_sum(value: tf.Tensor) -> tf.Tensor:
-    """Sum over all replicas, from replica context (e.g. a loss normaliser)."""
-    return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, value)
+def global_counts(objective: Objective, batch: dict) -> dict[str, tf.Tensor]:
+    """The objective's loss counts summed over all replicas, from replica context."""
+    counts = {name: tf.cast(count, tf.float32)
+              for name, count in objective.loss_counts(batch).items()}
+    if not counts:  # all_reduce refuses an empty structure
+        return counts
+    return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, counts)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,8 +127,7 @@ class LoopConfig:
     # At least 2 are kept: the newest is not known good before the loss after it is seen.
     keep_checkpoint_max: int = 5
     global_batch_size: int = 32
-    # XLA-compile the forward and backward pass (one replica only: tasks normalise their loss
-    # by cross-replica sums, which cannot sit inside a compiled function; TPUs always compile).
+    # XLA-compile the forward and backward pass (TPUs always compile).
     jit_compile: bool = False
 
 
@@ -176,9 +189,6 @@ class Trainer:
         if getattr(inner, "aggregate_gradients", True):
             raise ValueError("the training loop sums and clips gradients across replicas itself: "
                              "create the optimizer with aggregate_gradients=False")
-        if config.jit_compile and strategy.num_replicas_in_sync > 1:
-            raise ValueError(f"jit_compile needs a single replica, not "
-                             f"{strategy.num_replicas_in_sync}: drop it or use one device")
         self.strategy, self.objective, self.optimizer, self.config = (strategy, objective,
                                                                       optimizer, config)
         self._names = tuple(f"{m}/{part}" for m in ("loss",) + objective.metric_names
@@ -212,11 +222,17 @@ class Trainer:
     def step(self) -> int:
         return int(self.optimizer.iterations.numpy())
 
+    @property
+    def length_multiple(self) -> int:
+        """What the padded lengths of training batches are to be multiples of: a compiled
+        step compiles once per shape."""
+        return batching.LENGTH_BUCKET if self.config.jit_compile else 1
+
     # ---- training ------------------------------------------------------------------
-    def _compute_gradients(self, batch: dict) -> tuple:
+    def _compute_gradients(self, batch: dict, counts: dict[str, tf.Tensor]) -> tuple:
         scale = getattr(self.optimizer, "dynamic_scale", None)  # float16 loss scaling
         with tf.GradientTape() as tape:
-            loss, sums = self.objective.compute(batch, training=True)
+            loss, sums = self.objective.compute(batch, counts, training=True)
             scaled_loss = loss * tf.cast(scale, loss.dtype) if scale is not None else loss
         return loss, sums, tape.gradient(scaled_loss, self.objective.model.trainable_variables)
 
@@ -239,7 +255,7 @@ class Trainer:
         variables = self.objective.model.trainable_variables
         scale = getattr(self.optimizer, "dynamic_scale", None)
         self._reseed_dropout()
-        loss, sums, grads = self._gradients(batch)
+        loss, sums, grads = self._gradients(batch, global_counts(self.objective, batch))
         # Variables the loss does not reach (the pooler under NER) are left out, as Google's
         # optimizer skips their None gradients.
         grads, variables = zip(*[(g, v) for g, v in zip(grads, variables) if g is not None])
@@ -400,7 +416,8 @@ class Trainer:
 
     # ---- evaluation ----------------------------------------------------------------
     def _replica_eval_step(self, batch: dict) -> None:
-        loss, sums = self.objective.compute(batch, training=False)
+        loss, sums = self.objective.compute(batch, global_counts(self.objective, batch),
+                                            training=False)
         self._sums.add({"loss/num": loss, "loss/den": 1.0 / self.strategy.num_replicas_in_sync,
                         **{f"{m}/{part}": v for m, (num, den) in sums.items()
                            for part, v in (("num", num), ("den", den))}})
@@ -473,18 +490,23 @@ def _current_lr(optimizer) -> tf.Tensor:
 
 
 def trainer_for(settings, strategy: tf.distribute.Strategy, objective: Objective,
-                num_train_steps: int, warmup_steps: int) -> Trainer:
-    """The loop for `objective` (its model built in `strategy.scope()`) with Google's
-    optimizer, from a job's `engine.settings.LoopSettings`: one place for every job."""
+                num_train_steps: int, warmup_steps: int,
+                xla_default: str = distribute.XLA_ON_ACCELERATORS) -> Trainer:
+    """The loop for `objective` (its model built in `strategy.scope()` under the precision
+    policy set by `distribute.set_mixed_precision`) with Google's optimizer, from a job's
+    `engine.settings.LoopSettings`: one place for every job. `xla_default`: where the job
+    compiles unless --jit_compile says (see `distribute.use_xla`)."""
     with strategy.scope():
         optimizer = create_optimizer(settings.learning_rate, num_train_steps, warmup_steps,
                                      aggregate_gradients=False)
-        if settings.mixed_precision == "float16":
+        if keras.mixed_precision.global_policy().compute_dtype == "float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    jit_compile = distribute.use_xla(settings.jit_compile, strategy, xla_default)
+    logging.info("XLA-compiled training step: %s", "on" if jit_compile else "off")
     return Trainer(strategy, objective, optimizer, LoopConfig(
         settings.output_dir, num_train_steps, settings.iterations_per_loop,
         settings.save_checkpoints_steps, settings.keep_checkpoint_max,
-        settings.train_batch_size, settings.jit_compile))
+        settings.train_batch_size, jit_compile))
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:

@@ -11,7 +11,6 @@ import tensorflow as tf
 
 from biobert_tf.bert.modeling import BertPretrainer
 from biobert_tf.pretraining.data import model_inputs
-from biobert_tf.engine.training import global_sum
 
 METRICS = ("masked_lm_loss", "masked_lm_accuracy", "next_sentence_loss", "next_sentence_accuracy")
 
@@ -24,7 +23,11 @@ class PretrainingObjective:
     def __init__(self, model: BertPretrainer):
         self.model = model
 
-    def compute(self, batch: dict, training: bool):
+    def loss_counts(self, batch: dict) -> dict[str, tf.Tensor]:
+        return {"masked": tf.reduce_sum(batch["masked_lm_weights"]),
+                "examples": tf.shape(batch["next_sentence_labels"])[0]}
+
+    def compute(self, batch: dict, counts: dict[str, tf.Tensor], training: bool):
         outputs = self.model(model_inputs(batch), training=training)
         mlm_logits = tf.cast(outputs["mlm_logits"], tf.float32)
         nsp_logits = tf.cast(outputs["nsp_logits"], tf.float32)
@@ -38,8 +41,8 @@ class PretrainingObjective:
         nsp_xent = tf.nn.sparse_softmax_cross_entropy_with_logits(nsp_labels, nsp_logits)
         examples = tf.cast(tf.shape(nsp_labels)[0], tf.float32)
         # This replica's share of the global-batch losses.
-        loss = (mlm_sum / (global_sum(mlm_weight) + 1e-5)
-                + tf.reduce_sum(nsp_xent) / global_sum(examples))
+        loss = (mlm_sum / (counts["masked"] + 1e-5)
+                + tf.reduce_sum(nsp_xent) / counts["examples"])
 
         mlm_correct = tf.cast(tf.equal(tf.argmax(mlm_logits, -1, output_type=labels.dtype), labels),
                               tf.float32)

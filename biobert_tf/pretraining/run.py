@@ -22,7 +22,7 @@ from biobert_tf import atomic_files
 from biobert_tf.bert import checkpoints
 from biobert_tf.bert.config import BertConfig
 from biobert_tf.bert.modeling import BertEncoder, BertPretrainer
-from biobert_tf.engine import driver, settings as settings_lib, training
+from biobert_tf.engine import distribute, driver, settings as settings_lib, training
 from biobert_tf.engine.settings import LoopSettings, option
 from biobert_tf.pretraining import data
 from biobert_tf.pretraining.objective import PretrainingObjective
@@ -141,7 +141,8 @@ class Pretraining:
         with self.strategy.scope():
             self.model = BertPretrainer(BertEncoder.from_bert_config(self.bert_config))
         return training.trainer_for(s, self.strategy, PretrainingObjective(self.model),
-                                    s.num_train_steps, s.num_warmup_steps)
+                                    s.num_train_steps, s.num_warmup_steps,
+                                    distribute.XLA_ON_CPUS_TOO)
 
     def dataset(self, context: tf.distribute.InputContext, batch_size: int, input_file: str,
                 is_training: bool, start_step: int = 0) -> tf.data.Dataset:

@@ -14,7 +14,6 @@ import keras
 import tensorflow as tf
 
 from biobert_tf.bert.modeling import BertEncoder
-from biobert_tf.engine.training import global_sum
 
 ENCODER_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 
@@ -31,7 +30,10 @@ class ClassificationObjective:
         self.class_weights = None if class_weights is None else tf.constant(class_weights,
                                                                             tf.float32)
 
-    def compute(self, batch: dict, training: bool):
+    def loss_counts(self, batch: dict) -> dict[str, tf.Tensor]:
+        return {"examples": tf.shape(batch["label_id"])[0]}
+
+    def compute(self, batch: dict, counts: dict[str, tf.Tensor], training: bool):
         scores = self.model(batch, training=training)
         labels = batch["label_id"]
         xent = keras.losses.sparse_categorical_crossentropy(labels, scores, from_logits=True)
@@ -40,7 +42,7 @@ class ClassificationObjective:
         count = tf.cast(tf.shape(labels)[0], tf.float32)
         correct = tf.cast(tf.equal(tf.argmax(scores, -1, output_type=labels.dtype), labels),
                           tf.float32)
-        return (tf.reduce_sum(xent) / global_sum(count),
+        return (tf.reduce_sum(xent) / counts["examples"],
                 {"accuracy": (tf.reduce_sum(correct), count)})
 
     def predict(self, batch: dict) -> dict[str, tf.Tensor]:

@@ -1,4 +1,5 @@
-"""Fine-tuning batches: the seeded plan, length grouping, replica slices and resume skips."""
+"""Fine-tuning batches: the seeded plan, length grouping, replica slices, resume skips and the
+padded lengths of compiled steps."""
 
 import numpy as np
 import pytest
@@ -76,6 +77,20 @@ def test_dataset_resumes_at_a_step_and_keeps_static_shapes_for_tpu():
     assert [b["label"].tolist() for b in resumed] == [b["label"].tolist() for b in full[5:]]
     static = batching.make_dataset(data, plan, Context(1, 0, 2), static_shapes=True)
     assert static.element_spec["token_ids"].shape == tf.TensorShape([4, 16])
+
+
+def test_compiled_batches_are_padded_to_a_few_lengths():
+    data = features(width=40)
+    plan = batching.train_plan(data["padding_mask"].sum(1), 8, 3, seed=0)
+    batches = list(batching.make_dataset(data, plan, Context(1, 0, 1), length_multiple=16)
+                   .as_numpy_iterator())
+    for indices, batch in zip(plan, batches, strict=True):
+        longest = data["padding_mask"][indices].sum(1).max()
+        # Rounded up to a multiple of 16, never beyond the rows' full width.
+        assert batch["token_ids"].shape[1] == min(-(-longest // 16) * 16, 40)
+        np.testing.assert_array_equal(batch["token_ids"][:, :longest],
+                                      data["token_ids"][indices, :longest])
+    assert {b["token_ids"].shape[1] for b in batches} == {16, 32, 40}
 
 
 def test_predict_plan_pads_the_last_batch():

@@ -124,8 +124,8 @@ def test_train_eval_export_and_resume_after_kill(data_dir, tmp_path):
     assert "restored step 8" in log and "step 10/10" in log
 
 
-# Trains the same model 3 steps under each strategy named in argv[2:] (default, mirrored,
-# default_xla), one after the other in this one process (one TensorFlow import).
+# Trains the same model 3 steps under each strategy named in argv[2:] (default, mirrored, and
+# either XLA-compiled: default_xla, mirrored_xla), one after the other in this one process (one TensorFlow import).
 STRATEGY_SCRIPT = r"""
 import json, sys, numpy as np, tensorflow as tf
 tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0],
@@ -163,7 +163,7 @@ for strategy_name in strategy_names:
 
 
 def test_mirrored_two_cpus_and_xla_equal_one_device(data_dir, tmp_path):
-    names = ("default", "mirrored", "default_xla")
+    names = ("default", "mirrored", "default_xla", "mirrored_xla")
     result = subprocess.run([sys.executable, "-c", STRATEGY_SCRIPT, str(data_dir), str(tmp_path),
                              *names], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
@@ -207,16 +207,6 @@ def test_multi_worker_mirrored_two_local_workers_agree(data_dir, tmp_path):
     assert not [p for p in os.listdir(tmp_path / "mwms") if p.startswith("worker_tmp")]
 
 
-def test_jit_compile_needs_a_single_replica(tmp_path):
-    import types
-    from biobert_tf.engine import training
-    from biobert_tf.engine.optimization import create_optimizer
-    two_replicas = types.SimpleNamespace(num_replicas_in_sync=2)
-    with pytest.raises(ValueError, match="jit_compile needs a single replica, not 2"):
-        training.Trainer(two_replicas, None, create_optimizer(1e-3, 10, 0, aggregate_gradients=False),
-                         training.LoopConfig(str(tmp_path), 4, jit_compile=True))
-
-
 def test_tpu_strategy_needs_a_tpu_name_and_unknown_strategies_are_rejected():
     with pytest.raises(ValueError, match="needs --tpu_name"):
         create_strategy("tpu")
@@ -235,7 +225,10 @@ def test_nan_loss_stops_with_a_clear_message(tmp_path):
         def __init__(self):
             self.model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
 
-        def compute(self, batch, training):
+        def loss_counts(self, batch):
+            return {}
+
+        def compute(self, batch, counts, training):
             return tf.reduce_sum(self.model(batch)) * math.nan, {}
 
     strategy = tf.distribute.get_strategy()

@@ -1,6 +1,7 @@
 """Atomic, resumable output of create_pretraining_data: shards appear under their final names only
 when complete, a killed run continues to the bytes of an uninterrupted one, another command into
-the same files is refused, and a corpus with no example writes nothing."""
+the same files is refused, and a corpus with no example writes nothing; with several worker
+processes too, which end with a killed run."""
 
 import json
 import os
@@ -114,29 +115,53 @@ def _chunks_done(record: str) -> int:
         return json.load(f)["chunks_done"]
 
 
+def _children(pid: int) -> list[int]:
+    """The processes `pid` started (Linux's /proc, every thread's)."""
+    return [int(child) for task in pathlib.Path(f"/proc/{pid}/task").iterdir()
+            for child in (task / "children").read_text().split()]
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` exists and is not a zombie (an orphan waiting for init to reap it)."""
+    try:
+        return pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def test_kill_9_while_writing_then_the_same_command_finishes_the_same_bytes(tmp_path):
     corpus = tmp_path / "corpus.txt"
     with open(shared_file("corpus", "bioasq_abstracts.txt"), encoding="utf-8") as f:
-        corpus.write_text("".join(f.readlines()[:100]), encoding="utf-8")
+        corpus.write_text("".join(f.readlines()[:200]), encoding="utf-8")
     outputs = [str(tmp_path / f"out-{i}.tfrecord") for i in range(2)]
     record = outputs[0] + ".run.json"
-    process = subprocess.Popen(_command(corpus, outputs), cwd=REPO, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
+    process = subprocess.Popen(_command(corpus, outputs, "--num_workers=2"), cwd=REPO,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 240
     while process.poll() is None and time.monotonic() < deadline:
         if _chunks_done(record) >= 3:
+            workers = _children(process.pid)
             process.send_signal(signal.SIGKILL)
             break
         time.sleep(0.02)
     assert process.wait(timeout=60) == -signal.SIGKILL, process.stderr.read()[-2000:]
+    # The workers (and multiprocessing's resource tracker) end with the process that started them.
+    deadline = time.monotonic() + 60
+    while any(map(_running, workers)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [pid for pid in workers if _running(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert len(workers) >= 2 and not left
     assert not any(os.path.exists(p) for p in outputs)  # only .partial files
     assert all(os.path.exists(p + ".partial") for p in outputs)
 
-    rerun = subprocess.run(_command(corpus, outputs), cwd=REPO, capture_output=True, text=True,
-                           timeout=300)
+    # Another number of workers continues the same run: it does not change the output.
+    rerun = subprocess.run(_command(corpus, outputs, "--num_workers=1"), cwd=REPO,
+                           capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     done = int(rerun.stdout.split("after its first ")[1].split()[0])
-    assert 3 <= done < 10  # 100 documents: 10 chunks
+    assert 3 <= done < 20  # 200 documents: 20 chunks
     assert [_records(p) for p in outputs] == _uninterrupted_shards(corpus, 2)
     assert sorted(os.listdir(tmp_path)) == ["corpus.txt", "out-0.tfrecord", "out-0.tfrecord.run.json",
                                             "out-1.tfrecord"]

@@ -1,5 +1,6 @@
 """Instances from real PubMed text: Google's properties, schema, determinism, command line."""
 
+import functools
 import subprocess
 import sys
 
@@ -8,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from biobert_tf import resources
+from biobert_tf.engine import entry
 from biobert_tf.pretraining.data import parse_examples
 from biobert_tf.bert.tokenization import BertTokenizer
 from tfrecords_tools import pipeline
@@ -134,6 +136,49 @@ def test_deterministic_per_seed(tokenizer, documents):
     assert not np.array_equal(a.input_ids, c.input_ids)
 
 
+def test_worker_pool_yields_the_in_process_examples_in_chunk_order(documents):
+    chunks = list(pipeline.keyed_chunks(0, documents[:60], 6))
+    pulled = []
+
+    def counted():
+        for chunk in chunks:
+            pulled.append(chunk)
+            yield chunk
+
+    def made(workers):
+        with pipeline.ExampleMaker(resources.path(resources.DEMO_VOCAB), False,
+                                   InstanceOptions(SEQ, PRED), 2, 7, workers) as maker:
+            results = maker.made(counted())
+            first = next(results)
+            in_flight = len(pulled)
+            return [first, *results], in_flight
+
+    in_process, _ = made(1)
+    pulled.clear()
+    pooled, in_flight = made(2)
+    assert len(in_process) == 10 and all(examples for _, examples, _ in in_process)
+    assert pooled == in_process  # documents, examples (bytes), summary of every chunk
+    assert in_flight == 4  # 2 workers: 2 × 2 chunks read ahead, not the whole corpus
+
+
+def test_a_worker_reports_bad_input_as_one_line_and_bugs_as_they_are(documents, tmp_path,
+                                                                     monkeypatch):
+    vocab = tmp_path / "vocab.txt"
+    with open(resources.path(resources.DEMO_VOCAB), encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    vocab.write_text("\n".join(t for t in lines if t != "[MASK]") + "\n", encoding="utf-8")
+    monkeypatch.setattr(pipeline, "_worker_tokenizer", BertTokenizer(str(vocab), False))
+    make = functools.partial(pipeline._worker_chunk_examples, (0, 0), documents[:5],
+                             InstanceOptions(SEQ, PRED), 1, 7)
+    with pytest.raises(pipeline.WorkerError, match=r"^the vocabulary lacks \[MASK\], needed for "
+                                                   "pretraining$") as error:
+        make()
+    assert entry.is_user_error(error.value)  # the command ends with its one line
+    monkeypatch.setattr(pipeline, "_worker_tokenizer", None)  # a bug keeps its type and traceback
+    with pytest.raises(AttributeError):
+        make()
+
+
 def test_truncation_lengths_match_googles_loop():
     a, b = np.meshgrid(np.arange(40), np.arange(40))
     keep_a, keep_b = truncation_lengths(a.ravel(), b.ravel(), 25)
@@ -176,7 +221,7 @@ def test_command_line_writes_round_robin_files_and_summary(tmp_path):
         [sys.executable, "-m", "tfrecords_tools.create_pretraining_data", f"--input_file={small}",
          f"--output_file={','.join(outputs)}", f"--vocab_file={resources.path(resources.DEMO_VOCAB)}",
          "--do_lower_case=false", "--dupe_factor=2", "--max_seq_length=64",
-         "--max_predictions_per_seq=10", "--noprogress"],
+         "--max_predictions_per_seq=10", "--noprogress", "--num_workers=1"],
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "read: 30 documents" in result.stdout
@@ -192,7 +237,8 @@ def test_command_line_mixing_and_subdomain_filter(tmp_path):
     gene_docs = sum("gene" in line for line in lines[:50])
     args = [sys.executable, "-m", "tfrecords_tools.create_pretraining_data",
             f"--vocab_file={resources.path(resources.DEMO_VOCAB)}", "--do_lower_case=false",
-            "--dupe_factor=1", "--noprogress", f"--output_file={tmp_path}/out.tfrecord"]
+            "--dupe_factor=1", "--noprogress", "--num_workers=1",
+            f"--output_file={tmp_path}/out.tfrecord"]
     mixed = subprocess.run(args + [f"--input_file={tmp_path}/big.txt:0.5,{tmp_path}/small.txt:0.5"],
                            capture_output=True, text=True, timeout=300)
     assert mixed.returncode == 0, mixed.stderr[-2000:]

@@ -18,7 +18,6 @@ from biobert_tf.tasks.ner.crf import CRF, allowed_transitions
 from biobert_tf.tasks.ner.labels import NerLabels
 from biobert_tf.bert.modeling import BertEncoder
 from biobert_tf.engine.serving import map_in_chunks
-from biobert_tf.engine.training import global_sum
 
 
 class TaggingModel(keras.Model):
@@ -81,17 +80,20 @@ class NerModel(TaggingModel):
         return hidden["sequence_output"]
 
 
+# Compacting keeps the shape (a stable sort, not a boolean mask), so XLA can compile it.
 def compact(values: tf.Tensor, mask: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """The masked positions of each row moved to the front: ([batch, max kept, ...], lengths)."""
-    ragged = tf.ragged.boolean_mask(values, mask)
-    return ragged.to_tensor(), tf.cast(ragged.row_lengths(), tf.int32)
+    """The masked positions of each row [batch, seq, ...] moved to the front, in order, the
+    others after them: (values of the same shape, the number masked per row)."""
+    order = tf.argsort(tf.cast(tf.logical_not(mask), tf.int32), axis=1, stable=True)
+    return (tf.gather(values, order, batch_dims=1),
+            tf.reduce_sum(tf.cast(mask, tf.int32), 1))
 
 
 def expand(values: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
     """Inverse of `compact`: values back at the masked positions, zeros elsewhere."""
-    lengths = tf.reduce_sum(tf.cast(mask, tf.int32), 1)
-    kept = tf.boolean_mask(values, tf.sequence_mask(lengths, tf.shape(values)[1]))
-    return tf.scatter_nd(tf.where(mask), kept, tf.shape(mask, out_type=tf.int64))
+    order = tf.argsort(tf.cast(tf.logical_not(mask), tf.int32), axis=1, stable=True)
+    restored = tf.gather(values, tf.argsort(order, axis=1), batch_dims=1)
+    return tf.where(mask, restored, tf.zeros_like(restored))
 
 
 class TaggingObjective:
@@ -103,7 +105,12 @@ class TaggingObjective:
     def __init__(self, model: TaggingModel):
         self.model = model
 
-    def compute(self, batch: dict, training: bool):
+    def loss_counts(self, batch: dict) -> dict[str, tf.Tensor]:
+        if self.model.use_crf:
+            return {"windows": tf.shape(batch["word_ids"])[0]}
+        return {"words": tf.reduce_sum(tf.cast(batch["word_ids"] >= 0, tf.int32))}
+
+    def compute(self, batch: dict, counts: dict[str, tf.Tensor], training: bool):
         scores = self.model(batch, training=training)
         first = batch["word_ids"] >= 0
         labels = tf.maximum(batch["label_ids"], 0)
@@ -113,11 +120,10 @@ class TaggingObjective:
             potentials, lengths = compact(scores, first)
             tags, _ = compact(labels, first)
             log_likelihood = self.model.crf.log_likelihood(potentials, tags, lengths)
-            windows = tf.cast(tf.shape(lengths)[0], tf.float32)
-            loss = -tf.reduce_sum(log_likelihood) / global_sum(windows)
+            loss = -tf.reduce_sum(log_likelihood) / counts["windows"]
         else:
             xent = keras.losses.sparse_categorical_crossentropy(labels, scores, from_logits=True)
-            loss = tf.reduce_sum(xent * weight) / tf.maximum(global_sum(count), 1.0)
+            loss = tf.reduce_sum(xent * weight) / tf.maximum(counts["words"], 1.0)
         correct = tf.cast(tf.equal(tf.argmax(scores, -1, output_type=tf.int32), labels),
                           tf.float32)
         return loss, {"token_accuracy": (tf.reduce_sum(correct * weight), count)}

@@ -29,7 +29,6 @@ import tensorflow as tf
 from biobert_tf.bert.modeling import BertEncoder
 from biobert_tf.tasks.qa.inputs import QaEncoder
 from biobert_tf.engine.serving import map_in_chunks
-from biobert_tf.engine.training import global_sum
 
 MODEL_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 SPAN_INPUTS = ("context_start", "context_end", "max_context", "starts_word", "ends_word")
@@ -74,7 +73,10 @@ class SpanObjective:
     def __init__(self, model: QaModel):
         self.model = model
 
-    def compute(self, batch: dict, training: bool):
+    def loss_counts(self, batch: dict) -> dict[str, tf.Tensor]:
+        return {"examples": tf.shape(batch["start_positions"])[0]}
+
+    def compute(self, batch: dict, counts: dict[str, tf.Tensor], training: bool):
         start_logits, end_logits = self.model(batch, training=training)
         xent = (keras.losses.sparse_categorical_crossentropy(batch["start_positions"],
                                                              start_logits, from_logits=True) +
@@ -85,7 +87,7 @@ class SpanObjective:
                           batch["start_positions"]) &
                  tf.equal(tf.argmax(end_logits, -1, output_type=tf.int32),
                           batch["end_positions"]))
-        return (tf.reduce_sum(xent) / global_sum(count),
+        return (tf.reduce_sum(xent) / counts["examples"],
                 {"span_accuracy": (tf.reduce_sum(tf.cast(exact, tf.float32)), count)})
 
     def predict(self, batch: dict) -> dict[str, tf.Tensor]:

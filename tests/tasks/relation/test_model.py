@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from biobert_tf.bert.config import BertConfig
 from biobert_tf.bert.modeling import BertEncoder
+from biobert_tf.engine.training import global_counts
 from biobert_tf.tasks.classification import ClassificationObjective
 from biobert_tf.tasks.relation.model import HEADS, RelationHead, RelationModel
 
@@ -82,7 +83,7 @@ def test_a_few_steps_fit_a_tiny_batch(head):
     @tf.function
     def step():
         with tf.GradientTape() as tape:
-            loss, _ = task.compute(x, training=True)
+            loss, _ = task.compute(x, global_counts(task, x), training=True)
         grads = tape.gradient(loss, m.trainable_variables)
         optimizer.apply_gradients([(g, v) for g, v in zip(grads, m.trainable_variables)
                                    if g is not None])

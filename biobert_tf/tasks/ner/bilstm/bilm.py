@@ -39,7 +39,7 @@ from absl import flags, logging  # noqa: E402
 
 from biobert_tf.bert.tokenization import split_words  # noqa: E402
 from biobert_tf.engine import (  # noqa: E402
-    batching, driver, run_dir, settings as settings_lib, training)
+    batching, distribute, driver, run_dir, settings as settings_lib, training)
 from biobert_tf.engine.settings import TrainingSettings, option  # noqa: E402
 from biobert_tf.tasks.ner import inputs as ner_inputs  # noqa: E402
 from biobert_tf.tasks.ner.bilstm.model import (  # noqa: E402
@@ -161,7 +161,7 @@ class BiLmPretraining:
             self.model(self.dummy_inputs())
         return training.trainer_for(self.settings, self.strategy,
                                     LanguageModelObjective(self.model), num_train_steps,
-                                    warmup_steps)
+                                    warmup_steps, distribute.XLA_NEVER)
 
     def save_run_files(self) -> None:
         """task.json (with the architecture settings), the vocabulary and the architecture:
@@ -187,7 +187,8 @@ class BiLmPretraining:
             self.save_run_files()
         plan = batching.train_plan(lengths, s.train_batch_size, schedule.num_epochs, s.seed)
         trainer.fit(lambda context, start_step: batching.make_dataset(
-            features, plan, context, self.static_shapes, start_step))
+            features, plan, context, self.static_shapes, start_step,
+            length_multiple=trainer.length_multiple))
         return trainer
 
     def restore(self) -> training.Trainer:

@@ -23,7 +23,6 @@ import tensorflow as tf
 from biobert_tf.engine.run_dir import SavedDataclass
 from biobert_tf.tasks.ner.labels import NerLabels
 from biobert_tf.tasks.ner.model import TaggingModel
-from biobert_tf.engine.training import global_sum
 
 CONFIG_FILE = "bilstm_config.json"
 MODEL_INPUTS = ("token_ids", "chars", "padding_mask")
@@ -141,11 +140,12 @@ class LanguageModelObjective:
     def __init__(self, model: BiLanguageModel):
         self.model = model
 
-    def compute(self, batch: dict, training: bool):
+    def loss_counts(self, batch: dict) -> dict[str, tf.Tensor]:
+        return {"pairs": tf.reduce_sum(tf.cast(_neighbours(batch), tf.int32))}
+
+    def compute(self, batch: dict, counts: dict[str, tf.Tensor], training: bool):
         forward, backward = self.model(batch, training=training)
-        ids, mask = batch["token_ids"], batch["padding_mask"] > 0
-        # Position t (forward) predicts t+1; position t+1 (backward) predicts t.
-        pair = mask[:, 1:] & mask[:, :-1]
+        ids, pair = batch["token_ids"], _neighbours(batch)
         total, metrics = 0.0, {}
         count = tf.reduce_sum(tf.cast(pair, tf.float32))
         for name, states, targets in (("forward", forward[:, :-1], ids[:, 1:]),
@@ -157,5 +157,12 @@ class LanguageModelObjective:
             total += tf.reduce_sum(xent)
             correct = tf.equal(tf.argmax(logits, -1, output_type=targets.dtype), targets)
             metrics[f"{name}_accuracy"] = (tf.reduce_sum(tf.cast(correct, tf.float32)), count)
-        return total / (2.0 * tf.maximum(global_sum(count), 1.0)), metrics
+        return total / (2.0 * tf.maximum(counts["pairs"], 1.0)), metrics
+
+
+def _neighbours(batch: dict) -> tf.Tensor:
+    """[batch, seq - 1]: whether words t and t+1 are both real. Position t (forward) predicts
+    t+1; position t+1 (backward) predicts t."""
+    mask = batch["padding_mask"] > 0
+    return mask[:, 1:] & mask[:, :-1]
 

@@ -16,7 +16,7 @@ import os
 import tensorflow as tf
 from absl import logging
 
-from biobert_tf.engine import run_dir
+from biobert_tf.engine import distribute, run_dir
 from biobert_tf.tasks.ner import inputs as ner_inputs
 from biobert_tf.tasks.ner.bilstm.model import CONFIG_FILE, BiLstmConfig, BiLstmTagger
 from biobert_tf.tasks.ner.bilstm.settings import ARCHITECTURE, adopt_architecture
@@ -43,6 +43,7 @@ class BiLstmNerTask(NerTask):
     name = "ner_bilstm"
     model_settings = ("max_seq_length", "window_stride", "model", *ARCHITECTURE)
     model_inputs = ner_inputs.WordFeatures.model_inputs
+    xla_default = distribute.XLA_NEVER  # masked LSTMs: not compiled unless asked
 
     def __init__(self, settings: NerSettings, strategy: tf.distribute.Strategy):
         # A model that starts from another has its architecture: the settings say so, and the
