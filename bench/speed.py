@@ -17,7 +17,8 @@ the issue's target, with the CPU flags, matmul peaks and load averages, and writ
 a bar chart to --plot (default docs/speed.png). Every figure is a median; load averages are
 printed because the machine may be shared.
 
-    python bench/speed.py                      # ~30-40 min on 2 cores
+    python bench/speed.py                      # ~40 min on 2 cores (the first run also
+                                               # fine-tunes the NER model that is served)
     python bench/speed.py --quick              # fewer steps and rounds, for a smoke run
 
 Needs torch and transformers (pip install torch==2.13.0 transformers) and matplotlib.
@@ -107,9 +108,10 @@ def main() -> None:
         json_out=work / "train_throughput.json"))
     finetune_arms = "ours:fp32,ours:fp32:xla,hf:fp32" + (",ours:bf16,hf:bf16" if bf16 else "")
     finetune = run("finetune_speed.py", f"--arms={finetune_arms}",
-                   *(["--steps=2", "--rounds=1"] if args.quick else ["--steps=8", "--rounds=5"]),
+                   *(["--steps=2", "--rounds=1"] if args.quick else ["--steps=6", "--rounds=4"]),
                    json_out=work / "finetune_speed.json")
-    serving = run("serving_speed.py", *(["--num_docs=20", "--rounds=1"] if args.quick else []),
+    serving = run("serving_speed.py", "--arms=ours:8,hf:8,hf:32",
+                  *(["--num_docs=20", "--rounds=1"] if args.quick else ["--num_docs=60"]),
                   json_out=work / "serving_speed.json")
     data = data_creation(run(
         "pretraining_data.py", f"--workdir={work / 'data'}", "--skip_beam", "--marginal",

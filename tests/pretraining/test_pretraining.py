@@ -74,8 +74,11 @@ def test_train_eval_export_and_resume_after_kill(data_dir, tmp_path):
     dropout = dataclasses.replace(BertConfig.from_json_file(str(data_dir / "bert_config.json")),
                                   hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
     dropout.to_json_file(str(tmp_path / "bert_config.json"))
+    # Not XLA-compiled (the default on CPUs): three runs would each compile; the compiled
+    # step's exact resume is tests/engine/test_training.py's, its strategies are below.
     steps = ["--do_train", "--num_train_steps=8", "--save_checkpoints_steps=2",
-             "--iterations_per_loop=1", f"--bert_config_file={tmp_path / 'bert_config.json'}"]
+             "--iterations_per_loop=1", f"--bert_config_file={tmp_path / 'bert_config.json'}",
+             "--nojit_compile"]
     log = run_pretraining(data_dir, tmp_path / "straight", *steps, "--do_eval", "--max_eval_steps=3")
     assert "step 8/8" in log and "examples/s" in log and "ETA" in log
     results = dict(line.split(" = ") for line in
