@@ -77,8 +77,8 @@ def test_train_eval_export_and_resume_after_kill(data_dir, tmp_path):
     # Not XLA-compiled (the default on CPUs): three runs would each compile; the compiled
     # step's exact resume is tests/engine/test_training.py's, its strategies are below.
     steps = ["--do_train", "--num_train_steps=8", "--save_checkpoints_steps=2",
-             "--iterations_per_loop=1", f"--bert_config_file={tmp_path / 'bert_config.json'}",
-             "--nojit_compile"]
+             "--iterations_per_loop=1", "--nojit_compile",
+             f"--bert_config_file={tmp_path / 'bert_config.json'}"]
     log = run_pretraining(data_dir, tmp_path / "straight", *steps, "--do_eval", "--max_eval_steps=3")
     assert "step 8/8" in log and "examples/s" in log and "ETA" in log
     results = dict(line.split(" = ") for line in
@@ -120,7 +120,7 @@ def test_train_eval_export_and_resume_after_kill(data_dir, tmp_path):
     for name in straight:
         np.testing.assert_array_equal(straight[name], resumed[name], err_msg=name)
 
-    # A larger num_train_steps continues from the last checkpoint.
+    # A larger num_train_steps continues from the last checkpoint (XLA-compiled, the default).
     log = run_pretraining(data_dir, tmp_path / "killed", *steps[:1], *steps[-1:],
                           "--num_train_steps=10", "--save_checkpoints_steps=2",
                           "--iterations_per_loop=2")
