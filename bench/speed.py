@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import pathlib
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,12 +39,19 @@ BENCH = REPO / "bench"
 TARGETS = {"pretraining step": 1.5, "fine-tuning": 1.5, "serving": 3.0, "pretraining data": 20.0}
 
 
-def run(script: str, *flags: str, json_out: pathlib.Path) -> dict:
-    """Runs a bench script (its output shown as it comes) and returns its --json_out."""
+def run(script: str, *flags: str, json_out: pathlib.Path, again: bool = True) -> dict:
+    """Runs a bench script (its output shown as it comes) and returns its --json_out; with
+    `again` False, only reads what an earlier run wrote there."""
     command = [sys.executable, str(BENCH / script), *flags, f"--json_out={json_out}"]
-    print(f"\n$ {' '.join(command)}", flush=True)
-    subprocess.run(command, check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    if again:
+        print(f"\n$ {' '.join(command)}", flush=True)
+        subprocess.run(command, check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     return json.loads(json_out.read_text())
+
+
+def medians(result: dict) -> dict:
+    """Median rate per arm of an interleaved-rounds script (finetune_speed, serving_speed)."""
+    return {arm: statistics.median(rates) for arm, rates in result["rates"].items()}
 
 
 def pretraining_step(result: dict) -> tuple[dict, dict]:
@@ -52,7 +60,8 @@ def pretraining_step(result: dict) -> tuple[dict, dict]:
     rows = {name: int(batch) / r[batch]["s_per_step"] for name, r in result["results"].items()
             if not name.startswith("peak") and "error" not in r}
     peaks = {key: value for name, r in result["results"].items() if name.startswith("peak")
-             for key, value in r.items() if isinstance(value, (int, float))}
+             for key, value in r.items()
+             if key.startswith(("tf_", "torch_")) and not key.endswith("_skipped")}
     return rows, peaks
 
 
@@ -95,33 +104,36 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="a smoke run: few steps and rounds")
     p.add_argument("--plot", default=str(REPO / "docs" / "speed.png"))
     p.add_argument("--work_dir", default=os.path.join(tempfile.gettempdir(), "bench_speed"))
+    p.add_argument("--summary_only", action="store_true",
+                   help="no runs: the table and plot from an earlier run's files in --work_dir")
     args = p.parse_args()
     work = pathlib.Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
     from biobert_tf.engine import distribute
     bf16 = bool(distribute.cpu_flags() & distribute.BF16_CPU_FLAGS)
+    again = not args.summary_only
 
     step_configs = "peak,tf:fp32,tf:fp32:xla,hf:fp32" + (",tf:bf16,hf:bf16" if bf16 else "")
     step, peaks = pretraining_step(run(
         "train_throughput.py", f"--configs={step_configs}", "--batch_sizes=8",
         *(["--steps=2", "--warmup=1"] if args.quick else []), "--max_load=99",
-        json_out=work / "train_throughput.json"))
+        json_out=work / "train_throughput.json", again=again))
     finetune_arms = "ours:fp32,ours:fp32:xla,hf:fp32" + (",ours:bf16,hf:bf16" if bf16 else "")
     finetune = run("finetune_speed.py", f"--arms={finetune_arms}",
                    *(["--steps=2", "--rounds=1"] if args.quick else ["--steps=6", "--rounds=4"]),
-                   json_out=work / "finetune_speed.json")
+                   json_out=work / "finetune_speed.json", again=again)
     serving = run("serving_speed.py", "--arms=ours:8,hf:8,hf:32",
                   *(["--num_docs=20", "--rounds=1"] if args.quick else ["--num_docs=60"]),
-                  json_out=work / "serving_speed.json")
+                  json_out=work / "serving_speed.json", again=again)
     data = data_creation(run(
         "pretraining_data.py", f"--workdir={work / 'data'}", "--skip_beam", "--marginal",
         f"--workers=1,{os.cpu_count()}", f"--sizes_mb={'1' if args.quick else '6'}",
-        "--documents_per_chunk=250", json_out=work / "pretraining_data.json"))
+        "--documents_per_chunk=250", json_out=work / "pretraining_data.json", again=again))
 
     comparisons = {
         "pretraining step": best_ratio(step, "tf:", "hf:"),
-        "fine-tuning": best_ratio(finetune["medians"], "ours", "hf"),
-        "serving": best_ratio(serving["medians"], "ours", "hf"),
+        "fine-tuning": best_ratio(medians(finetune), "ours", "hf"),
+        "serving": best_ratio(medians(serving), "ours", "hf"),
         "pretraining data": best_ratio(data, "(a)", "(c)"),
     }
     print(f"\nmachine: {finetune['machine']}")
