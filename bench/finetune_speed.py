@@ -13,11 +13,10 @@ input pipeline.
   `bench/hf_ner.py` (HF run_ner's recipe) makes them: shuffled, padded per batch by
   `DataCollatorForTokenClassification`; torch with 2 threads; bf16 through `torch.autocast`.
 
-Every arm is one worker process that loads, warms up (one untimed step per padded length it
-will meet, so XLA compiles everything before timing) and then waits. The parent then runs
-`--rounds` rounds; in each, every arm in turn runs `--steps` steps while the others sleep, so
-all arms see the same machine state, and a drift of load hits them alike. Each arm's figure is
-the median over rounds of examples/s. The load average and CPU flags are printed with the table.
+Every arm is one worker process that loads and warms up (one untimed step per padded length
+it will meet, so XLA compiles everything before timing); then the arms take turns, `--steps`
+steps each per round, for `--rounds` rounds (`bench/interleaved.py`). Each arm's figure is the
+median over rounds of examples/s. The load average and CPU flags are printed with the table.
 
     python bench/finetune_speed.py                                  # ours fp32 ± XLA vs HF fp32
     python bench/finetune_speed.py --arms ours:fp32,ours:fp32:xla,ours:bf16,hf:fp32,hf:bf16
@@ -32,11 +31,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import argparse  # noqa: E402
 import json  # noqa: E402
 import pathlib  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
-import time  # noqa: E402
+
+import interleaved  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "ner" / "NCBI-disease"
@@ -80,13 +78,11 @@ def ours_worker(arm: str, args) -> None:
         trainer._train_steps(iterator, tf.constant(1))
     tf.constant(0.0).numpy()
 
-    def run(steps: int) -> float:
-        start = time.perf_counter()
-        trainer._train_steps(iterator, tf.constant(steps))
+    def run(steps: str) -> None:
+        trainer._train_steps(iterator, tf.constant(int(steps)))
         float(trainer.optimizer.iterations.numpy())  # waits for the steps
-        return time.perf_counter() - start
 
-    serve(run, {"shapes_compiled": len(firsts), "windows": int(len(lengths))})
+    interleaved.serve(run, {"shapes_compiled": len(firsts), "windows": int(len(lengths))})
 
 
 def hf_worker(arm: str, args) -> None:
@@ -139,34 +135,14 @@ def hf_worker(arm: str, args) -> None:
     for _ in range(2):
         step()
 
-    def run(steps: int) -> float:
-        start = time.perf_counter()
-        for _ in range(steps):
+    def run(steps: str) -> None:
+        for _ in range(int(steps)):
             step()
-        return time.perf_counter() - start
 
-    serve(run, {"torch": torch.__version__, "windows": len(features)})
-
-
-def serve(run, info: dict) -> None:
-    """Tells the parent it is ready, then runs `run(steps)` for every "STEPS" line on stdin and
-    answers with the seconds; stops at end of input."""
-    print(json.dumps({"ready": True, **info}), flush=True)
-    for line in sys.stdin:
-        print(json.dumps({"seconds": run(int(line))}), flush=True)
+    interleaved.serve(run, {"torch": torch.__version__, "windows": len(features)})
 
 
 # ---- the parent ---------------------------------------------------------------------------
-def cpu_summary() -> str:
-    from biobert_tf.engine import distribute
-    flags = distribute.cpu_flags()
-    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
-    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                  if line.startswith("model name")), "unknown CPU")
-    return f"{model}, {os.cpu_count()} cores, flags: " + \
-        " ".join(f for f in wanted if f in flags) + " (of " + " ".join(wanted) + ")"
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--arms", default="ours:fp32,ours:fp32:xla,hf:fp32",
@@ -184,35 +160,13 @@ def main() -> None:
         return
 
     arms = args.arms.split(",")
-    workers = {}
-    for arm in arms:  # loaded one after the other: warm-up timings stay out of each other
-        command = [sys.executable, __file__, f"--_worker={arm}", f"--data_dir={args.data_dir}",
-                   f"--model_dir={args.model_dir}", f"--steps={args.steps}",
-                   f"--rounds={args.rounds}"]
-        worker = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
-        ready = json.loads(worker.stdout.readline() or "{}")
-        if not ready.get("ready"):
-            raise SystemExit(f"{arm}: the worker failed to start (see its stderr above)")
-        print(f"{arm} ready: {ready}", file=sys.stderr, flush=True)
-        workers[arm] = worker
-    rates = {arm: [] for arm in arms}
-    loads = []
-    for round_index in range(args.rounds):
-        for arm, worker in workers.items():
-            worker.stdin.write(f"{args.steps}\n")
-            worker.stdin.flush()
-            seconds = json.loads(worker.stdout.readline())["seconds"]
-            rates[arm].append(args.steps * BATCH / seconds)
-        loads.append(os.getloadavg()[0])
-        print(f"round {round_index + 1}: " + ", ".join(f"{a} {r[-1]:.2f}" for a, r in
-                                                       rates.items()), file=sys.stderr, flush=True)
-    for worker in workers.values():
-        worker.stdin.close()
-        worker.wait()
+    commands = {arm: [sys.executable, __file__, f"--_worker={arm}", f"--data_dir={args.data_dir}",
+                      f"--model_dir={args.model_dir}", f"--steps={args.steps}",
+                      f"--rounds={args.rounds}"] for arm in arms}
+    result = interleaved.run_rounds(commands, args.rounds, str(args.steps), args.steps * BATCH)
+    rates, medians, loads = result["rates"], result["medians"], result["loads"]
     reference = next((a for a in arms if a.startswith("hf:fp32")), arms[0])
-    medians = {arm: statistics.median(r) for arm, r in rates.items()}
-    print(f"machine: {cpu_summary()}; load average during the rounds "
+    print(f"machine: {interleaved.cpu_summary()}; load average during the rounds "
           f"{min(loads):.2f}-{max(loads):.2f}")
     print(f"NCBI-disease train.tsv, MiniLM-L6, batch {BATCH}, max_seq_length {SEQ}; "
           f"{args.rounds} rounds x {args.steps} steps per arm")
@@ -223,7 +177,7 @@ def main() -> None:
               f"{medians[arm] / medians[reference]:.2f}x |")
     if args.json_out:
         pathlib.Path(args.json_out).write_text(json.dumps(
-            {"rates": rates, "medians": medians, "loads": loads, "machine": cpu_summary()}))
+            {**result, "machine": interleaved.cpu_summary()}))
 
 
 if __name__ == "__main__":

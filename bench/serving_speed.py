@@ -22,10 +22,9 @@ the built-in demo's recipe (3 epochs, learning rate 1e-4, batch 16; no XLA: no c
 the first `--train_sentences` sentences of NCBI-disease train.tsv and exported: about ten
 minutes, once (kept in `--work_dir`); trained enough to find entities, so both arms decode some.
 
-Every arm is one worker process that loads, warms up (one untimed pass over the documents) and
-then waits. The parent then runs `--rounds` rounds; in each, every arm in turn tags all the
-documents while the others sleep, so all arms see the same machine state. Each arm's figure is
-the median over rounds of documents/s. The load average and CPU flags are printed with the
+Every arm is one worker process that loads and warms up (one untimed pass over the documents);
+then the arms take turns tagging all the documents, for `--rounds` rounds
+(`bench/interleaved.py`). Each arm's figure is the median over rounds of documents/s. The load average and CPU flags are printed with the
 table. `--profile_docs=N` then times, on the first N documents, the pieces of our serving call
 (tokenization, windows, encoder + head, decoding, the fixed cost of a call) by running the
 library's functions directly; the encoder + head alone as served, length-sorted and
@@ -49,6 +48,8 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+
+import interleaved  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data"
@@ -124,7 +125,7 @@ def export_hf(args) -> None:
 # ---- workers: load, warm up, then tag the documents when told -----------------------------
 def ours_worker(work_dir: str, batch_size: int, documents: list[str]) -> None:
     import tensorflow as tf
-    import tensorflow_text  # noqa: F401  (registers the tokenizer ops the SavedModel uses)
+    # Imports tensorflow_text (through the tokenizer), which registers the SavedModel's ops.
     from biobert_tf.tasks.ner.task import tag_texts
 
     tagger = tf.saved_model.load(str(pathlib.Path(work_dir) / "saved_model"))
@@ -133,11 +134,11 @@ def ours_worker(work_dir: str, batch_size: int, documents: list[str]) -> None:
     def call(texts):  # tag_texts passes the batch positionally; signatures take keywords
         return signature(texts=texts)
 
-    def run() -> list:
+    def run(request: str = "") -> list:
         return tag_texts(call, documents, batch_size)
 
     warm = run()
-    serve(run, {"entities": sum(len(r["entities"]) for r in warm),
+    interleaved.serve(run, {"entities": sum(len(r["entities"]) for r in warm),
                 "windows": count_our_windows(work_dir, documents)})
 
 
@@ -185,24 +186,14 @@ def hf_worker(work_dir: str, batch_size: int, documents: list[str]) -> None:
                       aggregation_strategy="simple", stride=HF_OVERLAP, batch_size=batch_size,
                       device="cpu")
 
-    def run() -> list:
+    def run(request: str = "") -> list:
         return tagger(documents)
 
     warm = run()
     windows = tokenizer(documents, truncation=True, stride=HF_OVERLAP,
                         return_overflowing_tokens=True)["input_ids"]
-    serve(run, {"torch": torch.__version__, "entities": sum(len(r) for r in warm),
-                "windows": len(windows)})
-
-
-def serve(run, info: dict) -> None:
-    """Tells the parent it is ready, then runs `run()` for every line on stdin and answers
-    with the seconds; stops at end of input."""
-    print(json.dumps({"ready": True, **info}), flush=True)
-    for _ in sys.stdin:
-        start = time.perf_counter()
-        run()
-        print(json.dumps({"seconds": time.perf_counter() - start}), flush=True)
+    interleaved.serve(run, {"torch": torch.__version__,
+                            "entities": sum(len(r) for r in warm), "windows": len(windows)})
 
 
 # ---- profile: where our serving call spends its time --------------------------------------
@@ -312,47 +303,9 @@ def best_of(fn, repeats: int = 2) -> float:
 
 
 # ---- the parent ---------------------------------------------------------------------------
-def cpu_summary() -> str:
-    from biobert_tf.engine import distribute
-    flags = distribute.cpu_flags()
-    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
-    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                  if line.startswith("model name")), "unknown CPU")
-    return f"{model}, {os.cpu_count()} cores, flags: " + \
-        " ".join(f for f in wanted if f in flags) + " (of " + " ".join(wanted) + ")"
-
-
-def start_worker(arm: str, args, num_docs: int) -> subprocess.Popen:
-    command = [sys.executable, __file__, f"--_worker={arm}", f"--work_dir={args.work_dir}",
-               f"--corpus={args.corpus}", f"--num_docs={num_docs}",
-               f"--model_dir={args.model_dir}"]
-    return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
-
-
-def run_rounds(arms: list[str], args, documents: list[str]) -> dict:
-    workers, info = {}, {}
-    for arm in arms:  # loaded one after the other: warm-ups stay out of each other's way
-        worker = start_worker(arm, args, len(documents))
-        ready = json.loads(worker.stdout.readline() or "{}")
-        if not ready.get("ready"):
-            raise SystemExit(f"{arm}: the worker failed to start (see its stderr above)")
-        print(f"{arm} ready: {ready}", file=sys.stderr, flush=True)
-        workers[arm], info[arm] = worker, ready
-    rates = {arm: [] for arm in arms}
-    loads = []
-    for round_index in range(args.rounds):
-        for arm, worker in workers.items():
-            worker.stdin.write("go\n")
-            worker.stdin.flush()
-            rates[arm].append(len(documents) / json.loads(worker.stdout.readline())["seconds"])
-        loads.append(os.getloadavg()[0])
-        print(f"round {round_index + 1}: " + ", ".join(f"{a} {r[-1]:.2f}" for a, r in
-                                                       rates.items()), file=sys.stderr, flush=True)
-    for worker in workers.values():
-        worker.stdin.close()
-        worker.wait()
-    return {"rates": rates, "loads": loads, "info": info}
+def worker_command(arm: str, args, num_docs: int) -> list[str]:
+    return [sys.executable, __file__, f"--_worker={arm}", f"--work_dir={args.work_dir}",
+            f"--corpus={args.corpus}", f"--num_docs={num_docs}", f"--model_dir={args.model_dir}"]
 
 
 def print_table(result: dict, args, documents: list[str]) -> None:
@@ -361,7 +314,7 @@ def print_table(result: dict, args, documents: list[str]) -> None:
     medians = {arm: statistics.median(r) for arm, r in rates.items()}
     reference = next((a for a in arms if a.startswith("hf")), arms[0])
     characters = sum(len(d) for d in documents)
-    print(f"machine: {cpu_summary()}; load average during the rounds "
+    print(f"machine: {interleaved.cpu_summary()}; load average during the rounds "
           f"{min(loads):.2f}-{max(loads):.2f}")
     print(f"{len(documents)} PubMed abstracts ({characters} characters), MiniLM-L6 NER, "
           f"windows of {SEQ} pieces every {STRIDE}; {args.rounds} rounds")
@@ -423,15 +376,18 @@ def main() -> None:
     train_and_export(args)
     export_hf(args)
     arms = args.arms.split(",")
-    result = run_rounds(arms, args, documents)
+    result = interleaved.run_rounds({arm: worker_command(arm, args, len(documents))
+                                     for arm in arms}, args.rounds, "go", len(documents))
     print_table(result, args, documents)
     if args.profile_docs:
         result["profile"] = {}
         for kind in ("ours", "hf"):  # one after the other, alone on the machine
             arm = next((a for a in arms if a.startswith(kind)), f"{kind}:8")
-            worker = start_worker(f"profile-{kind}:{arm.split(':')[1]}", args,
-                                  args.profile_docs)
-            result["profile"][kind] = json.loads(worker.communicate()[0].splitlines()[-1])
+            output = subprocess.run(worker_command(f"profile-{kind}:{arm.split(':')[1]}", args,
+                                                   args.profile_docs),
+                                    stdout=subprocess.PIPE, text=True, check=True,
+                                    env={**os.environ, "PYTHONPATH": str(REPO)}).stdout
+            result["profile"][kind] = json.loads(output.splitlines()[-1])
         print_profile(result["profile"]["ours"], result["profile"]["hf"])
     if args.json_out:
         pathlib.Path(args.json_out).write_text(json.dumps(result))
