@@ -91,7 +91,7 @@ def hf_worker(arm: str, args) -> None:
                               DataCollatorForTokenClassification,
                               get_linear_schedule_with_warmup)
     sys.path.insert(0, str(REPO / "bench"))
-    from hf_ner import encode
+    from hf_ner import encode, train_step
     from biobert_tf.tasks.ner.data import label_list, read_conll
 
     torch.set_num_threads(2)
@@ -123,14 +123,7 @@ def hf_worker(arm: str, args) -> None:
     stream = batches()
 
     def step() -> None:
-        batch = next(stream)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            loss = model(**batch).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        train_step(model, next(stream), optimizer, scheduler, bf16)
 
     for _ in range(2):
         step()

@@ -93,6 +93,18 @@ def encode(tokenizer, sentences, label2id, max_seq_length):
     return features, word_ids_list, truncated, empty
 
 
+def train_step(model, batch: dict, optimizer, scheduler, bf16: bool = False) -> "torch.Tensor":
+    """One step of HF run_ner's loop (bfloat16 autocast if asked); returns the loss."""
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        loss = model(**batch).loss
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss
+
+
 def predict(model, loader, word_ids_list, sentences, id2label):
     """Word-level predictions: each word's first-subword label; "O" for words without one."""
     model.eval()
@@ -197,12 +209,7 @@ def main():
         model.train()
         last = time.perf_counter()
         for batch in train_loader:  # the step time includes collating the batch
-            loss = model(**batch).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            loss = train_step(model, batch, optimizer, scheduler)
             now = time.perf_counter()
             global_step += 1
             n = batch["input_ids"].shape[0]
