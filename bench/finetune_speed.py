@@ -67,7 +67,7 @@ def ours_worker(arm: str, args) -> None:
     task.initialize()
     # Warm-up: one step for each padded length the timed steps will meet (XLA compiles each).
     multiple = trainer.length_multiple
-    widths = [min(-(-int(lengths[b].max()) // multiple) * multiple, SEQ) for b in plan]
+    widths = [batching.padded_width(int(lengths[b].max()), SEQ, multiple) for b in plan]
     timed = args.rounds * args.steps
     firsts = sorted({w: i for i, w in reversed(list(enumerate(widths[:timed])))}.values())
     order = [plan[i] for i in firsts] + plan[:timed]

@@ -6,7 +6,8 @@ length grouped into the same batch (sorted inside pools of `POOL_BATCHES` batche
 order is then shuffled) so that each batch is padded only to its own longest row. On CPU and
 GPU that skips most of the padding work. An XLA-compiled step compiles once per shape, so its
 batches are padded up to a multiple of `LENGTH_BUCKET` (a few shapes, little padding); on TPU
-(`static_shapes`) every batch keeps the full sequence length. The plan is a pure function of the seed, so a resumed job
+(`static_shapes`) every batch keeps the full sequence length. The plan is a pure function of
+the seed, so a resumed job
 skips exactly the batches already trained on.
 """
 
@@ -75,6 +76,12 @@ def predict_plan(num_examples: int, batch_size: int) -> list[np.ndarray]:
     return list(indices.reshape(-1, batch_size))
 
 
+def padded_width(longest: int, full: int, multiple: int) -> int:
+    """The length a batch whose longest row is `longest` is padded to: rounded up to a
+    multiple of `multiple`, at most the rows' `full` length."""
+    return min(-(-longest // multiple) * multiple, full)
+
+
 def make_dataset(features: dict[str, np.ndarray], plan: list[np.ndarray],
                  context: tf.distribute.InputContext, static_shapes: bool = False,
                  start_step: int = 0, per_worker: bool = False,
@@ -94,8 +101,8 @@ def make_dataset(features: dict[str, np.ndarray], plan: list[np.ndarray],
 
     def batches():
         for indices in plan[start_step:]:
-            longest = -(-int(lengths[indices].max()) // length_multiple) * length_multiple
-            width = full if static_shapes else min(longest, full)
+            width = full if static_shapes else padded_width(int(lengths[indices].max()), full,
+                                                            length_multiple)
             for part in np.array_split(indices, replicas)[first:first + local]:
                 yield {k: v[part, :width] if k in seq_keys else v[part]
                        for k, v in features.items()}

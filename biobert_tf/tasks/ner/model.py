@@ -84,15 +84,18 @@ class NerModel(TaggingModel):
 def compact(values: tf.Tensor, mask: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """The masked positions of each row [batch, seq, ...] moved to the front, in order, the
     others after them: (values of the same shape, the number masked per row)."""
-    order = tf.argsort(tf.cast(tf.logical_not(mask), tf.int32), axis=1, stable=True)
-    return (tf.gather(values, order, batch_dims=1),
+    return (tf.gather(values, _masked_first(mask), batch_dims=1),
             tf.reduce_sum(tf.cast(mask, tf.int32), 1))
+
+
+def _masked_first(mask: tf.Tensor) -> tf.Tensor:
+    """Per row, the positions in `mask` in order, then the others in order."""
+    return tf.argsort(tf.cast(tf.logical_not(mask), tf.int32), axis=1, stable=True)
 
 
 def expand(values: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
     """Inverse of `compact`: values back at the masked positions, zeros elsewhere."""
-    order = tf.argsort(tf.cast(tf.logical_not(mask), tf.int32), axis=1, stable=True)
-    restored = tf.gather(values, tf.argsort(order, axis=1), batch_dims=1)
+    restored = tf.gather(values, tf.argsort(_masked_first(mask), axis=1), batch_dims=1)
     return tf.where(mask, restored, tf.zeros_like(restored))
 
 
