@@ -4,6 +4,8 @@ This reproduces google-research/bert `optimization.py`:
 
 - `AdamWeightDecay`: Adam without bias correction, plus weight decay 0.01 added to the
   update (not to the loss) of every variable except LayerNorm parameters and biases.
+- `Lamb`, for large batches: the same with bias correction and a per-variable trust ratio
+  (You et al. 2019), as Google's and NVIDIA's BERT LAMB.
 - `learning_rate_schedule`: linear warmup from 0, then linear decay to 0 at
   `num_train_steps`.
 - `clip_gradients`: global-norm clipping to 1.0, done by the training loop.
@@ -98,31 +100,15 @@ def learning_rate_schedule(init_lr: float, num_train_steps: int,
     return WarmupLinearDecay(init_lr, num_train_steps, num_warmup_steps)
 
 
-@keras.saving.register_keras_serializable(package="biobert_tf")
-class AdamWeightDecay(keras.optimizers.Optimizer):
-    """Google BERT's "AdamWeightDecayOptimizer" as a Keras 3 optimizer.
-
-    For each variable `p` with gradient `g` (Google's defaults β1 0.9, β2 0.999, ε 1e-6):
-
-        m = β1 m + (1 - β1) g
-        v = β2 v + (1 - β2) g²
-        update = m / (sqrt(v) + ε) + weight_decay_rate * p    # decay term only if p decays
-        p = p - learning_rate * update
-
-    There is **no bias correction** of m and v: Google's BERT omits it, which matters in the
-    early steps. With a constant gradient, m / sqrt(v) is 3.2·sign(g) after step 1 (Adam:
-    sign(g)), at most about 6.6· (step 12) and still 1.26· at step 1000. Warmup keeps those
-    early steps small, but the trajectory is not Adam's or AdamW's.
-
-    Weight decay is decoupled (it never touches the gradient or the moments) and uses the
-    value of `p` before the step. It is skipped for variables whose path matches any regex
-    in `exclude_from_weight_decay` (Google's list by default: LayerNorm weights and biases).
+class DecoupledWeightDecay(keras.optimizers.Optimizer):
+    """What Google BERT's Adam and LAMB share: Adam's moments (slots "adam_m", "adam_v"; β1
+    0.9, β2 0.999, ε 1e-6 by default), weight decay added to the update of every variable
+    whose path matches no regex of `exclude_from_weight_decay`, and `aggregate_gradients`.
 
     Keras' own `weight_decay=` machinery is not used: its decay is a separate assignment
-    before the Adam step (same maths, other rounding, an extra pass over every weight) and
-    it matches exclusions against a name that depends on the backend. The moments are dense
-    as in Google's code: sparse embedding gradients are densified, so the moments of rows
-    absent from a batch still decay.
+    before the step (for LAMB, outside the trust ratio), and it matches exclusions against a
+    name that depends on the backend. The moments are dense as in Google's code: sparse
+    embedding gradients are densified, so the moments of rows absent from a batch still decay.
 
     `aggregate_gradients=False` makes `apply_gradients` use the gradients it is given as
     they are, for training loops that all-reduce (and clip) across replicas themselves; see
@@ -135,8 +121,8 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
                  exclude_from_weight_decay: Sequence[str] = DEFAULT_EXCLUDE_FROM_WEIGHT_DECAY,
                  aggregate_gradients: bool = True, name: str = "adam_weight_decay", **kwargs):
         if kwargs.pop("weight_decay", None) is not None:
-            raise ValueError("AdamWeightDecay decays weights itself: set weight_decay_rate, "
-                             "not Keras' weight_decay")
+            raise ValueError(f"{type(self).__name__} decays weights itself: set "
+                             "weight_decay_rate, not Keras' weight_decay")
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.weight_decay_rate = float(weight_decay_rate)
         self.beta_1 = float(beta_1)
@@ -145,17 +131,19 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
         self.weight_decay_exclusions = tuple(exclude_from_weight_decay)
         self.aggregate_gradients = bool(aggregate_gradients)
 
+    def is_excluded(self, variable) -> bool:
+        """Whether `variable`'s path matches an exclusion (LayerNorm weights and biases)."""
+        return any(re.search(pattern, variable.path) for pattern in self.weight_decay_exclusions)
+
     def applies_weight_decay(self, variable) -> bool:
         """Whether `variable` (a Keras variable) is decayed: its path matches no exclusion."""
-        if not self.weight_decay_rate:
-            return False
-        path = variable.path
-        return not any(re.search(pattern, path) for pattern in self.weight_decay_exclusions)
+        return bool(self.weight_decay_rate) and not self.is_excluded(variable)
 
     def exclude_from_weight_decay(self, var_list=None, var_names=None):
         # Keras' hook feeds its own weight_decay, which this optimizer does not use; failing
         # loudly beats silently decaying what the caller meant to exclude.
-        raise NotImplementedError("pass exclude_from_weight_decay=[regex, ...] to AdamWeightDecay")
+        raise NotImplementedError(f"pass exclude_from_weight_decay=[regex, ...] to "
+                                  f"{type(self).__name__}")
 
     def build(self, var_list):
         if self.built:
@@ -165,20 +153,23 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
         self._m, self._v = self.add_optimizer_variables(var_list, ["adam_m", "adam_v"])
         self._decays = tuple(self.applies_weight_decay(variable) for variable in var_list)
 
-    def update_step(self, gradient, variable, learning_rate):
+    def _update_moments(self, gradient, variable) -> tuple[tf.Tensor, tf.Tensor]:
+        """Assigns and returns `variable`'s next moments (m, v) for `gradient`."""
         index = self._get_variable_index(variable)
         m, v = self._m[index], self._v[index]
-        dtype = variable.dtype
         # Dense like Google's update; a no-op for gradients that are already dense.
-        gradient = tf.cast(tf.convert_to_tensor(gradient), dtype)
+        gradient = tf.cast(tf.convert_to_tensor(gradient), variable.dtype)
         next_m = self.beta_1 * m.value + (1.0 - self.beta_1) * gradient
         next_v = self.beta_2 * v.value + (1.0 - self.beta_2) * tf.square(gradient)
-        update = next_m / (tf.sqrt(next_v) + self.epsilon)
-        if self._decays[index]:
-            update += self.weight_decay_rate * tf.convert_to_tensor(variable)
         self.assign(m, next_m)
         self.assign(v, next_v)
-        self.assign_sub(variable, tf.cast(learning_rate, dtype) * update)
+        return next_m, next_v
+
+    def _with_decay(self, update: tf.Tensor, variable) -> tf.Tensor:
+        """`update` plus the decay term, for a decayed variable (its value before the step)."""
+        if self._decays[self._get_variable_index(variable)]:
+            return update + self.weight_decay_rate * tf.convert_to_tensor(variable)
+        return update
 
     def _all_reduce_sum_gradients(self, grads_and_vars):
         # Keras' TensorFlow optimizer sums the gradients across replicas here, in replica
@@ -201,14 +192,95 @@ class AdamWeightDecay(keras.optimizers.Optimizer):
         return config
 
 
+@keras.saving.register_keras_serializable(package="biobert_tf")
+class AdamWeightDecay(DecoupledWeightDecay):
+    """Google BERT's "AdamWeightDecayOptimizer" as a Keras 3 optimizer.
+
+    For each variable `p` with gradient `g` (Google's defaults β1 0.9, β2 0.999, ε 1e-6):
+
+        m = β1 m + (1 - β1) g
+        v = β2 v + (1 - β2) g²
+        update = m / (sqrt(v) + ε) + weight_decay_rate * p    # decay term only if p decays
+        p = p - learning_rate * update
+
+    There is **no bias correction** of m and v: Google's BERT omits it, which matters in the
+    early steps. With a constant gradient, m / sqrt(v) is 3.2·sign(g) after step 1 (Adam:
+    sign(g)), at most about 6.6· (step 12) and still 1.26· at step 1000. Warmup keeps those
+    early steps small, but the trajectory is not Adam's or AdamW's.
+
+    Weight decay is decoupled (it never touches the gradient or the moments) and uses the
+    value of `p` before the step. It is skipped for variables whose path matches any regex
+    in `exclude_from_weight_decay` (Google's list by default: LayerNorm weights and biases).
+    """
+
+    def update_step(self, gradient, variable, learning_rate):
+        m, v = self._update_moments(gradient, variable)
+        update = self._with_decay(m / (tf.sqrt(v) + self.epsilon), variable)
+        self.assign_sub(variable, tf.cast(learning_rate, variable.dtype) * update)
+
+
+@keras.saving.register_keras_serializable(package="biobert_tf")
+class Lamb(DecoupledWeightDecay):
+    """LAMB (You et al. 2019, "Large Batch Optimization for Deep Learning", Algorithm 2) as
+    Google's and NVIDIA's BERT code runs it, for large-batch pretraining.
+
+    For each variable `p` with gradient `g`, at step t (1 for the first update):
+
+        m = β1 m + (1 - β1) g,   v = β2 v + (1 - β2) g²
+        r = (m / (1 - β1^t)) / (sqrt(v / (1 - β2^t)) + ε) + weight_decay_rate * p
+        p = p - learning_rate * ‖p‖ / ‖r‖ * r      # trust ratio 1 if either norm is 0
+
+    Unlike Google's Adam, m and v are bias-corrected. Variables excluded from weight decay
+    (LayerNorm weights, biases) are also excluded from the layer adaptation (trust ratio 1),
+    as in Google's lamb_optimizer. Keras' `keras.optimizers.Lamb` is not this algorithm: it
+    applies weight decay outside the trust ratio (a separate step before the update) and
+    adapts every variable, with no exclusion list.
+    """
+
+    def __init__(self, learning_rate: float | LearningRateSchedule = 0.001,
+                 name: str = "lamb", **kwargs):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self._adapts = tuple(not self.is_excluded(variable) for variable in var_list)
+
+    def update_step(self, gradient, variable, learning_rate):
+        m, v = self._update_moments(gradient, variable)
+        dtype = variable.dtype
+        step = tf.cast(self.iterations + 1, dtype)
+        m_hat = m / (1.0 - tf.pow(tf.cast(self.beta_1, dtype), step))
+        v_hat = v / (1.0 - tf.pow(tf.cast(self.beta_2, dtype), step))
+        update = self._with_decay(m_hat / (tf.sqrt(v_hat) + self.epsilon), variable)
+        if self._adapts[self._get_variable_index(variable)]:
+            update *= trust_ratio(tf.convert_to_tensor(variable), update)
+        self.assign_sub(variable, tf.cast(learning_rate, dtype) * update)
+
+
+def trust_ratio(weights: tf.Tensor, update: tf.Tensor) -> tf.Tensor:
+    """LAMB's layer adaptation ‖weights‖ / ‖update‖, 1 where either norm is 0."""
+    weight_norm, update_norm = tf.norm(weights), tf.norm(update)
+    return tf.where((weight_norm > 0) & (update_norm > 0), weight_norm / update_norm,
+                    tf.ones_like(weight_norm))
+
+
+OPTIMIZERS = {"adamw": AdamWeightDecay, "lamb": Lamb}
+
+
 def create_optimizer(init_lr: float, num_train_steps: int, num_warmup_steps: int,
-                     weight_decay: float = 0.01,
-                     aggregate_gradients: bool = True) -> AdamWeightDecay:
-    """Google BERT's optimizer: `AdamWeightDecay` on the warmup + linear-decay schedule.
+                     weight_decay: float = 0.01, aggregate_gradients: bool = True,
+                     optimizer: str = "adamw") -> DecoupledWeightDecay:
+    """Google BERT's optimizer (`optimizer` "adamw": `AdamWeightDecay`; "lamb": `Lamb`) on the
+    warmup + linear-decay schedule.
 
     Gradient clipping is not part of it: call `clip_gradients` on the aggregated gradients.
     """
-    return AdamWeightDecay(
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}: choose one of "
+                         f"{', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[optimizer](
         learning_rate=learning_rate_schedule(init_lr, num_train_steps, num_warmup_steps),
         weight_decay_rate=weight_decay, aggregate_gradients=aggregate_gradients)
 

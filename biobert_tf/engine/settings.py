@@ -136,7 +136,12 @@ class LoopSettings(RuntimeSettings):
     do_train: bool = option(False, "Train.")
     train_batch_size: int = option(32, "Global training batch size.")
     eval_batch_size: int = option(8, "Global evaluation batch size.")
-    learning_rate: float = option(5e-5, "Peak learning rate of Adam (with weight decay).")
+    learning_rate: float = option(5e-5, "Peak learning rate of the optimizer.")
+    optimizer: str = option("adamw", "adamw: Google BERT's Adam with weight decay; lamb: LAMB "
+                            "(You et al. 2019) for large batches.", choices=("adamw", "lamb"))
+    gradient_accumulation_steps: int = option(
+        1, "Micro-batches each replica's batch is cut into, run one after another with their "
+        "gradients summed: the update of the whole batch in the memory of one micro-batch.")
     save_checkpoints_steps: int = option(1000, "Steps between checkpoints.")
     iterations_per_loop: int = option(1000, "Steps between metric lines and TensorBoard "
                                       "summaries (and per host call on TPU).")

@@ -13,8 +13,8 @@ step). The input pipeline is deterministic and, on restart, skips the batches
 already trained on, so a job killed at any point and restarted with the same flags
 continues with the same weights, optimizer state, learning rate and data position,
 under every strategy (distributed iterators, TPU ones included, cannot be saved).
-Dropout's random state is not saved either: each step sets it from (seed, step, replica)
-(see `Trainer._reseed_dropout`), so the masks after a restart are the ones an
+Dropout's random state is not saved either: each step sets it from (seed, step, micro-batch,
+replica) (see `Trainer._reseed_dropout`), so the masks after a restart are the ones an
 uninterrupted run would have drawn. A save interrupted by a kill leaves temporary files,
 removed by the next `fit` (see `remove_save_leftovers`).
 
@@ -32,6 +32,12 @@ denominator) sums for each metric, which the loop sums over replicas and steps, 
 is exact over the logged interval. The cross-replica sums stay outside the forward and backward
 pass, so XLA compiles that pass (`jit_compile`) under every strategy: batches then come in a few
 padded lengths (`batching.LENGTH_BUCKET`), each compiled once.
+
+Gradient accumulation (`gradient_accumulation_steps` k) trades time for memory: each replica
+cuts its batch into k equal micro-batches inside the step and runs their forward and backward
+passes one after another, summing the gradients, then all-reduces, clips and applies them once.
+The loss counts are those of the whole replica batch, so the update is that of one batch of
+the same size; the data, the checkpoints and the resume are those of a step without it.
 """
 
 from __future__ import annotations
@@ -129,6 +135,36 @@ class LoopConfig:
     global_batch_size: int = 32
     # XLA-compile the forward and backward pass (TPUs always compile).
     jit_compile: bool = False
+    # Micro-batches per replica batch, run one after another (see the module docstring).
+    gradient_accumulation_steps: int = 1
+
+
+def check_accumulation(config: LoopConfig, num_replicas: int) -> None:
+    """A clear error when the replicas' batches cannot be cut into equal micro-batches."""
+    steps = config.gradient_accumulation_steps
+    per_replica = config.global_batch_size // num_replicas
+    if steps < 1 or per_replica % steps:
+        raise ValueError(f"--train_batch_size={config.global_batch_size} over {num_replicas} "
+                         f"replica(s) gives {per_replica} examples per replica: they cannot be "
+                         f"cut into --gradient_accumulation_steps={steps} equal micro-batches")
+
+
+def split_batch(batch: dict, steps: int) -> Callable[[int | tf.Tensor], dict]:
+    """micro_batch(i): rows [i·n/steps, (i+1)·n/steps) of every tensor of an n-row batch."""
+    # [steps, n / steps, ...]: indexing keeps the static shapes a TPU needs.
+    stacked = tf.nest.map_structure(
+        lambda t: tf.reshape(t, tf.concat([[steps, -1], tf.shape(t)[1:]], 0)), batch)
+    return lambda index: tf.nest.map_structure(lambda t: t[index], stacked)
+
+
+def _dense(grads: list) -> list[tf.Tensor]:
+    """The gradients that are not None, dense.
+
+    Embedding gradients come as IndexedSlices with a row per distinct token: replicas with
+    different token counts cannot all-gather them, and Keras would update only those rows.
+    Dense, as Google's BERT: every strategy then makes the same update.
+    """
+    return [tf.convert_to_tensor(g) for g in grads if g is not None]
 
 
 class _Sums:
@@ -189,6 +225,7 @@ class Trainer:
         if getattr(inner, "aggregate_gradients", True):
             raise ValueError("the training loop sums and clips gradients across replicas itself: "
                              "create the optimizer with aggregate_gradients=False")
+        check_accumulation(config, strategy.num_replicas_in_sync)
         self.strategy, self.objective, self.optimizer, self.config = (strategy, objective,
                                                                       optimizer, config)
         self._names = tuple(f"{m}/{part}" for m in ("loss",) + objective.metric_names
@@ -236,35 +273,86 @@ class Trainer:
             scaled_loss = loss * tf.cast(scale, loss.dtype) if scale is not None else loss
         return loss, sums, tape.gradient(scaled_loss, self.objective.model.trainable_variables)
 
-    def _reseed_dropout(self) -> None:
-        """Points every seed generator at draws of this step's and replica's own.
+    def _reseed_dropout(self, micro_batch: int | tf.Tensor) -> None:
+        """Points every seed generator at draws of this step's, micro-batch's and replica's own.
 
         A generator's state is [seed, counter]: each draw uses it as a stateless seed and adds
         one to the counter. No checkpoint holds it, so a restarted job would draw other masks
         than an uninterrupted one, and replicas would share masks. Setting the counter from
-        (step, replica) makes every mask a function of (seed, step, replica) alone.
+        (step, replica, micro-batch) makes every mask a function of (seed, step, replica,
+        micro-batch) alone; without accumulation (micro-batch 0 of 1) the counter is that of
+        (step, replica).
         """
         context = tf.distribute.get_replica_context()
         replica = tf.cast(context.replica_id_in_sync_group, tf.int64)
         step = tf.cast(self.optimizer.iterations, tf.int64)
-        counter = (step * context.num_replicas_in_sync + replica) * DRAWS_PER_STEP
+        steps = self.config.gradient_accumulation_steps
+        counter = (((step * context.num_replicas_in_sync + replica) * steps +
+                    tf.cast(micro_batch, tf.int64)) * DRAWS_PER_STEP)
         for state in self._seed_states:
             state.assign(tf.stack([state[0], tf.cast(counter, state.dtype)]))
 
-    def _replica_step(self, batch: dict) -> None:
+    def _micro_batch_gradients(self, batch: dict, counts: dict[str, tf.Tensor],
+                               micro_batch: int | tf.Tensor) -> tuple:
+        """(loss share, metric sums, gradients) of one micro-batch, with its own dropout."""
+        self._reseed_dropout(micro_batch)
+        return self._gradients(batch, counts)
+
+    def _accumulated_gradients(self, batch: dict) -> tuple:
+        """(loss share, metric sums, dense gradients, their variables) of the replica's batch.
+
+        The counts are the whole batch's, so with micro-batches each one's loss is its share
+        of the whole batch's mean and the sums are those of one pass over the batch. Variables
+        the loss does not reach (the pooler under NER) are left out, as Google's optimizer
+        skips their None gradients.
+        """
+        counts = global_counts(self.objective, batch)
+        steps = self.config.gradient_accumulation_steps
+        if steps == 1:
+            loss, sums, grads = self._micro_batch_gradients(batch, counts, 0)
+        else:
+            loss, sums, grads = self._summed_micro_batches(batch, counts, steps)
+        variables = [v for g, v in zip(grads, self.objective.model.trainable_variables)
+                     if g is not None]
+        return loss, sums, _dense(grads), variables
+
+    def _summed_micro_batches(self, batch: dict, counts: dict[str, tf.Tensor],
+                              steps: int) -> tuple:
+        """(loss share, metric sums, gradients) summed over the `steps` micro-batches of
+        `batch`, run one after another in a loop (not unrolled: the model is traced once):
+        activations are held for one micro-batch at a time. Gradients the loss does not
+        reach stay None."""
         variables = self.objective.model.trainable_variables
+        micro_batches = split_batch(batch, steps)
+        reached = []  # which gradients are not None: seen when the loop body is traced
+
+        def add(total, more):
+            return total + tf.cast(more, total.dtype)
+
+        def add_micro_batch(index, loss, sums, grads):
+            # The next micro-batch starts once the last one's gradients are summed.
+            with tf.control_dependencies([loss, *grads]):
+                micro_batch = micro_batches(index)
+            more_loss, more_sums, more_grads = self._micro_batch_gradients(micro_batch, counts,
+                                                                           index)
+            reached[:] = [g is not None for g in more_grads]
+            return (index + 1, add(loss, more_loss),
+                    tf.nest.map_structure(add, sums, more_sums, check_types=False),
+                    [total if g is None else add(total, tf.convert_to_tensor(g))
+                     for total, g in zip(grads, more_grads)])
+
+        _, loss, sums, grads = tf.while_loop(
+            lambda index, *_: index < steps, add_micro_batch,
+            (tf.constant(0), tf.constant(0.0),
+             {name: (tf.constant(0.0), tf.constant(0.0)) for name in self.objective.metric_names},
+             [tf.zeros(v.shape, v.dtype) for v in variables]),
+            parallel_iterations=1)
+        return loss, sums, [g if g_reached else None for g, g_reached in zip(grads, reached)]
+
+    def _replica_step(self, batch: dict) -> None:
         scale = getattr(self.optimizer, "dynamic_scale", None)
-        self._reseed_dropout()
-        loss, sums, grads = self._gradients(batch, global_counts(self.objective, batch))
-        # Variables the loss does not reach (the pooler under NER) are left out, as Google's
-        # optimizer skips their None gradients.
-        grads, variables = zip(*[(g, v) for g, v in zip(grads, variables) if g is not None])
-        # Embedding gradients come as IndexedSlices with a row per distinct token: replicas
-        # with different token counts cannot all-gather them, and Keras would update only
-        # those rows. Dense, as Google's BERT: every strategy then makes the same update.
-        grads = [tf.convert_to_tensor(g) for g in grads]
-        grads = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM,
-                                                               list(grads))
+        loss, sums, grads, variables = self._accumulated_gradients(batch)
+        grads = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, grads)
         # Clipping the scaled gradients at CLIP_NORM * scale equals clipping the true ones.
         grads = clip_gradients(grads, CLIP_NORM * (scale if scale is not None else 1.0))
         self.optimizer.apply_gradients(zip(grads, variables))
@@ -493,20 +581,22 @@ def trainer_for(settings, strategy: tf.distribute.Strategy, objective: Objective
                 num_train_steps: int, warmup_steps: int,
                 xla_default: str = distribute.XLA_ON_ACCELERATORS) -> Trainer:
     """The loop for `objective` (its model built in `strategy.scope()` under the precision
-    policy set by `distribute.set_mixed_precision`) with Google's optimizer, from a job's
+    policy set by `distribute.set_mixed_precision`) with its --optimizer, from a job's
     `engine.settings.LoopSettings`: one place for every job. `xla_default`: where the job
     compiles unless --jit_compile says (see `distribute.use_xla`)."""
     with strategy.scope():
         optimizer = create_optimizer(settings.learning_rate, num_train_steps, warmup_steps,
-                                     aggregate_gradients=False)
+                                     aggregate_gradients=False, optimizer=settings.optimizer)
         if keras.mixed_precision.global_policy().compute_dtype == "float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     jit_compile = distribute.use_xla(settings.jit_compile, strategy, xla_default)
     logging.info("XLA-compiled training step: %s", "on" if jit_compile else "off")
+    logging.info("optimizer: %s, %d micro-batch(es) per replica batch", settings.optimizer,
+                 settings.gradient_accumulation_steps)
     return Trainer(strategy, objective, optimizer, LoopConfig(
         settings.output_dir, num_train_steps, settings.iterations_per_loop,
         settings.save_checkpoints_steps, settings.keep_checkpoint_max,
-        settings.train_batch_size, jit_compile))
+        settings.train_batch_size, jit_compile, settings.gradient_accumulation_steps))
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:

@@ -37,8 +37,10 @@ class PretrainingSettings(LoopSettings):
     bert_config_file: str | None = option(
         None, "bert_config.json of the model (default: beside --init_checkpoint, else the one "
         "an earlier training run saved in --output_dir).")
-    init_checkpoint: str | None = option(None, "Initial checkpoint: a TF1 prefix (Google BERT, "
-                                         "BioBERT), an HF directory or a keras-hub preset.")
+    init_checkpoint: str | None = option(
+        None, "Initial checkpoint: a TF1 prefix (Google BERT, BioBERT), an HF directory, a "
+        "keras-hub preset, or OUTPUT_DIR/tf1 of an earlier run (phase 2 of two-phase "
+        "pretraining: a new --output_dir, its own data, steps and warmup).")
     vocab_file: str | None = option(None, "vocab.txt written beside the exported model "
                                     "(default: beside --init_checkpoint).")
     max_seq_length: int = option(128, "Maximum total input sequence length (as the data was "

@@ -1,5 +1,5 @@
-"""Google BERT's optimizer: schedule, update arithmetic, weight-decay exclusions, clipping,
-checkpoints, and equivalence of a 2-replica MirroredStrategy step with a one-device step."""
+"""Google BERT's optimizer and LAMB: schedule, update arithmetic, weight-decay exclusions,
+clipping, checkpoints, and equivalence of a 2-replica MirroredStrategy step with a one-device step."""
 
 import json
 import os
@@ -13,8 +13,9 @@ import pytest
 import tensorflow as tf
 
 from biobert_tf.bert.modeling import BertEncoder, BertPretrainer
-from biobert_tf.engine.optimization import (AdamWeightDecay, WarmupLinearDecay, clip_gradients,
-                                     create_optimizer, learning_rate_schedule)
+from biobert_tf.engine.optimization import (AdamWeightDecay, Lamb, WarmupLinearDecay,
+                                            clip_gradients, create_optimizer,
+                                            learning_rate_schedule, trust_ratio)
 
 
 def test_schedule_warmup_then_linear_decay():
@@ -29,11 +30,12 @@ def test_schedule_warmup_then_linear_decay():
     assert float(no_warmup(25)) == pytest.approx(0.075)
 
 
-def test_schedule_and_optimizer_serialize():
+@pytest.mark.parametrize("name, kind", [("adamw", AdamWeightDecay), ("lamb", Lamb)])
+def test_schedule_and_optimizer_serialize(name, kind):
     optimizer = create_optimizer(2e-5, num_train_steps=1000, num_warmup_steps=100,
-                                 weight_decay=0.02, aggregate_gradients=False)
+                                 weight_decay=0.02, aggregate_gradients=False, optimizer=name)
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(optimizer))
-    assert isinstance(restored, AdamWeightDecay)
+    assert isinstance(restored, kind)
     assert restored.get_config() == optimizer.get_config()
     schedule = restored.get_config()["learning_rate"]
     assert schedule["config"] == {"init_lr": 2e-5, "num_train_steps": 1000, "num_warmup_steps": 100}
@@ -88,6 +90,58 @@ def test_two_update_steps_match_google_arithmetic():
     assert np.abs(no_decay - params[0]).max() > 1e-3
 
 
+def _lamb_step(param, grad, m, v, step, lr, weight_decay_rate, excluded):
+    """One LAMB step (You et al. 2019, Algorithm 2, Google's exclusions) in NumPy (float64)."""
+    m = 0.9 * m + 0.1 * grad
+    v = 0.999 * v + 0.001 * grad ** 2
+    update = (m / (1 - 0.9 ** step)) / (np.sqrt(v / (1 - 0.999 ** step)) + 1e-6)
+    if excluded:  # no weight decay, no layer adaptation
+        return param - lr * update, m, v
+    update = update + weight_decay_rate * param
+    ratio = np.linalg.norm(param) / np.linalg.norm(update)
+    return param - lr * ratio * update, m, v
+
+
+@pytest.mark.parametrize("mode", ["graph", "xla", "loss_scaled"])
+def test_three_lamb_steps_match_the_papers_arithmetic(mode):
+    variables = _small_layers()[:2]  # a decayed kernel, an excluded bias
+    rng = np.random.default_rng(0)
+    for variable in variables:
+        variable.assign(rng.normal(size=variable.shape))
+    # lr 0.1, 0.09, 0.08: the schedule read at the step count before each update.
+    lamb = Lamb(learning_rate=WarmupLinearDecay(0.1, 10), weight_decay_rate=0.1)
+    optimizer = keras.optimizers.LossScaleOptimizer(lamb) if mode == "loss_scaled" else lamb
+    optimizer.build(variables)
+    scale = float(optimizer.dynamic_scale) if mode == "loss_scaled" else 1.0
+    apply = tf.function(lambda grads: optimizer.apply_gradients(
+        zip([g * scale for g in grads], variables)), jit_compile=mode == "xla")
+    params = [v.numpy().astype(np.float64) for v in variables]
+    slots = [(np.zeros_like(p), np.zeros_like(p)) for p in params]
+    for step, lr in enumerate((0.1, 0.09, 0.08), 1):
+        grads = [rng.normal(size=v.shape).astype(np.float32) for v in variables]
+        apply(grads)
+        # The last step under the other variable's rule (with and without adaptation).
+        swapped = [_lamb_step(params[i], grad, *slots[i], step, lr, 0.1, excluded)[0]
+                   for i, (grad, excluded) in enumerate(zip(grads, (True, False)))]
+        for i, (grad, excluded) in enumerate(zip(grads, (False, True))):
+            params[i], m, v = _lamb_step(params[i], grad, *slots[i], step, lr, 0.1, excluded)
+            slots[i] = (m, v)
+    assert int(lamb.iterations) == 3
+    for i, variable in enumerate(variables):
+        np.testing.assert_allclose(variable.numpy(), params[i], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(lamb._m[i].numpy(), slots[i][0], rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(lamb._v[i].numpy(), slots[i][1], rtol=1e-5, atol=1e-9)
+    # The two rules differ by far more than the tolerance above: the checks would catch a
+    # missing adaptation of the kernel or an adapted (or decayed) bias.
+    assert all(np.abs(other - param).max() > 1e-3 for other, param in zip(swapped, params))
+
+
+def test_the_trust_ratio_is_one_when_a_norm_is_zero():
+    assert float(trust_ratio(tf.zeros([3]), tf.ones([3]))) == 1.0
+    assert float(trust_ratio(tf.ones([3]), tf.zeros([3]))) == 1.0
+    assert float(trust_ratio(tf.fill([4], 3.0), tf.ones([4]))) == pytest.approx(3.0)
+
+
 def test_sparse_gradient_updates_like_its_dense_equivalent():
     embeddings = [keras.Variable(np.ones((4, 2), np.float32), name=f"embeddings_{i}")
                   for i in range(2)]
@@ -133,10 +187,11 @@ def test_clip_gradients_scales_by_global_norm_and_keeps_none():
     np.testing.assert_allclose(unclipped[0].numpy(), [3.0, 4.0], rtol=1e-6)
 
 
-def test_checkpoint_round_trip(tmp_path):
+@pytest.mark.parametrize("name", ["adamw", "lamb"])
+def test_checkpoint_round_trip(tmp_path, name):
     def optimizer_and_variables():
         variables = _small_layers()
-        optimizer = create_optimizer(0.1, num_train_steps=10, num_warmup_steps=0)
+        optimizer = create_optimizer(0.1, num_train_steps=10, num_warmup_steps=0, optimizer=name)
         optimizer.build(variables)
         return optimizer, variables
 

@@ -122,21 +122,26 @@ SEQ = 6
 
 
 class TinyBertObjective:
-    """A tiny BERT with its default dropout (0.1) regressing its first feature on a target."""
+    """A tiny BERT (dropout 0.1 by default) regressing its first feature on a target: the loss
+    and the error metric normalised by the whole batch's target count, as real objectives do
+    (what accumulated micro-batches need)."""
 
-    metric_names = ()
+    metric_names = ("abs_error",)
 
-    def __init__(self):
+    def __init__(self, dropout=0.1):
         self.model = BertEncoder.from_bert_config(BertConfig(
             vocab_size=20, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
-            intermediate_size=16, max_position_embeddings=SEQ))
+            intermediate_size=16, max_position_embeddings=SEQ, hidden_dropout_prob=dropout,
+            attention_probs_dropout_prob=dropout))
 
     def loss_counts(self, batch):
-        return {}
+        return {"targets": tf.size(batch["y"])}
 
     def compute(self, batch, counts, training):
         features = self.model(batch["inputs"], training=training)["sequence_output"]
-        return tf.reduce_mean(tf.square(features[:, :, 0] - batch["y"])), {}
+        error = features[:, :, 0] - batch["y"]
+        return (tf.reduce_sum(tf.square(error)) / counts["targets"],
+                {"abs_error": (tf.reduce_sum(tf.abs(error)), tf.size(error))})
 
 
 def bert_dataset(context=None, start_step=0):
@@ -148,30 +153,65 @@ def bert_dataset(context=None, start_step=0):
     return tf.data.Dataset.from_tensor_slices(data).repeat().batch(BATCH).skip(start_step)
 
 
-def fit_bert(output_dir, num_steps, stop_at=None, jit_compile=False):
+def fit_bert(output_dir, num_steps, stop_at=None, jit_compile=False, dropout=0.1,
+             gradient_accumulation_steps=1):
     """A fit from scratch, as a new process would run it: new model, optimizer and loop."""
     keras.utils.set_random_seed(1)
-    objective = TinyBertObjective()
+    objective = TinyBertObjective(dropout)
     trainer = training.Trainer(tf.distribute.get_strategy(), objective,
                                create_optimizer(1e-2, num_steps, 0, aggregate_gradients=False),
                                training.LoopConfig(str(output_dir), num_steps, 1,
                                                    save_checkpoints_steps=2,
                                                    global_batch_size=BATCH,
-                                                   jit_compile=jit_compile))
+                                                   jit_compile=jit_compile,
+                                                   gradient_accumulation_steps=(
+                                                       gradient_accumulation_steps)))
     trainer.fit(bert_dataset, stop_at=stop_at)
     return objective.model
 
 
 # XLA draws other dropout masks than TensorFlow's kernels (its stateless random algorithm
-# differs), so a compiled run is resumed exactly by a compiled run.
-@pytest.mark.parametrize("jit_compile", [False, True], ids=["eager", "xla"])
-def test_resuming_with_dropout_gives_the_weights_of_an_uninterrupted_run(tmp_path, jit_compile):
-    straight = fit_bert(tmp_path / "straight", 4, jit_compile=jit_compile)
-    # Killed after the step-2 checkpoint.
-    fit_bert(tmp_path / "resumed", 4, stop_at=2, jit_compile=jit_compile)
-    resumed = fit_bert(tmp_path / "resumed", 4, jit_compile=jit_compile)
+# differs), so a compiled run is resumed exactly by a compiled run. With accumulation, every
+# micro-batch draws its own masks.
+@pytest.mark.parametrize("jit_compile, accumulation", [(False, 1), (True, 1), (False, 2)],
+                         ids=["eager", "xla", "eager-accumulated"])
+def test_resuming_with_dropout_gives_the_weights_of_an_uninterrupted_run(tmp_path, jit_compile,
+                                                                         accumulation):
+    def run(name, stop_at=None):
+        return fit_bert(tmp_path / name, 4, stop_at, jit_compile,
+                        gradient_accumulation_steps=accumulation)
+
+    straight = run("straight")
+    run("resumed", stop_at=2)  # killed after the step-2 checkpoint
+    resumed = run("resumed")
     for a, b in zip(straight.weights, resumed.weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+
+
+# ---- gradient accumulation ----------------------------------------------------------------
+@pytest.mark.parametrize("jit_compile", [False, True], ids=["eager", "xla"])
+def test_accumulated_micro_batches_update_as_their_whole_batch(lines, tmp_path, jit_compile):
+    keras.utils.set_random_seed(1)  # the weights fit_bert starts from
+    initial = [w.numpy() for w in TinyBertObjective().model.weights]
+    whole = fit_bert(tmp_path / "whole", 3, jit_compile=jit_compile, dropout=0.0)
+    # Micro-batches of one row: the weights the loss does not reach (the pooler) stay out.
+    micro = fit_bert(tmp_path / "micro", 3, jit_compile=jit_compile, dropout=0.0,
+                     gradient_accumulation_steps=BATCH)
+    for a, b, start in zip(whole.weights, micro.weights, initial, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=1e-6, err_msg=a.path)
+    assert max(np.abs(w.numpy() - start).max() for w, start in zip(whole.weights, initial)) > 1e-2
+    # The loss and metric sums of the micro-batches add up to the whole batch's.
+    logged = [[float(v) for v in re.findall(r"(?:loss|abs_error) (\S+)", line)]
+              for line in lines() if line.startswith("step ")]
+    assert len(logged) == 6 and len(logged[0]) == 2
+    np.testing.assert_allclose(logged[:3], logged[3:], rtol=1e-4)
+
+
+def test_a_batch_that_cannot_be_cut_into_equal_micro_batches_is_one_clear_error(tmp_path):
+    with pytest.raises(ValueError, match=r"^--train_batch_size=4 over 1 replica\(s\) gives 4 "
+                       r"examples per replica: they cannot be cut into "
+                       r"--gradient_accumulation_steps=3 equal micro-batches$"):
+        fit_bert(tmp_path, 2, gradient_accumulation_steps=3)
 
 
 # ---- divergence ---------------------------------------------------------------------------

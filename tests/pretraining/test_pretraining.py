@@ -30,17 +30,25 @@ SEQ, PRED = 32, 5
 VOCAB = resources.path(resources.DEMO_VOCAB)
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    """Two TFRecord files of real PubMed instances and a tiny BERT config."""
+def write_records(directory, seq_length):
+    """Two TFRecord files (data-*.tfrecord) of real PubMed instances of `seq_length`; returns
+    the tokenizer."""
     from biobert_tf.bert.tokenization import BertTokenizer
-    directory = tmp_path_factory.mktemp("pretraining")
     docs = list(read_documents(str(shared_file("corpus", "bioasq_abstracts.txt"))))[:60]
     tokenizer = BertTokenizer(VOCAB, do_lower_case=False)
-    [(instances, _)] = pipeline.process_chunk(docs, tokenizer, InstanceOptions(SEQ, PRED), 1, 5)
+    [(instances, _)] = pipeline.process_chunk(docs, tokenizer,
+                                              InstanceOptions(seq_length, PRED), 1, 5)
     paths = [str(directory / f"data-{i}.tfrecord") for i in range(2)]
     with pipeline.RoundRobinWriter(paths) as writer:
         writer.write(pipeline.serialize(instances))
+    return tokenizer
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """Two TFRecord files of real PubMed instances and a tiny BERT config."""
+    directory = tmp_path_factory.mktemp("pretraining")
+    tokenizer = write_records(directory, SEQ)
     BertConfig(vocab_size=len(tokenizer.vocab), hidden_size=32, num_hidden_layers=2,
                num_attention_heads=2, intermediate_size=64, max_position_embeddings=SEQ,
                hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0
@@ -128,7 +136,8 @@ def test_train_eval_export_and_resume_after_kill(data_dir, tmp_path):
 
 
 # Trains the same model 3 steps under each strategy named in argv[2:] (default, mirrored, and
-# either XLA-compiled: default_xla, mirrored_xla), one after the other in this one process (one TensorFlow import).
+# either XLA-compiled: default_xla, mirrored_xla; mirrored_accumulated: each replica's batch of 4
+# in 2 micro-batches), one after the other in this one process (one TensorFlow import).
 STRATEGY_SCRIPT = r"""
 import json, sys, numpy as np, tensorflow as tf
 tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0],
@@ -159,14 +168,53 @@ for strategy_name in strategy_names:
     np.savez(out + "-initial.npz", *[v.numpy() for v in model.weights])
     trainer = training.Trainer(strategy, PretrainingObjective(model), optimizer,
                                training.LoopConfig(out, 3, 3, 100, global_batch_size=8,
-                                                   jit_compile=strategy_name.endswith("xla")))
+                                                   jit_compile="xla" in strategy_name,
+                                                   gradient_accumulation_steps=(
+                                                       2 if "accumulated" in strategy_name else 1)))
     trainer.fit(dataset_fn)
     np.savez(out + "/weights.npz", *[v.numpy() for v in model.weights])
 """
 
 
+def test_phase_two_continues_phase_one_at_a_longer_length_with_its_own_schedule(data_dir,
+                                                                                 tmp_path):
+    # Phase 1 at length 16 of the config's 32 positions (Google: 128 of 512) on its own records,
+    # with LAMB as NVIDIA's BERT recipe.
+    short = SEQ // 2
+    write_records(tmp_path, short)
+    phase_1, phase_2 = tmp_path / "phase1", tmp_path / "phase2"
+    log = run_pretraining(data_dir, phase_1, "--do_train", "--num_train_steps=3",
+                          "--save_checkpoints_steps=3", "--iterations_per_loop=3",
+                          "--nojit_compile", f"--input_file={tmp_path}/data-*.tfrecord",
+                          f"--max_seq_length={short}", "--optimizer=lamb")
+    assert "optimizer: lamb, 1 micro-batch(es) per replica batch" in log
+    # Phase 2 at length 32 on the fixture's records, from phase 1's export, with its own
+    # warmup (its first update, at rate 0, leaves the weights as it found them) and steps, its
+    # batches of 8 in micro-batches of 4.
+    log = run_pretraining(data_dir, phase_2, "--do_train", "--num_train_steps=4",
+                          "--num_warmup_steps=2", "--save_checkpoints_steps=1",
+                          "--iterations_per_loop=1", "--nojit_compile",
+                          f"--init_checkpoint={phase_1}/tf1", "--gradient_accumulation_steps=2")
+    assert "optimizer: adamw, 2 micro-batch(es) per replica batch" in log
+    assert "step 1/4  loss" in log and "learning_rate 0.0005" in log and "step 4/4" in log
+    end_of_1 = tf.train.load_checkpoint(str(phase_1 / "ckpt-3"))
+    start_of_2 = tf.train.load_checkpoint(str(phase_2 / "ckpt-1"))
+    assert start_of_2.get_tensor("optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") == 1
+    weights = [name for name in end_of_1.get_variable_to_shape_map()
+               if name.startswith("optimizer/_trainable_variables/")]  # the model's
+    assert len(weights) > 30
+    for name in weights:
+        np.testing.assert_array_equal(end_of_1.get_tensor(name), start_of_2.get_tensor(name),
+                                      err_msg=name)
+    # Phase 2 trains every position phase 1 never saw (weight decay alone moves a row by ~1e-6).
+    table = "bert/embeddings/position_embeddings"
+    before = tf.train.load_checkpoint(str(phase_1 / "tf1" / "model.ckpt-3")).get_tensor(table)
+    after = tf.train.load_checkpoint(str(phase_2 / "tf1" / "model.ckpt-4")).get_tensor(table)
+    assert np.abs(after[short:] - before[short:]).max(axis=1).min() > 1e-4
+
+
 def test_mirrored_two_cpus_and_xla_equal_one_device(data_dir, tmp_path):
-    names = ("default", "mirrored", "default_xla", "mirrored_xla")
+    names = ("default", "mirrored", "default_xla", "mirrored_xla", "mirrored_accumulated")
     result = subprocess.run([sys.executable, "-c", STRATEGY_SCRIPT, str(data_dir), str(tmp_path),
                              *names], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
