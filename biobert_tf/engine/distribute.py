@@ -87,6 +87,14 @@ def set_mixed_precision(precision: str, strategy: tf.distribute.Strategy | None 
     return precision
 
 
+def xla_in_serving(default: str) -> bool:
+    """Whether an exported model XLA-compiles its encoder (the serving function's chunks):
+    unless the job is never compiled (`default` XLA_NEVER: BiLSTM models), and in float32
+    (in bfloat16 on CPUs oneDNN's kernels without XLA were faster). Compiled serving was 1.3x
+    faster on CPUs (docs/benchmarks.md), and the SavedModel may be served on any device."""
+    return default != XLA_NEVER and keras.mixed_precision.global_policy().compute_dtype == "float32"
+
+
 def use_xla(requested: bool | None, strategy: tf.distribute.Strategy,
             default: str = XLA_ON_ACCELERATORS) -> bool:
     """Whether the training step is XLA-compiled: always on TPUs; else as `requested`, or by

@@ -8,7 +8,11 @@ from typing import Callable
 
 import tensorflow as tf
 
+from biobert_tf.engine import batching
+
 SAVED_MODEL_FILE = tf.saved_model.SAVED_MODEL_FILENAME_PB  # "saved_model.pb"
+# Rows of an XLA-compiled serving chunk are padded up to a multiple of this.
+ROW_BUCKET = 8
 
 
 def save(module: tf.Module, export_dir: str) -> None:
@@ -35,23 +39,40 @@ def _warnings_and_above(record: logging.LogRecord) -> bool:
 
 
 def map_in_chunks(fn: Callable[[dict], dict], features: dict[str, tf.Tensor], chunk_size: int,
-                  seq_length: int, output_dtypes: dict[str, tf.DType]) -> dict[str, tf.Tensor]:
+                  seq_length: int, output_dtypes: dict[str, tf.DType],
+                  jit_compile: bool = False) -> dict[str, tf.Tensor]:
     """`fn` over `features` ([rows, seq_length] tensors) `chunk_size` rows at a time, inside a
     tf.function, so that a long document's many windows never go through the model in one
     batch. Each chunk is cut to its longest row (`padding_mask`); `fn` returns
-    [chunk, width] tensors (`output_dtypes`), padded back to `seq_length` and joined."""
+    [chunk, width] tensors (`output_dtypes`), padded back to `seq_length` and joined.
+
+    With `jit_compile`, `fn` is XLA-compiled (the encoder: 1.3x faster on CPUs, see
+    docs/benchmarks.md), and XLA compiles once per shape, so each chunk is padded up to a
+    multiple of `ROW_BUCKET` rows and `batching.LENGTH_BUCKET` positions: a few dozen shapes
+    at most, each compiled on its first call."""
     count = tf.shape(features["padding_mask"])[0]
     shape = tf.TensorShape([None, seq_length])
     keys = list(output_dtypes)
+    run = tf.function(fn, jit_compile=True) if jit_compile else fn
     # A tuple reassigned whole: autograph carries plain locals through the loop, not dicts.
     arrays = tuple(tf.TensorArray(output_dtypes[k], size=0, dynamic_size=True,
                                   infer_shape=False, element_shape=shape) for k in keys)
     for i in tf.range((count + chunk_size - 1) // chunk_size):
         part = {k: v[i * chunk_size:(i + 1) * chunk_size] for k, v in features.items()}
+        rows = tf.shape(part["padding_mask"])[0]
         width = tf.reduce_max(tf.reduce_sum(part["padding_mask"], 1))
-        outputs = fn({k: v[:, :width] for k, v in part.items()})
+        if jit_compile:
+            width = tf.minimum(_round_up(width, batching.LENGTH_BUCKET), seq_length)
+            extra_rows = _round_up(rows, ROW_BUCKET) - rows
+            part = {k: tf.pad(v, [[0, extra_rows], [0, 0]]) for k, v in part.items()}
+        outputs = run({k: v[:, :width] for k, v in part.items()})
         arrays = tuple(
             array.write(i, tf.ensure_shape(
-                tf.pad(outputs[k], [[0, 0], [0, seq_length - tf.shape(outputs[k])[1]]]), shape))
+                tf.pad(outputs[k][:rows], [[0, 0], [0, seq_length - tf.shape(outputs[k])[1]]]),
+                shape))
             for k, array in zip(keys, arrays))
     return {k: array.concat() for k, array in zip(keys, arrays)}
+
+
+def _round_up(value: tf.Tensor, multiple: int) -> tf.Tensor:
+    return (value + multiple - 1) // multiple * multiple

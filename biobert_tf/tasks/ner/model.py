@@ -202,10 +202,11 @@ class NerTagger(tf.Module):
     """
 
     def __init__(self, model: TaggingModel, featurizer, seq_length: int, stride: int,
-                 batch_windows: int = 64):
+                 batch_windows: int = 64, jit_compile: bool = False):
         super().__init__(name="ner_tagger")
         self.model, self.featurizer = model, featurizer  # ner_inputs.Wordpiece/WordFeatures
         self.seq_length, self.stride, self.batch_windows = seq_length, stride, batch_windows
+        self.jit_compile = jit_compile  # the model's part (see serving.map_in_chunks)
         self.labels = model.labels
         self.type_names = tf.constant([model.labels.type_name(i)
                                        for i in range(len(model.labels.types))] or [""])
@@ -246,5 +247,5 @@ class NerTagger(tf.Module):
             return {"tags": tags, "confidence": confidence}
 
         out = map_in_chunks(tag, features, self.batch_windows, self.seq_length,
-                            {"tags": tf.int32, "confidence": tf.float32})
+                            {"tags": tf.int32, "confidence": tf.float32}, self.jit_compile)
         return out["tags"], out["confidence"]

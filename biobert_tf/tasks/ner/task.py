@@ -17,7 +17,7 @@ from absl import logging
 
 from biobert_tf import atomic_files
 from biobert_tf.bert.modeling import BertEncoder
-from biobert_tf.engine import run_dir, training
+from biobert_tf.engine import distribute, run_dir, training
 from biobert_tf.engine.settings import FineTuningSettings, option
 from biobert_tf.engine.task import Task
 from biobert_tf.tasks.ner import inputs as ner_inputs
@@ -244,7 +244,8 @@ class NerTask(Task):
     @functools.cached_property
     def tagger(self) -> NerTagger:
         """Raw text in, entities out (also the SavedModel's module)."""
-        return NerTagger(self.model, self.featurizer, self.settings.max_seq_length, self.stride)
+        return NerTagger(self.model, self.featurizer, self.settings.max_seq_length, self.stride,
+                         jit_compile=distribute.xla_in_serving(self.xla_default))
 
     def serving_module(self) -> NerTagger:
         return self.tagger

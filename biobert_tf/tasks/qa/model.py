@@ -155,11 +155,12 @@ class QaAnswerer(tf.Module):
     `num_answers`."""
 
     def __init__(self, model: QaModel, encoder: QaEncoder, num_answers: int = 20,
-                 max_answer_length: int = 30, batch_windows: int = 32):
+                 max_answer_length: int = 30, batch_windows: int = 32, jit_compile: bool = False):
         super().__init__(name="qa_answerer")
         self.model, self.encoder = model, encoder
         self.num_answers, self.max_answer_length = num_answers, max_answer_length
         self.batch_windows = batch_windows
+        self.jit_compile = jit_compile  # the model's part (see serving.map_in_chunks)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)] * 2)
     def __call__(self, questions: tf.Tensor, contexts: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -172,7 +173,8 @@ class QaAnswerer(tf.Module):
 
         out = map_in_chunks(logits, {k: windows[k] for k in MODEL_INPUTS}, self.batch_windows,
                             self.encoder.seq_length,
-                            {"start_logits": tf.float32, "end_logits": tf.float32})
+                            {"start_logits": tf.float32, "end_logits": tf.float32},
+                            self.jit_compile)
         spans = top_spans(out["start_logits"], out["end_logits"], windows,
                           tf.shape(questions)[0], self.num_answers, self.max_answer_length)
         row = spans["start"].value_rowids()

@@ -29,7 +29,7 @@ from absl import logging
 
 from biobert_tf import atomic_files, json_files
 from biobert_tf.bert.modeling import BertEncoder
-from biobert_tf.engine import training
+from biobert_tf.engine import distribute, training
 from biobert_tf.engine.settings import FineTuningSettings, option
 from biobert_tf.engine.task import Task
 from biobert_tf.tasks.qa import bioasq
@@ -392,7 +392,8 @@ class SpanQaTask(QaTask):
     def serving_module(self) -> QaAnswerer:
         """Raw (question, context) strings in → answer spans out."""
         s = self.settings
-        return QaAnswerer(self.model, self.qa_encoder, s.n_best_size, s.max_answer_length)
+        return QaAnswerer(self.model, self.qa_encoder, s.n_best_size, s.max_answer_length,
+                          jit_compile=distribute.xla_in_serving(self.xla_default))
 
 
 def _distinct_best(context: str, spans: dict[str, list], n_best: int) -> list[dict]:
