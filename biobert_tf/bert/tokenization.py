@@ -110,7 +110,9 @@ class BertTokenizer(tf.Module):
     def vocab_size(self) -> int:
         return len(self.vocab)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    # Plain TensorFlow ops: autograph would only spend seconds converting them (and tf.text's
+    # Python) at every trace. The encoders and serving functions skip it too.
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
     def tokenize(self, texts: tf.Tensor) -> Wordpieces:
         """Tokenizes a batch of UTF-8 strings into wordpieces (invalid bytes are dropped, as Google does)."""
         normal = _normalize(texts, self.do_lower_case)

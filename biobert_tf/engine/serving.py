@@ -53,11 +53,9 @@ def map_in_chunks(fn: Callable[[dict], dict], features: dict[str, tf.Tensor], ch
     count = tf.shape(features["padding_mask"])[0]
     shape = tf.TensorShape([None, seq_length])
     keys = list(output_dtypes)
-    run = tf.function(fn, jit_compile=True) if jit_compile else fn
-    # A tuple reassigned whole: autograph carries plain locals through the loop, not dicts.
-    arrays = tuple(tf.TensorArray(output_dtypes[k], size=0, dynamic_size=True,
-                                  infer_shape=False, element_shape=shape) for k in keys)
-    for i in tf.range((count + chunk_size - 1) // chunk_size):
+    run = tf.function(fn, jit_compile=True, autograph=False) if jit_compile else fn
+
+    def chunk(i, arrays):
         part = {k: v[i * chunk_size:(i + 1) * chunk_size] for k, v in features.items()}
         rows = tf.shape(part["padding_mask"])[0]
         width = tf.reduce_max(tf.reduce_sum(part["padding_mask"], 1))
@@ -66,11 +64,18 @@ def map_in_chunks(fn: Callable[[dict], dict], features: dict[str, tf.Tensor], ch
             extra_rows = _round_up(rows, ROW_BUCKET) - rows
             part = {k: tf.pad(v, [[0, extra_rows], [0, 0]]) for k, v in part.items()}
         outputs = run({k: v[:, :width] for k, v in part.items()})
-        arrays = tuple(
+        return i + 1, tuple(
             array.write(i, tf.ensure_shape(
                 tf.pad(outputs[k][:rows], [[0, 0], [0, seq_length - tf.shape(outputs[k])[1]]]),
                 shape))
             for k, array in zip(keys, arrays))
+
+    # An explicit loop: the serving functions are traced without autograph, whose conversion
+    # of every function they call took seconds.
+    arrays = tuple(tf.TensorArray(output_dtypes[k], size=0, dynamic_size=True,
+                                  infer_shape=False, element_shape=shape) for k in keys)
+    _, arrays = tf.while_loop(lambda i, _: i < (count + chunk_size - 1) // chunk_size, chunk,
+                              (tf.constant(0), arrays))
     return {k: array.concat() for k, array in zip(keys, arrays)}
 
 

@@ -171,8 +171,10 @@ def test_tokenizer_in_a_savedmodel_reloads_in_a_fresh_process(tmp_path, uncased)
     tokenizer, reference = uncased
     module = tf.Module()
     module.tokenizer = tokenizer
+    # No autograph: its cache of converted lambdas, keyed by code objects that Python reuses,
+    # once gave this lambda another test's conversion.
     module.serve = tf.function(lambda texts: tokenizer.pack(tokenizer.tokenize(texts), seq_length=24),
-                               input_signature=[tf.TensorSpec([None], tf.string)])
+                               input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
     tf.saved_model.save(module, str(tmp_path / "saved"))
     script = (
         "import sys, tensorflow as tf, tensorflow_text\n"

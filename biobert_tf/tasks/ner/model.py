@@ -211,7 +211,7 @@ class NerTagger(tf.Module):
         self.type_names = tf.constant([model.labels.type_name(i)
                                        for i in range(len(model.labels.types))] or [""])
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
     def __call__(self, texts: tf.Tensor) -> dict[str, tf.Tensor]:
         words = self.featurizer.text_words(texts)
         windows = ner_inputs.make_windows(words.pieces, self.featurizer, self.seq_length,

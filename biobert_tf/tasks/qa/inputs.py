@@ -54,7 +54,7 @@ class QaEncoder(tf.Module):
         self.doc_stride, self.max_query_length = doc_stride, max_query_length
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)] * 2 +
-                 [tf.TensorSpec([None], tf.int32)] * 2)
+                 [tf.TensorSpec([None], tf.int32)] * 2, autograph=False)
     def __call__(self, questions, contexts, answer_start, answer_end) -> dict[str, tf.Tensor]:
         tok, L = self.tokenizer, self.seq_length
         question = tok.tokenize(questions).token_ids[:, :self.max_query_length]

@@ -162,7 +162,7 @@ class QaAnswerer(tf.Module):
         self.batch_windows = batch_windows
         self.jit_compile = jit_compile  # the model's part (see serving.map_in_chunks)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)] * 2)
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)] * 2, autograph=False)
     def __call__(self, questions: tf.Tensor, contexts: tf.Tensor) -> dict[str, tf.Tensor]:
         none = -tf.ones_like(questions, tf.int32)
         windows = self.encoder(questions, contexts, none, none)
@@ -207,7 +207,7 @@ class YesNoAnswerer(tf.Module):
         super().__init__(name="yesno_answerer")
         self.model, self.tokenizer, self.seq_length = model, tokenizer, seq_length
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)] * 2)
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)] * 2, autograph=False)
     def __call__(self, questions: tf.Tensor, contexts: tf.Tensor) -> dict[str, tf.Tensor]:
         packed = self.tokenizer.pack(self.tokenizer.tokenize(questions),
                                      self.tokenizer.tokenize(contexts), self.seq_length)

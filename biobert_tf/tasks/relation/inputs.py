@@ -91,7 +91,7 @@ class RelationEncoder(tf.Module):
         return tf.strings.regex_replace(texts, PLACEHOLDER_RE.pattern,
                                         f" {chr(SENTINEL)} \\0 {chr(SENTINEL + 1)} ")
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
     def __call__(self, texts: tf.Tensor) -> dict[str, tf.Tensor]:
         marked = self._with_sentinels(texts)
         pieces = self.tokenizer.tokenize(marked)

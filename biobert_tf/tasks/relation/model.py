@@ -134,7 +134,7 @@ class RelationClassifier(tf.Module):
         self.model, self.encoder = model, encoder
         self.labels = tf.constant(list(labels))
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
     def __call__(self, texts: tf.Tensor) -> dict[str, tf.Tensor]:
         inputs = self.encoder(texts)
         width = tf.reduce_max(tf.reduce_sum(inputs["padding_mask"], 1))  # skip the padding
