@@ -81,13 +81,18 @@ def test_two_update_steps_match_google_arithmetic():
             params[i], m, v = _google_step(params[i], grad, *slots[i], lr, 0.1, decay)
             slots[i] = (m, v)
     assert int(optimizer.iterations) == 2
+    _assert_state(optimizer, variables, params, slots)
+    # The decay term is large enough that the check above would catch its absence.
+    no_decay, _, _ = _google_step(params[0], grads[0], *slots[0], 0.09, 0.1, False)
+    assert np.abs(no_decay - params[0]).max() > 1e-3
+
+
+def _assert_state(optimizer, variables, params, slots) -> None:
+    """The variables and the optimizer's m and v slots equal the NumPy computation's."""
     for i, variable in enumerate(variables):
         np.testing.assert_allclose(variable.numpy(), params[i], rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(optimizer._m[i].numpy(), slots[i][0], rtol=1e-5, atol=1e-7)
         np.testing.assert_allclose(optimizer._v[i].numpy(), slots[i][1], rtol=1e-5, atol=1e-9)
-    # The decay term is large enough that the check above would catch its absence.
-    no_decay, _, _ = _google_step(params[0], grads[0], *slots[0], 0.09, 0.1, False)
-    assert np.abs(no_decay - params[0]).max() > 1e-3
 
 
 def _lamb_step(param, grad, m, v, step, lr, weight_decay_rate, excluded):
@@ -127,10 +132,7 @@ def test_three_lamb_steps_match_the_papers_arithmetic(mode):
             params[i], m, v = _lamb_step(params[i], grad, *slots[i], step, lr, 0.1, excluded)
             slots[i] = (m, v)
     assert int(lamb.iterations) == 3
-    for i, variable in enumerate(variables):
-        np.testing.assert_allclose(variable.numpy(), params[i], rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(lamb._m[i].numpy(), slots[i][0], rtol=1e-5, atol=1e-7)
-        np.testing.assert_allclose(lamb._v[i].numpy(), slots[i][1], rtol=1e-5, atol=1e-9)
+    _assert_state(lamb, variables, params, slots)
     # The two rules differ by far more than the tolerance above: the checks would catch a
     # missing adaptation of the kernel or an adapted (or decayed) bias.
     assert all(np.abs(other - param).max() > 1e-3 for other, param in zip(swapped, params))
