@@ -164,7 +164,11 @@ def worker_tf(spec):
     strategy = distribute.create_strategy("default")
     with strategy.scope():
         model = BertPretrainer(BertEncoder.from_bert_config(cfg))
-        optimizer = create_optimizer(1e-4, 100_000, 1_000, aggregate_gradients=False)
+        optimizer = create_optimizer(1e-4, 100_000, 1_000, aggregate_gradients=False,
+                                     optimizer="lamb" if "lamb" in spec["options"] else "adamw")
+    # "accumN": the batch run as N micro-batches (--gradient_accumulation_steps=N).
+    accumulation = next((int(o[len("accum"):]) for o in spec["options"]
+                         if o.startswith("accum")), 1)
     results = {"params": int(model.count_params()), "tf": tf.__version__,
                "keras": keras.__version__}
     with tempfile.TemporaryDirectory() as tmp:
@@ -172,7 +176,8 @@ def worker_tf(spec):
             trainer = training.Trainer(
                 strategy, PretrainingObjective(model), optimizer,
                 training.LoopConfig(tmp, num_train_steps=10**9, global_batch_size=batch_size,
-                                    jit_compile="xla" in spec["options"]))
+                                    jit_compile="xla" in spec["options"],
+                                    gradient_accumulation_steps=accumulation))
             data = synthetic_batches(4 * batch_size, spec["seq_length"], spec["predictions"],
                                      cfg.vocab_size, SEED + batch_size)
 
@@ -331,7 +336,8 @@ def parse_args():
     p.add_argument("--configs", default=DEFAULT_CONFIGS,
                    help="comma list of framework:precision[:option] (frameworks tf, hf, "
                         "hf-gather; precisions fp32, bf16; options xla, onednn0, onednn1, "
-                        "intra2, bfc) and peak[:onednn0|onednn1]")
+                        "intra2, bfc, lamb, accumN for N micro-batches) and "
+                        "peak[:onednn0|onednn1]")
     p.add_argument("--explore", action="store_true",
                    help=f"also run {EXPLORE_CONFIGS}")
     p.add_argument("--max_load", type=float, default=0.7,
