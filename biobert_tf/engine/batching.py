@@ -7,8 +7,7 @@ order is then shuffled) so that each batch is padded only to its own longest row
 GPU that skips most of the padding work. An XLA-compiled step compiles once per shape, so its
 batches are padded up to a multiple of `LENGTH_BUCKET` (a few shapes, little padding); on TPU
 (`static_shapes`) every batch keeps the full sequence length. The plan is a pure function of
-the seed, so a resumed job
-skips exactly the batches already trained on.
+the seed, so a resumed job skips exactly the batches already trained on.
 """
 
 import dataclasses

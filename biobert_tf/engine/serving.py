@@ -50,7 +50,7 @@ def map_in_chunks(fn: Callable[[dict], dict], features: dict[str, tf.Tensor], ch
     docs/benchmarks.md), and XLA compiles once per shape, so each chunk is padded up to a
     multiple of `ROW_BUCKET` rows and `batching.LENGTH_BUCKET` positions: a few dozen shapes
     at most, each compiled on its first call."""
-    count = tf.shape(features["padding_mask"])[0]
+    num_chunks = (tf.shape(features["padding_mask"])[0] + chunk_size - 1) // chunk_size
     shape = tf.TensorShape([None, seq_length])
     keys = list(output_dtypes)
     run = tf.function(fn, jit_compile=True, autograph=False) if jit_compile else fn
@@ -74,8 +74,7 @@ def map_in_chunks(fn: Callable[[dict], dict], features: dict[str, tf.Tensor], ch
     # of every function they call took seconds.
     arrays = tuple(tf.TensorArray(output_dtypes[k], size=0, dynamic_size=True,
                                   infer_shape=False, element_shape=shape) for k in keys)
-    _, arrays = tf.while_loop(lambda i, _: i < (count + chunk_size - 1) // chunk_size, chunk,
-                              (tf.constant(0), arrays))
+    _, arrays = tf.while_loop(lambda i, _: i < num_chunks, chunk, (tf.constant(0), arrays))
     return {k: array.concat() for k, array in zip(keys, arrays)}
 
 
