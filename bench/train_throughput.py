@@ -47,6 +47,14 @@ any library measured (torch.mm uses MKL), a stricter reference.
     python bench/train_throughput.py                 # the full table (~20-30 min on 2 cores)
     python bench/train_throughput.py --explore       # + XLA / oneDNN / threading variants
     python bench/train_throughput.py --configs tf:fp32 --batch_sizes 8 --steps 2 --warmup 1
+    python bench/train_throughput.py --configs tf:fp32:xla:profile --batch_sizes 8
+
+The `profile` option then traces `--profile_steps` more steps with TensorFlow's profiler (XLA's
+per-operation trace switched on, which slows the step a little, so that row's s/step is not a
+comparison figure) and prints where a step's time goes: the compiled forward and backward pass by
+kind of XLA operation (matmuls; fused elementwise work named by what it fuses: exponentials of the
+softmax, tanh of the GELU, reductions of LayerNorm and softmax, selects of dropout and masking),
+and the TensorFlow ops outside it (the optimizer update, gradient clipping, the rest).
 
 Needs torch and transformers for the HF rows: pip install torch==2.13.0 transformers
 """
@@ -143,6 +151,82 @@ def time_steps(step_fn, warmup: int, steps: int) -> dict:
             "sys_share": system / max(user + system, 1e-9)}
 
 
+def profile_steps(step_fn, steps: int) -> dict:
+    """Seconds per step by kind of work (`work_kind`), from a profiler trace of `steps` calls
+    of `step_fn`: each event's own time (its duration less that of the events it encloses on
+    its thread), so nested events are not counted twice. "step" is the wall time of a call."""
+    import collections
+    import glob
+
+    import tensorflow as tf
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    with tempfile.TemporaryDirectory() as logdir:
+        tf.profiler.experimental.start(logdir)
+        for _ in range(steps):
+            step_fn()
+        tf.profiler.experimental.stop()
+        space = xplane_pb2.XSpace.FromString(pathlib.Path(
+            glob.glob(f"{logdir}/**/*.xplane.pb", recursive=True)[0]).read_bytes())
+    seconds = collections.Counter()
+    for plane in space.planes:
+        for line in plane.lines:
+            names = [plane.event_metadata[e.metadata_id].name for e in line.events]
+            if line.name == "python":
+                seconds["step"] += sum(e.duration_ps for e, name in zip(line.events, names)
+                                       if name == "_train_steps") / 1e12 / steps
+                continue
+            for name, own_ps in own_times(line.events, names):
+                kind = work_kind(name)
+                if kind:
+                    seconds[kind] += own_ps / 1e12 / steps
+    return dict(seconds.most_common())
+
+
+def own_times(events, names: list[str]):
+    """(name, own time in ps) of each event of one thread: its duration less its children's."""
+    order = sorted(range(len(events)), key=lambda i: (events[i].offset_ps,
+                                                      -events[i].duration_ps))
+    own = [e.duration_ps for e in events]
+    open_events = []  # indices of the events enclosing the current one, outermost first
+    for i in order:
+        start = events[i].offset_ps
+        while open_events and (events[open_events[-1]].offset_ps +
+                               events[open_events[-1]].duration_ps) <= start:
+            open_events.pop()
+        if open_events:
+            own[open_events[-1]] -= events[i].duration_ps
+        open_events.append(i)
+    return zip(names, own)
+
+
+def work_kind(event: str) -> str | None:
+    """What kind of work a profiler event is, or None for what is not work.
+
+    XLA's operations are named after the HLO they come from ("dot.12", "MatMul.3",
+    "multiply_tanh_fusion.2"), TensorFlow's ops "scope/name:OpType", and the executors'
+    own events "Class::Method"."""
+    if event.startswith(("end: ", "BlockUntilReady", "SlinkyThreadPool::Await")):
+        return None  # markers, and threads waiting for others
+    if "::" in event:
+        return "runtime (TF executor, XLA thunk executor)"
+    if ":" in event:
+        return ("TF optimizer update" if "adam_weight_decay" in event or "lamb" in event
+                else "TF gradient clipping" if "global_norm" in event or "clip" in event
+                else "TF other ops")
+    name = event.split(".")[0].lower()
+    if name.startswith(("matmul", "dot")) or "dot" in name:
+        return "XLA matmul"
+    for part, kind in (("exponential", "softmax exp"), ("tanh", "GELU tanh"),
+                       ("reduce", "reductions (LayerNorm, softmax, sums)"),
+                       ("select", "selects (dropout, masks)"),
+                       ("concatenate", "concatenations"), ("transpose", "transposes"),
+                       ("copy", "copies")):
+        if part in name:
+            return "XLA " + kind
+    return "XLA other elementwise" if "fusion" in name else f"XLA {name}"
+
+
 # ---- workers (one configuration each, in a fresh process) ------------------------------------
 
 def worker_tf(spec):
@@ -195,6 +279,8 @@ def worker_tf(spec):
                 optimizer.iterations.numpy()  # wait for the step
 
             timing = time_steps(step, spec["warmup"], spec["steps"])
+            if "profile" in spec["options"]:
+                timing["profile"] = profile_steps(step, spec["profile_steps"])
             sums = trainer._sums.read_and_reset()
             timing["loss"] = sums["loss/num"] / max(sums["loss/den"], 1e-12)
             results[str(batch_size)] = timing
@@ -333,10 +419,12 @@ def parse_args():
     p.add_argument("--torch_threads", type=int, default=2)
     p.add_argument("--peak_sizes", default="2048,4096")
     p.add_argument("--peak_repeats", type=int, default=5)
+    p.add_argument("--profile_steps", type=int, default=2,
+                   help="steps traced for the `profile` option")
     p.add_argument("--configs", default=DEFAULT_CONFIGS,
                    help="comma list of framework:precision[:option] (frameworks tf, hf, "
                         "hf-gather; precisions fp32, bf16; options xla, onednn0, onednn1, "
-                        "intra2, bfc, lamb, accumN for N micro-batches) and "
+                        "intra2, bfc, lamb, accumN for N micro-batches, profile) and "
                         "peak[:onednn0|onednn1]")
     p.add_argument("--explore", action="store_true",
                    help=f"also run {EXPLORE_CONFIGS}")
@@ -369,6 +457,9 @@ def run_worker(spec: dict) -> dict:
             env["TF_ENABLE_ONEDNN_OPTS"] = option[-1]
         elif option == "bfc":  # TF's caching BFC allocator instead of malloc for CPU tensors
             env["TF_CPU_ALLOCATOR_USE_BFC"] = "true"
+        elif option == "profile":  # XLA's per-operation events in the profiler's trace
+            env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
+                                " --xla_cpu_enable_xprof_traceme=true").strip()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     loads, start = [], time.time()
     proc = subprocess.Popen([sys.executable, __file__, "--_worker", json.dumps(spec)], env=env,
@@ -391,6 +482,18 @@ def run_worker(spec: dict) -> dict:
     result["load_1min_max"] = max(loads) if loads else None
     result["load_1min_mean"] = statistics.mean(loads) if loads else None
     return result
+
+
+def print_profile(title: str, profile: dict) -> None:
+    """Where a profiled step's time went: each kind's seconds and share of the step. Kinds
+    may overlap in time (two threads), so the shares need not add up to 100 %."""
+    step = profile.get("step")
+    print(f"\nprofile of {title} (seconds per step, share of the step's "
+          f"{step or float('nan'):.3f} s):")
+    for kind, seconds in profile.items():
+        if kind != "step":
+            share = f"{seconds / step:6.1%}" if step else ""
+            print(f"  {kind:42s} {seconds:7.3f} {share}")
 
 
 def main():
@@ -433,7 +536,7 @@ def main():
                 "seq_length": args.seq_length, "predictions": args.max_predictions_per_seq,
                 "warmup": args.warmup, "steps": args.steps, "torch_threads": args.torch_threads,
                 "peak_sizes": [int(n) for n in args.peak_sizes.split(",")],
-                "peak_repeats": args.peak_repeats}
+                "peak_repeats": args.peak_repeats, "profile_steps": args.profile_steps}
         print(f"running {name} ...", flush=True)
         results[name] = run_worker(spec)
         r = results[name]
@@ -490,6 +593,11 @@ def main():
                   f"{eps:10.2f} {gflops:8.1f} {mfu} {ratio} {t['cores']:5.2f} "
                   f"{t.get('sys_share', float('nan')):4.0%} "
                   f"{r['load_1min_mean']:5.2f} {t['loss']:6.2f}")
+    for name, r in results.items():
+        for batch_size in batch_sizes:
+            profile = r.get(str(batch_size), {}).get("profile")
+            if profile:
+                print_profile(f"{name}, batch {batch_size}", profile)
     print(f"\n(s/step: median of {args.steps} timed steps after {args.warmup} warm-up; load: "
           "mean 1-min load average during the worker, ~2 = our own two threads; "
           f"total {time.time() - total_start:.0f} s)")

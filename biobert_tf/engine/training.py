@@ -585,8 +585,11 @@ def trainer_for(settings, strategy: tf.distribute.Strategy, objective: Objective
     `engine.settings.LoopSettings`: one place for every job. `xla_default`: where the job
     compiles unless --jit_compile says (see `distribute.use_xla`)."""
     with strategy.scope():
+        # The update is compiled on its own (elementwise: XLA fuses it on every platform)
+        # unless --nojit_compile says no XLA at all.
         optimizer = create_optimizer(settings.learning_rate, num_train_steps, warmup_steps,
-                                     aggregate_gradients=False, optimizer=settings.optimizer)
+                                     aggregate_gradients=False, optimizer=settings.optimizer,
+                                     jit_compile=settings.jit_compile is not False)
         if keras.mixed_precision.global_policy().compute_dtype == "float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     jit_compile = distribute.use_xla(settings.jit_compile, strategy, xla_default)

@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from biobert_tf.bert.modeling import BertEncoder, BertPretrainer
+from biobert_tf.engine import optimization
 from biobert_tf.engine.optimization import (AdamWeightDecay, Lamb, WarmupLinearDecay,
                                             clip_gradients, create_optimizer,
                                             learning_rate_schedule, trust_ratio)
@@ -63,14 +64,21 @@ def _small_layers():
     return [dense.kernel, dense.bias, norm.gamma]
 
 
-def test_two_update_steps_match_google_arithmetic():
+@pytest.mark.parametrize("jit_compile", [True, False])
+def test_two_update_steps_match_google_arithmetic(jit_compile, monkeypatch):
+    # Only the kernel (4 x 3) is large enough to be compiled.
+    monkeypatch.setattr(optimization, "COMPILED_UPDATE_MIN_SIZE", 12)
     variables = _small_layers()
     rng = np.random.default_rng(0)
     for variable in variables:
         variable.assign(rng.normal(size=variable.shape))
     # lr 0.1 then 0.09: the optimizer reads the schedule at the step count before the update.
-    optimizer = AdamWeightDecay(learning_rate=WarmupLinearDecay(0.1, 10), weight_decay_rate=0.1)
+    optimizer = AdamWeightDecay(learning_rate=WarmupLinearDecay(0.1, 10), weight_decay_rate=0.1,
+                                jit_compile=jit_compile)
     apply = tf.function(lambda grads: optimizer.apply_gradients(zip(grads, variables)))
+    graph = apply.get_concrete_function(
+        [tf.TensorSpec(v.shape, tf.float32) for v in variables]).graph.as_graph_def()
+    assert sum(f.attr["_XlaMustCompile"].b for f in graph.library.function) == int(jit_compile)
     params = [v.numpy().astype(np.float64) for v in variables]
     slots = [(np.zeros_like(p), np.zeros_like(p)) for p in params]
     decays = [True, False, False]  # kernel, bias, LayerNorm gamma
@@ -107,14 +115,16 @@ def _lamb_step(param, grad, m, v, step, lr, weight_decay_rate, excluded):
     return param - lr * ratio * update, m, v
 
 
-@pytest.mark.parametrize("mode", ["graph", "xla", "loss_scaled"])
-def test_three_lamb_steps_match_the_papers_arithmetic(mode):
+@pytest.mark.parametrize("mode", ["graph", "uncompiled_update", "xla", "loss_scaled"])
+def test_three_lamb_steps_match_the_papers_arithmetic(mode, monkeypatch):
+    monkeypatch.setattr(optimization, "COMPILED_UPDATE_MIN_SIZE", 1)  # every update compiled
     variables = _small_layers()[:2]  # a decayed kernel, an excluded bias
     rng = np.random.default_rng(0)
     for variable in variables:
         variable.assign(rng.normal(size=variable.shape))
     # lr 0.1, 0.09, 0.08: the schedule read at the step count before each update.
-    lamb = Lamb(learning_rate=WarmupLinearDecay(0.1, 10), weight_decay_rate=0.1)
+    lamb = Lamb(learning_rate=WarmupLinearDecay(0.1, 10), weight_decay_rate=0.1,
+                jit_compile=mode != "uncompiled_update")
     optimizer = keras.optimizers.LossScaleOptimizer(lamb) if mode == "loss_scaled" else lamb
     optimizer.build(variables)
     scale = float(optimizer.dynamic_scale) if mode == "loss_scaled" else 1.0
@@ -222,8 +232,11 @@ _TWO_REPLICA_SCRIPT = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras
+    from biobert_tf.engine import optimization
     from biobert_tf.engine.optimization import clip_gradients, create_optimizer
 
+    # Every update compiled, as large variables' are, on each replica's device.
+    optimization.COMPILED_UPDATE_MIN_SIZE = 1
     # float64: 4 + 4 examples and 8 examples sum in a different order, and Adam's m / sqrt(v)
     # turns float32 rounding in near-zero gradient entries into ~1e-5 parameter differences.
     # In float64 any remaining difference is the algorithm's, not rounding.
