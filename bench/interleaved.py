@@ -1,5 +1,5 @@
 """Side-by-side timing in rounds, shared by the speed benchmarks that compare ours with
-HuggingFace (`finetune_speed.py`, `serving_speed.py`).
+HuggingFace (`finetune_speed.py`, `serving_speed.py`, `serving_speed_re_qa.py`).
 
 Each arm is a worker process that loads and warms up, says it is ready, then waits. The parent
 runs rounds; in each, every arm in turn does the same amount of work while the others sleep, so
