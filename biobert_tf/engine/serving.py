@@ -1,5 +1,5 @@
-"""The exported SavedModels (NER tagger, QA answerer): writing them (`save`) and the graph
-helpers they share."""
+"""The exported SavedModels (NER tagger, QA answerer, relation classifier): writing them
+(`save`) and the graph helpers they share."""
 
 from __future__ import annotations
 
@@ -58,12 +58,7 @@ def map_in_chunks(fn: Callable[[dict], dict], features: dict[str, tf.Tensor], ch
     def chunk(i, arrays):
         part = {k: v[i * chunk_size:(i + 1) * chunk_size] for k, v in features.items()}
         rows = tf.shape(part["padding_mask"])[0]
-        width = tf.reduce_max(tf.reduce_sum(part["padding_mask"], 1))
-        if jit_compile:
-            width = tf.minimum(_round_up(width, batching.LENGTH_BUCKET), seq_length)
-            extra_rows = _round_up(rows, ROW_BUCKET) - rows
-            part = {k: tf.pad(v, [[0, extra_rows], [0, 0]]) for k, v in part.items()}
-        outputs = run({k: v[:, :width] for k, v in part.items()})
+        outputs = run(cut_to_longest(part, list(part), seq_length, jit_compile))
         return i + 1, tuple(
             array.write(i, tf.ensure_shape(
                 tf.pad(outputs[k][:rows], [[0, 0], [0, seq_length - tf.shape(outputs[k])[1]]]),
@@ -76,6 +71,22 @@ def map_in_chunks(fn: Callable[[dict], dict], features: dict[str, tf.Tensor], ch
                                   infer_shape=False, element_shape=shape) for k in keys)
     _, arrays = tf.while_loop(lambda i, _: i < num_chunks, chunk, (tf.constant(0), arrays))
     return {k: array.concat() for k, array in zip(keys, arrays)}
+
+
+def cut_to_longest(features: dict[str, tf.Tensor], sequence_keys: list[str], seq_length: int,
+                   jit_compile: bool = False) -> dict[str, tf.Tensor]:
+    """`features` ([rows, ...] tensors) with those of `sequence_keys` ([rows, seq_length]) cut
+    to the longest row of `padding_mask`, the padding no row needs. For an XLA-compiled model,
+    which compiles once per shape, the width is rounded up to a multiple of
+    `batching.LENGTH_BUCKET` and every tensor padded to a multiple of `ROW_BUCKET` rows."""
+    width = tf.reduce_max(tf.reduce_sum(features["padding_mask"], 1))
+    if jit_compile:
+        width = tf.minimum(_round_up(width, batching.LENGTH_BUCKET), seq_length)
+        rows = tf.shape(features["padding_mask"])[0]
+        extra_rows = _round_up(rows, ROW_BUCKET) - rows
+        features = {k: tf.pad(v, [[0, extra_rows]] + [[0, 0]] * (v.shape.rank - 1))
+                    for k, v in features.items()}
+    return {k: v[:, :width] if k in sequence_keys else v for k, v in features.items()}
 
 
 def _round_up(value: tf.Tensor, multiple: int) -> tf.Tensor:

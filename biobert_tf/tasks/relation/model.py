@@ -27,6 +27,7 @@ import tensorflow as tf
 
 from biobert_tf.bert.modeling import BertEncoder
 from biobert_tf.engine.run_dir import SavedDataclass
+from biobert_tf.engine.serving import cut_to_longest
 from biobert_tf.tasks.relation.inputs import RelationEncoder
 from biobert_tf.tasks.relation.metrics import find_negative
 
@@ -129,18 +130,27 @@ class RelationClassifier(tf.Module):
     placeholders its entity mode needs), `num_truncated` and `entities_cut`.
     """
 
-    def __init__(self, model: RelationModel, encoder: RelationEncoder, labels: Sequence[str]):
+    def __init__(self, model: RelationModel, encoder: RelationEncoder, labels: Sequence[str],
+                 jit_compile: bool = False):
         super().__init__(name="relation_classifier")
         self.model, self.encoder = model, encoder
         self.labels = tf.constant(list(labels))
+        self.jit_compile = jit_compile  # the model's part, as the NER tagger's
+
+    def _logits(self, features: dict[str, tf.Tensor]) -> tf.Tensor:
+        return self.model(features, training=False)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
     def __call__(self, texts: tf.Tensor) -> dict[str, tf.Tensor]:
         inputs = self.encoder(texts)
-        width = tf.reduce_max(tf.reduce_sum(inputs["padding_mask"], 1))  # skip the padding
-        features = {k: inputs[k][:, :width] if k in ("token_ids", "segment_ids", "padding_mask")
-                    else inputs[k] for k in MODEL_INPUTS}
-        probabilities = tf.nn.softmax(self.model(features, training=False))
+        features = cut_to_longest({k: inputs[k] for k in MODEL_INPUTS},
+                                  ["token_ids", "segment_ids", "padding_mask"],
+                                  self.encoder.seq_length, self.jit_compile)
+        # Made here, not kept on the module, so that the SavedModel holds the one traced copy.
+        logits_of = (tf.function(self._logits, jit_compile=True, autograph=False)
+                     if self.jit_compile else self._logits)
+        logits = logits_of(features)[:tf.shape(texts)[0]]  # less the rows XLA's shape added
+        probabilities = tf.nn.softmax(logits)
         best = tf.argmax(probabilities, -1, output_type=tf.int32)
         return {"probabilities": probabilities, "label": tf.gather(self.labels, best),
                 "score": tf.reduce_max(probabilities, -1), "valid": inputs["valid"],

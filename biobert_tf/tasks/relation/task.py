@@ -18,7 +18,7 @@ from biobert_tf import atomic_files
 from biobert_tf.tasks.relation import data as re_data
 from biobert_tf.tasks.relation import metrics as re_metrics
 from biobert_tf.bert.modeling import BertEncoder
-from biobert_tf.engine import run_dir, training
+from biobert_tf.engine import distribute, run_dir, training
 from biobert_tf.engine.settings import FineTuningSettings, option
 from biobert_tf.engine.task import Task
 from biobert_tf.tasks.classification import ClassificationObjective
@@ -261,7 +261,8 @@ class RelationTask(Task):
     @functools.cached_property
     def classifier(self) -> RelationClassifier:
         """Raw sentences in, label probabilities out (also the SavedModel's module)."""
-        return RelationClassifier(self.model, self.relation_encoder, self.spec.labels)
+        return RelationClassifier(self.model, self.relation_encoder, self.spec.labels,
+                                  jit_compile=distribute.xla_in_serving(self.xla_default))
 
     def serving_module(self) -> RelationClassifier:
         return self.classifier

@@ -10,7 +10,6 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow.core.protobuf import saved_model_pb2
 
 from biobert_tf.tasks.ner import inputs as ner_inputs
 from biobert_tf import resources
@@ -20,7 +19,7 @@ from biobert_tf.tasks.ner.model import NerLabels, NerModel, NerTagger, entity_sp
 from biobert_tf.tasks.ner.data import read_conll
 from biobert_tf.tasks.ner.metrics import get_entities
 from biobert_tf.bert.tokenization import BertTokenizer
-from helpers import REPO, serve_each_in_fresh_process
+from helpers import REPO, serve_each_in_fresh_process, xla_compiled_functions
 
 VOCAB = resources.path(resources.DEMO_VOCAB)
 DEMO_DATA = resources.path(resources.NER_DEMO_DIR)
@@ -153,14 +152,6 @@ def served_taggers(tokenizer, tmp_path_factory):
     reloaded = serve_each_in_fresh_process(list(saved.values()), {"texts": TEXTS}, directory)
     return {use_crf: (expected[use_crf], served, saved[use_crf])
             for use_crf, served in zip(saved, reloaded)}
-
-
-def xla_compiled_functions(saved_model_dir) -> int:
-    """How many functions of a SavedModel's graph XLA must compile."""
-    proto = saved_model_pb2.SavedModel.FromString(
-        (saved_model_dir / "saved_model.pb").read_bytes())
-    return sum(f.attr["_XlaMustCompile"].b
-               for f in proto.meta_graphs[0].graph_def.library.function)
 
 
 @pytest.mark.parametrize("use_crf", [False, True])
