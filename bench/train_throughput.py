@@ -215,7 +215,7 @@ def work_kind(event: str) -> str | None:
                 else "TF gradient clipping" if "global_norm" in event or "clip" in event
                 else "TF other ops")
     name = event.split(".")[0].lower()
-    if name.startswith(("matmul", "dot")) or "dot" in name:
+    if name.startswith("matmul") or "dot" in name:
         return "XLA matmul"
     for part, kind in (("exponential", "softmax exp"), ("tanh", "GELU tanh"),
                        ("reduce", "reductions (LayerNorm, softmax, sums)"),

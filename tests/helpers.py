@@ -86,14 +86,18 @@ def serve_each_in_fresh_process(saved_models: list, inputs: dict, cwd) -> list[d
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def xla_must_compile(graph_def) -> int:
+    """How many functions of a GraphDef's library XLA must compile."""
+    return sum(f.attr["_XlaMustCompile"].b for f in graph_def.library.function)
+
+
 def xla_compiled_functions(saved_model_dir: pathlib.Path) -> int:
     """How many functions of a SavedModel's graph XLA must compile."""
     from tensorflow.core.protobuf import saved_model_pb2
 
     proto = saved_model_pb2.SavedModel.FromString(
         (saved_model_dir / "saved_model.pb").read_bytes())
-    return sum(f.attr["_XlaMustCompile"].b
-               for f in proto.meta_graphs[0].graph_def.library.function)
+    return xla_must_compile(proto.meta_graphs[0].graph_def)
 
 
 def re_vocab() -> list[str]:

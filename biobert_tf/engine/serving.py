@@ -53,7 +53,7 @@ def map_in_chunks(fn: Callable[[dict], dict], features: dict[str, tf.Tensor], ch
     num_chunks = (tf.shape(features["padding_mask"])[0] + chunk_size - 1) // chunk_size
     shape = tf.TensorShape([None, seq_length])
     keys = list(output_dtypes)
-    run = tf.function(fn, jit_compile=True, autograph=False) if jit_compile else fn
+    run = compiled(fn) if jit_compile else fn
 
     def chunk(i, arrays):
         part = {k: v[i * chunk_size:(i + 1) * chunk_size] for k, v in features.items()}
@@ -71,6 +71,12 @@ def map_in_chunks(fn: Callable[[dict], dict], features: dict[str, tf.Tensor], ch
                                   infer_shape=False, element_shape=shape) for k in keys)
     _, arrays = tf.while_loop(lambda i, _: i < num_chunks, chunk, (tf.constant(0), arrays))
     return {k: array.concat() for k, array in zip(keys, arrays)}
+
+
+def compiled(fn: Callable) -> Callable:
+    """`fn` XLA-compiled, for use inside a serving function's trace: made there, not kept on
+    the module, so that the SavedModel holds the one copy that trace made."""
+    return tf.function(fn, jit_compile=True, autograph=False)
 
 
 def cut_to_longest(features: dict[str, tf.Tensor], sequence_keys: list[str], seq_length: int,

@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from biobert_tf.bert.modeling import BertEncoder
 from biobert_tf.engine.run_dir import SavedDataclass
-from biobert_tf.engine.serving import cut_to_longest
+from biobert_tf.engine.serving import compiled, cut_to_longest
 from biobert_tf.tasks.relation.inputs import RelationEncoder
 from biobert_tf.tasks.relation.metrics import find_negative
 
@@ -146,9 +146,7 @@ class RelationClassifier(tf.Module):
         features = cut_to_longest({k: inputs[k] for k in MODEL_INPUTS},
                                   ["token_ids", "segment_ids", "padding_mask"],
                                   self.encoder.seq_length, self.jit_compile)
-        # Made here, not kept on the module, so that the SavedModel holds the one traced copy.
-        logits_of = (tf.function(self._logits, jit_compile=True, autograph=False)
-                     if self.jit_compile else self._logits)
+        logits_of = compiled(self._logits) if self.jit_compile else self._logits
         logits = logits_of(features)[:tf.shape(texts)[0]]  # less the rows XLA's shape added
         probabilities = tf.nn.softmax(logits)
         best = tf.argmax(probabilities, -1, output_type=tf.int32)
