@@ -70,6 +70,49 @@ def read_documents(path: str, count: int) -> list[str]:
 
 
 # ---- the models: trained and exported once, reused from --work_dir ------------------------
+# (general: bench/serving_speed_re_qa.py uses them for RE and QA)
+def fine_tune(script: str, work: pathlib.Path, model_dir: str, epochs: int,
+              learning_rate: float, flags: list[str]) -> None:
+    """`script` (run_ner.py, run_re.py, run_qa.py) from `model_dir` into work/run and
+    work/saved_model (batch 16, no XLA) plus `flags`."""
+    command = [sys.executable, str(REPO / script), "--do_train", f"--init_checkpoint={model_dir}",
+               "--do_lower_case=true", f"--num_train_epochs={epochs}",
+               f"--learning_rate={learning_rate}", "--train_batch_size=16", "--jit_compile=false",
+               f"--output_dir={work / 'run'}", f"--export_dir={work / 'saved_model'}", *flags]
+    print("training: " + " ".join(command), file=sys.stderr, flush=True)
+    subprocess.run(command, check=True, cwd=REPO)
+
+
+def trained_task(task_class, settings_class, run: str):
+    """Our `task_class` around the trained weights of `run` (its settings from its
+    task.json)."""
+    from biobert_tf.engine import driver
+
+    settings = driver.adopt_saved_settings(task_class, settings_class(output_dir=run),
+                                           frozenset({"output_dir"}))
+    task = task_class(settings, driver.strategy_for(settings, 1))
+    task.restore()
+    return task
+
+
+def hf_model(directory: pathlib.Path, model_class, head_name: str, seq_length: int, **config):
+    """(fast tokenizer, `model_class` in eval mode) of an `export_hf` folder: our encoder and
+    output layer (head.npz; `head_name`: the model's Linear that takes it), uncased."""
+    import numpy as np
+    import torch
+    from transformers import BertTokenizerFast
+
+    tokenizer = BertTokenizerFast(str(directory / "vocab.txt"), do_lower_case=True,
+                                  model_max_length=seq_length)
+    model = model_class.from_pretrained(str(directory), **config)
+    head = np.load(directory / "head.npz")
+    linear = getattr(model, head_name)
+    with torch.no_grad():  # our Dense kernel is [hidden, out]; torch's Linear is [out, hidden]
+        linear.weight.copy_(torch.from_numpy(head["kernel"].T))
+        linear.bias.copy_(torch.from_numpy(head["bias"]))
+    return tokenizer, model.eval()
+
+
 def train_and_export(args) -> None:
     """`run_ner.py` on a cut of NCBI-disease train.tsv into work_dir/run and
     work_dir/saved_model (skipped when the SavedModel is there)."""
@@ -81,41 +124,30 @@ def train_and_export(args) -> None:
     text = pathlib.Path(args.ner_data_dir, "train.tsv").read_text(encoding="utf-8")
     sentences = [s for s in text.split("\n\n") if s.strip()][:args.train_sentences]
     (data / "train.tsv").write_text("\n\n".join(sentences) + "\n\n", encoding="utf-8")
-    command = [sys.executable, str(REPO / "run_ner.py"), "--do_train", f"--data_dir={data}",
-               "--train_file=train.tsv", f"--init_checkpoint={args.model_dir}",
-               "--do_lower_case=true", "--num_train_epochs=3", "--learning_rate=1e-4",
-               "--train_batch_size=16", "--jit_compile=false", f"--max_seq_length={SEQ}",
-               f"--output_dir={work / 'run'}", f"--export_dir={work / 'saved_model'}"]
-    print("training: " + " ".join(command), file=sys.stderr, flush=True)
-    subprocess.run(command, check=True, cwd=REPO)
+    fine_tune("run_ner.py", work, args.model_dir, 3, 1e-4,
+              [f"--data_dir={data}", "--train_file=train.tsv", f"--max_seq_length={SEQ}"])
 
 
-def trained_task(work_dir: str):
-    """Our NerTask around the trained weights of work_dir/run (settings from its task.json)."""
-    from biobert_tf.engine import driver
+def ner_task(work_dir: str):
+    """Our NerTask around the trained weights of work_dir/run."""
     from biobert_tf.tasks.ner.task import NerSettings, NerTask
 
-    run = str(pathlib.Path(work_dir) / "run")
-    settings = driver.adopt_saved_settings(NerTask, NerSettings(output_dir=run),
-                                           frozenset({"output_dir"}))
-    task = NerTask(settings, driver.strategy_for(settings, 1))
-    task.restore()
-    return task
+    return trained_task(NerTask, NerSettings, str(pathlib.Path(work_dir) / "run"))
 
 
 def export_hf(args) -> None:
-    """Our trained encoder in HF layout (work_dir/hf) plus our classifier (classifier.npz) and
-    the tag names in HF's B-TYPE form (labels.json); skipped when there."""
+    """Our trained encoder in HF layout (work_dir/hf) plus our classifier (head.npz) and the
+    tag names in HF's B-TYPE form (labels.json); skipped when there."""
     import numpy as np
     from biobert_tf.bert import checkpoints
 
     target = pathlib.Path(args.work_dir) / "hf"
-    if (target / "classifier.npz").exists():
+    if (target / "head.npz").exists():
         return
-    task = trained_task(args.work_dir)
+    task = ner_task(args.work_dir)
     checkpoints.export(task.model.encoder, str(target), "hf", task.vocab_file)
     kernel, bias = (v.numpy() for v in task.model.classifier.weights)
-    np.savez(target / "classifier.npz", kernel=kernel, bias=bias)
+    np.savez(target / "head.npz", kernel=kernel, bias=bias)
     spec = task.spec
     names = ["O" if p == "O" else f"{p}-{spec.type_name(t)}"
              for p, t in zip(spec.prefixes, spec.type_ids)]
@@ -155,25 +187,16 @@ def count_our_windows(work_dir: str, documents: list[str]) -> int:
     return int(windows.sentence.shape[0])
 
 
-def hf_model(work_dir: str):
+def ner_hf_model(work_dir: str):
     """(fast tokenizer, BertForTokenClassification) of work_dir/hf: our encoder and classifier
     weights, uncased, windows of SEQ pieces."""
-    import numpy as np
-    import torch
-    from transformers import BertForTokenClassification, BertTokenizerFast
+    from transformers import BertForTokenClassification
 
     directory = pathlib.Path(work_dir) / "hf"
     names = json.loads((directory / "labels.json").read_text())
-    tokenizer = BertTokenizerFast(str(directory / "vocab.txt"), do_lower_case=True,
-                                  model_max_length=SEQ)
-    model = BertForTokenClassification.from_pretrained(
-        str(directory), num_labels=len(names), id2label=dict(enumerate(names)),
-        label2id={n: i for i, n in enumerate(names)})
-    head = np.load(directory / "classifier.npz")
-    with torch.no_grad():  # our Dense kernel is [hidden, tags]; torch's Linear is [tags, hidden]
-        model.classifier.weight.copy_(torch.from_numpy(head["kernel"].T))
-        model.classifier.bias.copy_(torch.from_numpy(head["bias"]))
-    return tokenizer, model.eval()
+    return hf_model(directory, BertForTokenClassification, "classifier", SEQ,
+                    num_labels=len(names), id2label=dict(enumerate(names)),
+                    label2id={n: i for i, n in enumerate(names)})
 
 
 def hf_worker(work_dir: str, batch_size: int, documents: list[str]) -> None:
@@ -181,7 +204,7 @@ def hf_worker(work_dir: str, batch_size: int, documents: list[str]) -> None:
     from transformers import pipeline
 
     torch.set_num_threads(2)
-    tokenizer, model = hf_model(work_dir)
+    tokenizer, model = ner_hf_model(work_dir)
     tagger = pipeline("token-classification", model=model, tokenizer=tokenizer,
                       aggregation_strategy="simple", stride=HF_OVERLAP, batch_size=batch_size,
                       device="cpu")
@@ -207,7 +230,7 @@ def ours_profile(work_dir: str, batch_size: int, documents: list[str]) -> dict:
     from biobert_tf.tasks.ner import inputs as ner_inputs
     from biobert_tf.tasks.ner.task import tag_texts
 
-    task = trained_task(work_dir)
+    task = ner_task(work_dir)
     tagger, featurizer, rows = task.tagger, task.featurizer, task.tagger.batch_windows
 
     def windows_of(texts):
@@ -260,7 +283,7 @@ def hf_profile(work_dir: str, batch_size: int, documents: list[str]) -> dict:
     import torch
 
     torch.set_num_threads(2)
-    tokenizer, model = hf_model(work_dir)
+    tokenizer, model = ner_hf_model(work_dir)
     windows = tokenizer(documents, truncation=True, stride=HF_OVERLAP,
                         return_overflowing_tokens=True)["input_ids"]
 

@@ -66,12 +66,11 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import pathlib  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 
 import interleaved  # noqa: E402
-from serving_speed import DATA, REPO, minilm_dir  # noqa: E402
+from serving_speed import DATA, fine_tune, hf_model, minilm_dir, trained_task  # noqa: E402
 
 RE_SEQ = 128
 QA_SEQ, QA_STRIDE, QA_QUERY = 384, 128, 64  # run_qa.py's defaults
@@ -102,18 +101,6 @@ def qa_pairs(files: str, count: int) -> tuple[list[str], list[str]]:
 
 
 # ---- the models: trained and exported once, reused from --work_dir ------------------------
-def fine_tune(script: str, work: pathlib.Path, model_dir: str, epochs: int,
-              learning_rate: float, flags: list[str]) -> None:
-    """`script` (run_re.py, run_qa.py) from MiniLM into work/run and work/saved_model
-    (batch 16, no XLA) plus `flags`."""
-    command = [sys.executable, str(REPO / script), "--do_train", f"--init_checkpoint={model_dir}",
-               "--do_lower_case=true", f"--num_train_epochs={epochs}",
-               f"--learning_rate={learning_rate}", "--train_batch_size=16", "--jit_compile=false",
-               f"--output_dir={work / 'run'}", f"--export_dir={work / 'saved_model'}", *flags]
-    print("training: " + " ".join(command), file=sys.stderr, flush=True)
-    subprocess.run(command, check=True, cwd=REPO)
-
-
 def train_re(args) -> None:
     """run_re.py on the first sentences of GAD fold 1's train.tsv (skipped when exported)."""
     work = pathlib.Path(args.work_dir) / "re"
@@ -143,20 +130,12 @@ def train_qa(args) -> None:
                f"--doc_stride={QA_STRIDE}", f"--max_query_length={QA_QUERY}"])
 
 
-def trained_task(kind: str, run: str):
-    """Our RelationTask or SpanQaTask around the trained weights of `run` (its settings from
-    its task.json)."""
-    from biobert_tf.engine import driver
+def task_classes(kind: str) -> tuple:
+    """(task class, settings class) of "re" or "qa"."""
     from biobert_tf.tasks.qa.task import QaSettings, SpanQaTask
     from biobert_tf.tasks.relation.task import RelationSettings, RelationTask
 
-    task_class, settings_class = ((RelationTask, RelationSettings) if kind == "re"
-                                  else (SpanQaTask, QaSettings))
-    settings = driver.adopt_saved_settings(task_class, settings_class(output_dir=run),
-                                           frozenset({"output_dir"}))
-    task = task_class(settings, driver.strategy_for(settings, 1))
-    task.restore()
-    return task
+    return (RelationTask, RelationSettings) if kind == "re" else (SpanQaTask, QaSettings)
 
 
 def export_hf(kind: str, work_dir: str) -> None:
@@ -170,31 +149,13 @@ def export_hf(kind: str, work_dir: str) -> None:
     target = work / "hf"
     if (target / "head.npz").exists():
         return
-    task = trained_task(kind, str(work / "run"))
+    task = trained_task(*task_classes(kind), str(work / "run"))
     checkpoints.export(task.model.encoder, str(target), "hf", task.vocab_file)
     head = task.model.classifier if kind == "re" else task.model.span_output
     kernel, bias = (v.numpy() for v in head.weights)
     np.savez(target / "head.npz", kernel=kernel, bias=bias)
     labels = list(task.spec.labels) if kind == "re" else []
     (target / "labels.json").write_text(json.dumps(labels))
-
-
-def hf_model(directory: pathlib.Path, model_class, head_name: str, seq_length: int, **config):
-    """(fast tokenizer, `model_class` in eval mode) of an `export_hf` folder: our encoder and
-    output layer (`head_name`: the model's Linear that takes it), uncased."""
-    import numpy as np
-    import torch
-    from transformers import BertTokenizerFast
-
-    tokenizer = BertTokenizerFast(str(directory / "vocab.txt"), do_lower_case=True,
-                                  model_max_length=seq_length)
-    model = model_class.from_pretrained(str(directory), **config)
-    head = np.load(directory / "head.npz")
-    linear = getattr(model, head_name)
-    with torch.no_grad():  # our Dense kernel is [hidden, out]; torch's Linear is [out, hidden]
-        linear.weight.copy_(torch.from_numpy(head["kernel"].T))
-        linear.bias.copy_(torch.from_numpy(head["bias"]))
-    return tokenizer, model.eval()
 
 
 # ---- workers: load, warm up, then serve the inputs when told ------------------------------
