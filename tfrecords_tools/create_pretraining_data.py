@@ -103,15 +103,15 @@ def main(argv):
         os.makedirs(os.path.dirname(path), exist_ok=True)
     total = record.summary
     with pipeline.ExampleMaker(FLAGS.vocab_file, FLAGS.do_lower_case, options, FLAGS.dupe_factor,
-                               FLAGS.random_seed, FLAGS.num_workers or available_cores()
-                               ) as maker, \
+                               FLAGS.random_seed, FLAGS.num_workers or available_cores(),
+                               len(output_files)) as maker, \
             pipeline.RoundRobinWriter(output_files, record.shards) as writer, \
             tqdm(unit=" docs", disable=not FLAGS.progress, dynamic_ncols=True) as bar:
         for _, documents in itertools.islice(chunks, record.chunks_done):
             bar.update(len(documents))  # the chunks an interrupted run did are only read
-        for index, (documents, examples, summary) in enumerate(maker.made(chunks),
-                                                               start=record.chunks_done):
-            writer.write(examples)
+        for index, (documents, records, summary) in enumerate(maker.made(chunks),
+                                                              start=record.chunks_done):
+            writer.write_records(records, summary.instances)
             writer.flush()
             total.add(summary)
             record.chunks_done, record.shards = index + 1, writer.progress()

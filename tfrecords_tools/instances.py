@@ -13,20 +13,20 @@ Same behaviour as Google's `create_pretraining_data.py`, step for step:
   (whole words with `do_whole_word_mask`, skipping a word that would overflow),
   then 80% become [MASK], 10% stay, 10% become a random vocabulary token.
 
-What differs is only how the randomness is drawn. The sentence-level control flow
-uses Python's `random.Random` as Google does; truncation and masking are done for
-a whole batch of instances at once with NumPy (a binomial draw of how many tokens
-leave the front instead of one coin per token; random sort keys instead of
-`shuffle`), which gives the same distributions but not Google's exact random
-stream. That is where the speed comes from: Google's per-token Python loops are
-the slow part of its script.
+What differs is only how the randomness is drawn: from one NumPy generator, for all
+documents or instances at once, instead of Google's Python loops over documents, sentences
+and tokens (the slow part of its script). Chunking takes a round per chunk for every
+document together; truncation draws how many tokens leave the front binomially instead of
+one coin per token; masking visits candidates in the order of random sort keys instead of
+a `shuffle`; documents are not shuffled first (B's random document is drawn uniformly, so
+their order changes nothing but the stream). The distributions are Google's; its exact
+random stream is not reproduced.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import random
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -38,16 +38,22 @@ MASK_BATCH = 4096  # instances packed and masked together (bounds the temporarie
 class TokenizedDocuments:
     """Wordpiece ids of some documents, stored flat.
 
-    `sentences[d]` lists the offsets into `tokens` where document d's sentences
-    start, followed by where its last one ends, so any run of consecutive sentences
-    is one slice of `tokens` (plain ints: the per-sentence control flow is Python).
+    Document d's sentences start at the token offsets `bounds[first_bound[d]:first_bound[d + 1] - 1]`
+    and its last one ends at `bounds[first_bound[d + 1] - 1]`, so any run of consecutive
+    sentences is one slice of `tokens`. Documents follow one another in `tokens`, so `bounds`
+    is sorted: a chunk's end is found by one `searchsorted` for all documents at once.
     """
 
-    tokens: np.ndarray
-    sentences: list[list[int]]
+    tokens: np.ndarray  # int32 [tokens]
+    bounds: np.ndarray  # int64 [sentences + documents]
+    first_bound: np.ndarray  # int64 [documents + 1]
 
     def __len__(self) -> int:
-        return len(self.sentences)
+        return len(self.first_bound) - 1
+
+    @property
+    def num_sentences(self) -> int:
+        return len(self.bounds) - len(self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,26 +103,18 @@ def concatenate(batches: Sequence[Instances]) -> Instances:
                         for f in dataclasses.fields(Instances)})
 
 
-@dataclasses.dataclass
-class _Pairs:
-    """Segment pairs as slices of `TokenizedDocuments.tokens`, before truncation."""
+class _Pairs(NamedTuple):
+    """Segment pairs as token offsets [start, end) into `TokenizedDocuments.tokens`, before
+    truncation; one entry per pair."""
 
-    first_start: list[int] = dataclasses.field(default_factory=list)
-    first_end: list[int] = dataclasses.field(default_factory=list)
-    second_start: list[int] = dataclasses.field(default_factory=list)
-    second_end: list[int] = dataclasses.field(default_factory=list)
-    is_random_next: list[bool] = dataclasses.field(default_factory=list)
+    first_start: np.ndarray
+    first_end: np.ndarray
+    second_start: np.ndarray
+    second_end: np.ndarray
+    is_random_next: np.ndarray
 
     def slice(self, start: int, size: int) -> "_Pairs":
-        return _Pairs(*(getattr(self, f.name)[start:start + size]
-                        for f in dataclasses.fields(self)))
-
-    def add(self, first: tuple[int, int], second: tuple[int, int], is_random_next: bool) -> None:
-        self.first_start.append(first[0])
-        self.first_end.append(first[1])
-        self.second_start.append(second[0])
-        self.second_end.append(second[1])
-        self.is_random_next.append(is_random_next)
+        return _Pairs(*(field[start:start + size] for field in self))
 
 
 class InstanceMaker:
@@ -131,65 +129,74 @@ class InstanceMaker:
         self.cls_id, self.sep_id, self.mask_id = ids["[CLS]"], ids["[SEP]"], ids["[MASK]"]
         self.vocab_size = len(vocab)
         self.is_continuation = np.array([t.startswith("##") for t in vocab])
-        self.py_rng = random.Random(seed)
-        self.np_rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng(seed)
 
     def make(self, documents: TokenizedDocuments) -> Instances:
         """One pass over the documents (Google runs `dupe_factor` passes)."""
-        pairs = _Pairs()
-        for index in range(len(documents)):
-            self._document_pairs(documents.sentences, index, pairs)
+        pairs = self._pairs(documents)
         # Packing and masking in slices bounds their [instances, seq_length] temporaries.
         return concatenate([self._mask(*self._pack(documents.tokens, pairs.slice(start, MASK_BATCH)))
                             for start in range(0, len(pairs.is_random_next), MASK_BATCH)])
 
-    def _document_pairs(self, documents: list[list[int]], index: int, pairs: _Pairs) -> None:
-        rng = self.py_rng
-        bounds = documents[index]  # sentence i is tokens[bounds[i]:bounds[i + 1]]
-        num_sentences = len(bounds) - 1
-        max_num_tokens = self.options.max_seq_length - 3
-        target_length = max_num_tokens
-        if rng.random() < self.options.short_seq_prob:
-            target_length = rng.randint(2, max_num_tokens)
-        chunk_start = 0  # first sentence of the current chunk
-        i = 0
-        while i < num_sentences:
-            chunk_size = i + 1 - chunk_start
-            if i == num_sentences - 1 or bounds[i + 1] - bounds[chunk_start] >= target_length:
-                a_end = chunk_start + (rng.randint(1, chunk_size - 1) if chunk_size >= 2 else 1)
-                first = (bounds[chunk_start], bounds[a_end])
-                if chunk_size == 1 or rng.random() < 0.5:
-                    second = self._random_next(documents, index, target_length - (first[1] - first[0]))
-                    i = a_end - 1  # the unused sentences go back to the document
-                    pairs.add(first, second, True)
-                else:
-                    pairs.add(first, (bounds[a_end], bounds[i + 1]), False)
-                chunk_start = i + 1
-            i += 1
+    def _pairs(self, documents: TokenizedDocuments) -> _Pairs:
+        """Google's chunking of every document into segment pairs, for all documents at once.
 
-    def _random_next(self, documents: list[list[int]], index: int, target: int) -> tuple[int, int]:
-        rng = self.py_rng
-        for _ in range(10):  # as Google: give up avoiding the same document after 10 tries
-            other = rng.randint(0, len(documents) - 1)
-            if other != index:
-                break
-        bounds = documents[other]
-        start = rng.randint(0, len(bounds) - 2)
-        end = start + 1
-        while bounds[end] - bounds[start] < target and end < len(bounds) - 1:
-            end += 1
-        return bounds[start], bounds[end]
+        Google walks each document sentence by sentence in Python; here each round of the
+        loop makes the next chunk of every document not yet finished, so the rounds are as
+        many as the most chunks one document has (a few for an abstract), whatever the
+        number of documents.
+        """
+        rng, bounds = self.rng, documents.bounds
+        first, last = documents.first_bound[:-1], documents.first_bound[1:] - 1
+        num_documents = len(first)
+        max_num_tokens = self.options.max_seq_length - 3
+        # One target length per document, as Google draws it.
+        target = np.where(rng.random(num_documents) < self.options.short_seq_prob,
+                          rng.integers(2, max_num_tokens, num_documents, endpoint=True),
+                          max_num_tokens)
+        document = np.arange(num_documents)
+        start = first  # bound index of the first sentence of each document's next chunk
+        rounds = []
+        while document.size:
+            n = document.size
+            # The chunk ends after the first sentence that brings it to the target length,
+            # or with the document.
+            end = np.minimum(np.searchsorted(bounds, bounds[start] + target, "left"), last[document])
+            size = end - start
+            # Segment A: a random number of the chunk's leading sentences (all of a
+            # one-sentence chunk).
+            a_end = start + np.where(size >= 2, rng.integers(1, np.maximum(size, 2)), 1)
+            is_random_next = (size == 1) | (rng.random(n) < 0.5)
+            # Segment B, if random: sentences of another document, from a random one on,
+            # until they reach what A left of the target (at least one sentence).
+            other = rng.integers(0, max(num_documents - 1, 1), n)
+            other = np.where(num_documents > 1, other + (other >= document), document)
+            other_start = first[other] + rng.integers(0, last[other] - first[other])
+            other_end = np.clip(np.searchsorted(
+                bounds, bounds[other_start] + target - (bounds[a_end] - bounds[start]),
+                "left"), other_start + 1, last[other])
+            rounds.append(_Pairs(
+                bounds[start], bounds[a_end],
+                bounds[np.where(is_random_next, other_start, a_end)],
+                bounds[np.where(is_random_next, other_end, end)], is_random_next))
+            # After a random B, the chunk's unused sentences start the next chunk.
+            start = np.where(is_random_next, a_end, end)
+            going_on = start < last[document]
+            document, start, target = document[going_on], start[going_on], target[going_on]
+        if not rounds:
+            return _Pairs(*([np.zeros(0, np.int64)] * 4), np.zeros(0, bool))
+        return _Pairs(*(np.concatenate(field) for field in zip(*rounds)))
 
     def _pack(self, tokens: np.ndarray, pairs: _Pairs):
         """[CLS] a [SEP] b [SEP] after Google's random front/back truncation, all rows at once."""
         seq_length = self.options.max_seq_length
-        first_start, second_start = np.array(pairs.first_start), np.array(pairs.second_start)
-        first_len = np.array(pairs.first_end) - first_start
-        second_len = np.array(pairs.second_end) - second_start
+        first_start, second_start = pairs.first_start, pairs.second_start
+        first_len = pairs.first_end - first_start
+        second_len = pairs.second_end - second_start
         keep_first, keep_second = truncation_lengths(first_len, second_len, seq_length - 3)
         # Each removed token leaves the front or the back with probability 1/2.
-        first_start = first_start + self.np_rng.binomial(first_len - keep_first, 0.5)
-        second_start = second_start + self.np_rng.binomial(second_len - keep_second, 0.5)
+        first_start = first_start + self.rng.binomial(first_len - keep_first, 0.5)
+        second_start = second_start + self.rng.binomial(second_len - keep_second, 0.5)
 
         position = np.arange(seq_length)[None]
         ka, kb = keep_first[:, None], keep_second[:, None]
@@ -202,11 +209,11 @@ class InstanceMaker:
         ids[:, 0] = self.cls_id
         segments = ((position >= ka + 2) & (position <= ka + 2 + kb)).astype(np.int32)
         lengths = keep_first + keep_second + 3
-        return ids.astype(np.int32), segments, lengths, np.array(pairs.is_random_next, np.int32)
+        return ids.astype(np.int32), segments, lengths, pairs.is_random_next.astype(np.int32)
 
     def _mask(self, ids: np.ndarray, segments: np.ndarray, lengths: np.ndarray,
               is_random_next: np.ndarray) -> Instances:
-        options, rng = self.options, self.np_rng
+        options, rng = self.options, self.rng
         n, seq_length = ids.shape
         predictions = options.max_predictions_per_seq
         position = np.arange(seq_length)
@@ -216,20 +223,52 @@ class InstanceMaker:
         num_to_predict = np.minimum(predictions, np.maximum(
             1, np.rint(lengths * options.masked_lm_prob).astype(np.int64)))
 
-        # Candidate groups: single tokens, or whole words (a ## piece joins the group of
-        # the previous candidate, as in Google's code).
-        starts = candidate.copy()
         if options.do_whole_word_mask:
-            earlier_candidate = np.cumsum(candidate, axis=1) - candidate > 0
-            starts &= ~(self.is_continuation[ids] & earlier_candidate)
+            masked = self._whole_words_to_mask(ids, candidate, num_to_predict)
+        else:
+            # Every candidate token is its own group, so Google's "visit in random order,
+            # take while it fits" takes the first num_to_predict of a random order.
+            keys = np.where(candidate, rng.random(ids.shape), 2.0)
+            first_keys = np.argsort(keys, axis=1)[:, :predictions]
+            masked = np.zeros_like(candidate)
+            np.put_along_axis(masked, first_keys,
+                              np.arange(first_keys.shape[1]) < num_to_predict[:, None], axis=1)
+            masked &= candidate
+        mask_rows, mask_positions = np.nonzero(masked)  # row by row, positions increasing
+        labels = ids[mask_rows, mask_positions]
+
+        # 80% [MASK], 10% unchanged, 10% a random token of the whole vocabulary.
+        choice = rng.random(len(labels))
+        input_ids = ids.astype(np.int32)
+        input_ids[mask_rows, mask_positions] = np.where(choice < 0.8, self.mask_id, np.where(
+            choice < 0.9, labels, rng.integers(0, self.vocab_size, len(labels))))
+
+        # Masked positions in increasing order, padded with zeros (weight 0).
+        slots = (np.cumsum(masked, axis=1) - 1)[mask_rows, mask_positions]
+        masked_lm_positions = np.zeros((n, predictions), np.int32)
+        masked_lm_ids = np.zeros((n, predictions), np.int32)
+        weights = np.zeros((n, predictions), np.float32)
+        masked_lm_positions[mask_rows, slots] = mask_positions
+        masked_lm_ids[mask_rows, slots] = labels
+        weights[mask_rows, slots] = 1.0
+        return Instances(input_ids, real.astype(np.int32), segments, masked_lm_positions,
+                         masked_lm_ids, weights, is_random_next)
+
+    def _whole_words_to_mask(self, ids: np.ndarray, candidate: np.ndarray,
+                             num_to_predict: np.ndarray) -> np.ndarray:
+        """Google's whole-word masking: the candidates of whole words (a ## piece joins the
+        group of the previous candidate), visited in random order, each taken if it still
+        fits in num_to_predict."""
+        n = len(ids)
+        earlier_candidate = np.cumsum(candidate, axis=1) - candidate > 0
+        starts = candidate & ~(self.is_continuation[ids] & earlier_candidate)
         group = np.where(candidate, np.cumsum(starts, axis=1) - 1, -1)
         num_groups = max(int(starts.sum(axis=1).max(initial=0)), 1)
         rows = np.broadcast_to(np.arange(n)[:, None], ids.shape)
         group_size = np.bincount((rows * num_groups + group)[candidate],
                                  minlength=n * num_groups).reshape(n, num_groups)
 
-        # Visit groups in random order; take each one that still fits.
-        order = np.argsort(np.where(group_size > 0, rng.random((n, num_groups)), 2.0), axis=1)
+        order = np.argsort(np.where(group_size > 0, self.rng.random((n, num_groups)), 2.0), axis=1)
         sizes = np.take_along_axis(group_size, order, axis=1)
         taken = np.zeros((n, num_groups), bool)
         used = np.zeros(n, np.int64)
@@ -237,28 +276,13 @@ class InstanceMaker:
             fits = (sizes[:, k] > 0) & (used + sizes[:, k] <= num_to_predict)
             taken[:, k] = fits
             used += np.where(fits, sizes[:, k], 0)
+            # A full row takes nothing more: once every row is full (after about
+            # max_predictions_per_seq groups, not the ~seq_length there are), stop.
+            if k % 8 == 7 and np.array_equal(used, num_to_predict):
+                break
         group_taken = np.zeros((n, num_groups), bool)
         np.put_along_axis(group_taken, order, taken, axis=1)
-        masked = candidate & np.take_along_axis(group_taken, np.maximum(group, 0), axis=1)
-
-        # 80% [MASK], 10% unchanged, 10% a random token of the whole vocabulary.
-        choice = rng.random(ids.shape)
-        replacement = np.where(choice < 0.8, self.mask_id, np.where(
-            choice < 0.9, ids, rng.integers(0, self.vocab_size, ids.shape)))
-        input_ids = np.where(masked, replacement, ids).astype(np.int32)
-
-        # Masked positions in increasing order, padded with zeros (weight 0).
-        slot = np.cumsum(masked, axis=1) - 1
-        mask_rows, mask_positions = np.nonzero(masked)
-        slots = slot[mask_rows, mask_positions]
-        positions = np.zeros((n, predictions), np.int32)
-        labels = np.zeros((n, predictions), np.int32)
-        weights = np.zeros((n, predictions), np.float32)
-        positions[mask_rows, slots] = mask_positions
-        labels[mask_rows, slots] = ids[mask_rows, mask_positions]
-        weights[mask_rows, slots] = 1.0
-        return Instances(input_ids, real.astype(np.int32), segments, positions, labels, weights,
-                         is_random_next)
+        return candidate & np.take_along_axis(group_taken, np.maximum(group, 0), axis=1)
 
 
 def truncation_lengths(first: np.ndarray, second: np.ndarray, budget: int):

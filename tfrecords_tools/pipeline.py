@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import functools
 import itertools
 import multiprocessing
 import os
@@ -73,23 +74,30 @@ def tokenize_documents(tokenizer: BertTokenizer, documents: Sequence[Document]) 
     sentences = [s for doc in documents for s in doc.sentences]
     values, lengths = [], []
     for start in range(0, len(sentences), TOKENIZE_BATCH):
-        pieces = tokenizer.tokenize(tf.constant(sentences[start:start + TOKENIZE_BATCH])).token_ids
+        pieces = _token_ids_function(tokenizer)(tf.constant(sentences[start:start + TOKENIZE_BATCH]))
         values.append(pieces.flat_values.numpy())
         lengths.append(pieces.row_lengths().numpy())
     tokens = np.concatenate(values) if values else np.zeros([0], np.int32)
-    lengths = np.concatenate(lengths).tolist() if lengths else []
-    bounds, offset, position = [], 0, 0
-    for doc in documents:
-        starts = []
-        for length in lengths[position:position + len(doc.sentences)]:
-            if length:
-                starts.append(offset)
-            offset += length
-        position += len(doc.sentences)
-        if starts:
-            # Dropped empty sentences have no tokens, so the sentences stay contiguous.
-            bounds.append(starts + [offset])
-    return TokenizedDocuments(tokens, bounds)
+    lengths = np.concatenate(lengths) if lengths else np.zeros([0], np.int64)
+    sentence_document = np.repeat(np.arange(len(documents)),
+                                  [len(doc.sentences) for doc in documents])
+    kept = lengths > 0
+    starts, ends = (np.cumsum(lengths) - lengths)[kept], np.cumsum(lengths)[kept]
+    sentences_per_document = np.bincount(sentence_document[kept], minlength=len(documents))
+    sentences_per_document = sentences_per_document[sentences_per_document > 0]
+    # Each document's sentence starts, then where its last sentence ends; dropped empty
+    # sentences have no tokens, so the kept ones stay contiguous.
+    last_sentence = np.cumsum(sentences_per_document)
+    bounds = np.insert(starts, last_sentence, ends[last_sentence - 1])
+    first_bound = np.concatenate([[0], np.cumsum(sentences_per_document + 1)])
+    return TokenizedDocuments(tokens, bounds, first_bound)
+
+
+@functools.lru_cache(maxsize=4)
+def _token_ids_function(tokenizer: BertTokenizer) -> tf.types.experimental.PolymorphicFunction:
+    """`tokenizer.token_ids` as one traced function, made once per tokenizer."""
+    return tf.function(tokenizer.token_ids, input_signature=[tf.TensorSpec([None], tf.string)],
+                       autograph=False)
 
 
 def make_instances(documents: TokenizedDocuments, vocab: Sequence[str], options: InstanceOptions,
@@ -97,10 +105,9 @@ def make_instances(documents: TokenizedDocuments, vocab: Sequence[str], options:
     """`dupe_factor` passes over the documents, each masked anew and shuffled; yielded one
     pass at a time so that only one pass is in memory (Google shuffles all of them together)."""
     maker = InstanceMaker(vocab, options, seed)
-    maker.py_rng.shuffle(documents.sentences)  # Google shuffles the documents first
     for _ in range(dupe_factor):
         instances = maker.make(documents)
-        yield instances.take(maker.np_rng.permutation(len(instances)))
+        yield instances.take(maker.rng.permutation(len(instances)))
 
 
 def serialize(instances: Instances) -> list[bytes]:
@@ -121,20 +128,39 @@ def process_chunk(documents: Sequence[Document], tokenizer: BertTokenizer, optio
         first = index == 0
         yield instances, Summary(
             documents=len(tokenized) if first else 0,
-            sentences=sum(len(bounds) - 1 for bounds in tokenized.sentences) if first else 0,
+            sentences=tokenized.num_sentences if first else 0,
             instances=len(instances), tokens=int(instances.input_mask.sum()),
             masked_tokens=int(instances.masked_lm_weights.sum()))
 
 
-def chunk_examples(documents: Sequence[Document], tokenizer: BertTokenizer,
-                   options: InstanceOptions, dupe_factor: int,
-                   seed: int) -> tuple[list[bytes], Summary]:
-    """One chunk's serialized examples, in the order they are written, and its summary."""
+def chunk_records(documents: Sequence[Document], tokenizer: BertTokenizer,
+                  options: InstanceOptions, dupe_factor: int, seed: int,
+                  num_shards: int) -> tuple[list[bytes], Summary]:
+    """One chunk's examples as `framed_records` for `num_shards` files, and its summary."""
     examples, total = [], Summary()
     for instances, summary in process_chunk(documents, tokenizer, options, dupe_factor, seed):
         examples += serialize(instances)
         total.add(summary)
-    return examples, total
+    return framed_records(examples, num_shards), total
+
+
+def framed_records(examples: Sequence[bytes], num_shards: int) -> list[bytes]:
+    """The examples as TFRecord records (length, data and their CRCs), dealt round-robin into
+    `num_shards` byte strings: string k holds records k, k + num_shards, ... in order.
+
+    Done where the examples are made, so that a pool's workers share this per-record work
+    (TFRecordWriter's framing, ~3 µs a record) and hand over a few large strings instead of
+    one object per example."""
+    buffer = f"ram://{uuid.uuid4().hex}"
+    shards = []
+    for shard in range(num_shards):
+        with tf.io.TFRecordWriter(buffer) as framer:
+            for example in examples[shard::num_shards]:
+                framer.write(example)
+        with tf.io.gfile.GFile(buffer, "rb") as framed:
+            shards.append(framed.read())
+        tf.io.gfile.remove(buffer)
+    return shards
 
 
 Key = tuple[int, int]  # (stream index, chunk index)
@@ -174,10 +200,11 @@ class ExampleMaker:
     """
 
     def __init__(self, vocab_file: str, do_lower_case: bool, options: InstanceOptions,
-                 dupe_factor: int, seed: int, workers: int):
+                 dupe_factor: int, seed: int, workers: int, num_shards: int = 1):
         # Built here even for a pool: a bad vocabulary fails once, in this process.
         self._tokenizer = BertTokenizer(vocab_file, do_lower_case)
         self._options, self._dupe_factor, self._seed = options, dupe_factor, seed
+        self._num_shards = num_shards
         self._window = 2 * workers
         self._pool = None if workers == 1 else futures.ProcessPoolExecutor(
             workers, multiprocessing.get_context("spawn"), initializer=_start_worker,
@@ -185,18 +212,19 @@ class ExampleMaker:
 
     def made(self, chunks: Iterable[tuple[Key, list[Document]]]
              ) -> Iterator[tuple[int, list[bytes], Summary]]:
-        """For each chunk, in order: its number of documents, its examples, its summary."""
+        """For each chunk, in order: its number of documents, its records (`framed_records` for
+        the maker's `num_shards`), its summary."""
         if self._pool is None:
             for key, documents in chunks:
-                yield len(documents), *chunk_examples(
+                yield len(documents), *chunk_records(
                     documents, self._tokenizer, self._options, self._dupe_factor,
-                    chunk_seed(self._seed, key))
+                    chunk_seed(self._seed, key), self._num_shards)
             return
         in_flight = collections.deque()
         for key, documents in chunks:
             in_flight.append((len(documents), self._pool.submit(
-                _worker_chunk_examples, key, documents, self._options, self._dupe_factor,
-                self._seed)))
+                _worker_chunk_records, key, documents, self._options, self._dupe_factor,
+                self._seed, self._num_shards)))
             if len(in_flight) == self._window:
                 yield _result(*in_flight.popleft())
         while in_flight:
@@ -229,6 +257,7 @@ def _start_worker(vocab_file: str, do_lower_case: bool) -> None:
     tf.config.threading.set_inter_op_parallelism_threads(1)
     global _worker_tokenizer
     _worker_tokenizer = BertTokenizer(vocab_file, do_lower_case)
+    _token_ids_function(_worker_tokenizer)(tf.constant(["Traced at start-up."]))
 
 
 def _exit_with_parent() -> None:
@@ -238,11 +267,12 @@ def _exit_with_parent() -> None:
     os._exit(1)
 
 
-def _worker_chunk_examples(key: Key, documents: list[Document], options: InstanceOptions,
-                           dupe_factor: int, seed: int) -> tuple[list[bytes], Summary]:
+def _worker_chunk_records(key: Key, documents: list[Document], options: InstanceOptions,
+                          dupe_factor: int, seed: int, num_shards: int
+                          ) -> tuple[list[bytes], Summary]:
     try:
-        return chunk_examples(documents, _worker_tokenizer, options, dupe_factor,
-                              chunk_seed(seed, key))
+        return chunk_records(documents, _worker_tokenizer, options, dupe_factor,
+                             chunk_seed(seed, key), num_shards)
     except Exception as error:
         # Whether the error is one the user can fix is judged here, where its traceback is:
         # the parent receives it without.
@@ -280,28 +310,27 @@ class RoundRobinWriter:
         self._next = resume.next_shard
         self._files = [_opened_at(unfinished_path(path), size)
                        for path, size in zip(self.paths, self._sizes)]
-        # TFRecordWriter frames the records (length, data, CRCs) but cannot append to a file:
-        # it writes them to memory, and `flush` appends its bytes to the file.
-        self._buffers = [f"ram://{uuid.uuid4().hex}/{index}" for index in range(len(self.paths))]
-        self._framers = [tf.io.TFRecordWriter(buffer) for buffer in self._buffers]
+        self._pending: list[list[bytes]] = [[] for _ in self.paths]
 
-    def write(self, examples: Iterable[bytes]) -> None:
-        for example in examples:
-            self._framers[self._next].write(example)
-            self._next = (self._next + 1) % len(self._framers)
+    def write(self, examples: Sequence[bytes]) -> None:
+        """Adds serialized examples, the next one to the next file in turn."""
+        self.write_records(framed_records(examples, len(self.paths)), len(examples))
+
+    def write_records(self, records: Sequence[bytes], count: int) -> None:
+        """Adds `count` examples framed by `framed_records` for this writer's number of files."""
+        for index, shard_records in enumerate(records):
+            self._pending[(self._next + index) % len(self.paths)].append(shard_records)
+        self._next = (self._next + count) % len(self.paths)
 
     def flush(self) -> None:
         """Appends the records written since the last flush to the files and hands them to the
         operating system (they survive a kill -9, not a power cut: nothing is fsynced)."""
-        for index, (framer, buffer, file) in enumerate(zip(self._framers, self._buffers, self._files)):
-            framer.close()
-            with tf.io.gfile.GFile(buffer, "rb") as framed:
-                data = framed.read()
-            tf.io.gfile.remove(buffer)
-            file.write(data)
+        for index, (pending, file) in enumerate(zip(self._pending, self._files)):
+            for data in pending:
+                file.write(data)
+                self._sizes[index] += len(data)
             file.flush()
-            self._sizes[index] += len(data)
-            self._framers[index] = tf.io.TFRecordWriter(buffer)
+            pending.clear()
 
     def progress(self) -> ShardProgress:
         """How far the files are sound, as of the last `flush`."""
@@ -323,11 +352,8 @@ class RoundRobinWriter:
 
     def close(self) -> None:
         """Closes the files; records written since the last `flush` are dropped."""
-        for framer, buffer in zip(self._framers, self._buffers):
-            framer.close()
-            with contextlib.suppress(tf.errors.NotFoundError):
-                tf.io.gfile.remove(buffer)
-        for file in self._files:
+        for pending, file in zip(self._pending, self._files):
+            pending.clear()
             file.close()
 
     def __enter__(self) -> "RoundRobinWriter":

@@ -118,9 +118,7 @@ class BertTokenizer(tf.Module):
         normal = _normalize(texts, self.do_lower_case)
 
         words, word_starts, _ = _split_words(normal.text)
-        too_long = tf.strings.length(words.flat_values, unit="UTF8_CHAR") > MAX_CHARS_PER_WORD
-        # A too-long word becomes the literal "[UNK]", which WordPiece matches as one token.
-        word_text = tf.where(too_long, UNK, words.flat_values)
+        word_text, too_long = _wordpiece_input(words.flat_values)
         ids, piece_starts, piece_ends = self._wordpiece.tokenize_with_offsets(word_text)
         piece_word = ids.value_rowids()  # index into words.flat_values
         continues = tf.equal(piece_word, tf.pad(piece_word[:-1], [[1, 0]], constant_values=-1))
@@ -147,6 +145,14 @@ class BertTokenizer(tf.Module):
         return Wordpieces(rows(ids.flat_values), rows(tf.cast(start_char, tf.int32)),
                           rows(tf.cast(end_char, tf.int32)), rows(tf.cast(word_id, tf.int32)),
                           rows(continues))
+
+    def token_ids(self, texts: tf.Tensor) -> tf.RaggedTensor:
+        """`tokenize(texts).token_ids` alone, without offsets and word ids: ~1.6x faster, for
+        the pretraining-data tool. Plain ops, not a `tf.function` of its own (a SavedModel
+        holding the tokenizer would save that too): call it inside one."""
+        words = split_words(texts, self.do_lower_case)
+        ids = self._wordpiece.tokenize(_wordpiece_input(words.flat_values)[0])
+        return words.with_flat_values(ids).merge_dims(1, 2)
 
     def pack(self, first: Wordpieces, second: Wordpieces | None = None,
              seq_length: int = 128) -> dict[str, tf.Tensor]:
@@ -193,6 +199,13 @@ def split_words_with_offsets(texts: tf.Tensor, do_lower_case: bool
     end = normal.input_char(rows, ends.flat_values - 1) + 1
     return (words, words.with_flat_values(tf.cast(start, tf.int32)),
             words.with_flat_values(tf.cast(end, tf.int32)))
+
+
+def _wordpiece_input(words: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """The flat `words` as WordPiece gets them, and which were too long: a word of more than
+    100 characters becomes the literal "[UNK]", which WordPiece matches as one token."""
+    too_long = tf.strings.length(words, unit="UTF8_CHAR") > MAX_CHARS_PER_WORD
+    return tf.where(too_long, UNK, words), too_long
 
 
 def _split_words(normalized: tf.Tensor):

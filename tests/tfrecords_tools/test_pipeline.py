@@ -1,6 +1,7 @@
 """Instances from real PubMed text: Google's properties, schema, determinism, command line."""
 
 import functools
+import random
 import subprocess
 import sys
 
@@ -14,7 +15,7 @@ from biobert_tf.pretraining.data import parse_examples
 from biobert_tf.bert.tokenization import BertTokenizer
 from tfrecords_tools import pipeline
 from tfrecords_tools.corpus import read_documents
-from tfrecords_tools.instances import InstanceOptions, concatenate, truncation_lengths
+from tfrecords_tools.instances import InstanceMaker, InstanceOptions, concatenate, truncation_lengths
 from helpers import shared_file
 
 SEQ, PRED = 64, 10
@@ -168,8 +169,8 @@ def test_a_worker_reports_bad_input_as_one_line_and_bugs_as_they_are(documents, 
         lines = f.read().splitlines()
     vocab.write_text("\n".join(t for t in lines if t != "[MASK]") + "\n", encoding="utf-8")
     monkeypatch.setattr(pipeline, "_worker_tokenizer", BertTokenizer(str(vocab), False))
-    make = functools.partial(pipeline._worker_chunk_examples, (0, 0), documents[:5],
-                             InstanceOptions(SEQ, PRED), 1, 7)
+    make = functools.partial(pipeline._worker_chunk_records, (0, 0), documents[:5],
+                             InstanceOptions(SEQ, PRED), 1, 7, 1)
     with pytest.raises(pipeline.WorkerError, match=r"^the vocabulary lacks \[MASK\], needed for "
                                                    "pretraining$") as error:
         make()
@@ -186,6 +187,62 @@ def test_truncation_lengths_match_googles_loop():
         while x + y > 25:
             x, y = (x - 1, y) if x > y else (x, y - 1)
         assert (kx, ky) == (x, y)
+
+
+def _google_pairs(sentence_lengths, max_num_tokens, short_seq_prob, rng):
+    """Google's `create_instances_from_document` loop, transcribed, on sentence lengths:
+    (tokens of A, tokens of B, is random next) for every pair of every document."""
+    pairs = []
+    for index, document in enumerate(sentence_lengths):
+        target = rng.randint(2, max_num_tokens) if rng.random() < short_seq_prob else max_num_tokens
+        chunk, i = [], 0
+        while i < len(document):
+            chunk.append(document[i])
+            if i == len(document) - 1 or sum(chunk) >= target:
+                a_end = rng.randint(1, len(chunk) - 1) if len(chunk) >= 2 else 1
+                a = sum(chunk[:a_end])
+                if len(chunk) == 1 or rng.random() < 0.5:
+                    for _ in range(10):
+                        other = rng.randint(0, len(sentence_lengths) - 1)
+                        if other != index:
+                            break
+                    b = 0
+                    for length in sentence_lengths[other][rng.randint(0, len(sentence_lengths[other]) - 1):]:
+                        b += length
+                        if b >= target - a:
+                            break
+                    pairs.append((a, b, True))
+                    i -= len(chunk) - a_end
+                else:
+                    pairs.append((a, sum(chunk[a_end:]), False))
+                chunk = []
+            i += 1
+    return np.array(pairs)
+
+
+@pytest.mark.parametrize("short_seq_prob", [0.1, 0.7])
+def test_chunking_draws_googles_pairs(tokenizer, documents, short_seq_prob):
+    """Chunking, done for all documents at once, gives the segment pairs of Google's
+    per-sentence loop in distribution: pairs per document, lengths of A and B, random B."""
+    tokenized = pipeline.tokenize_documents(tokenizer, documents)
+    bounds, first = tokenized.bounds, tokenized.first_bound
+    sentence_lengths = [np.diff(bounds[first[d]:first[d + 1]]).tolist() for d in range(len(tokenized))]
+    options = InstanceOptions(max_seq_length=SEQ, short_seq_prob=short_seq_prob)
+    maker = InstanceMaker(tokenizer.vocab, options, seed=3)
+    passes = 40
+    ours = np.concatenate([np.stack([p.first_end - p.first_start, p.second_end - p.second_start,
+                                     p.is_random_next], axis=1)
+                           for p in (maker._pairs(tokenized) for _ in range(passes))])
+    rng = random.Random(3)
+    google = np.concatenate([_google_pairs(sentence_lengths, SEQ - 3, short_seq_prob, rng)
+                             for _ in range(passes)])
+    assert abs(len(ours) - len(google)) < 0.02 * len(google)
+    for column in range(3):  # A's tokens, B's tokens, random-next share
+        a, b = ours[:, column].astype(float), google[:, column].astype(float)
+        standard_error = np.sqrt(a.var() / len(a) + b.var() / len(b))
+        assert abs(a.mean() - b.mean()) < 4 * standard_error, column
+        np.testing.assert_allclose(np.percentile(a, [10, 25, 50, 75, 90]),
+                                   np.percentile(b, [10, 25, 50, 75, 90]), rtol=0.1, atol=2)
 
 
 def test_google_reader_spec_reads_our_files(made, tmp_path):
