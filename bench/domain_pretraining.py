@@ -36,6 +36,7 @@ error (use another --work_dir).
 
     python bench/domain_pretraining.py                      # full: many hours on 2 cores
     python bench/domain_pretraining.py --quick --work_dir=/tmp/domain_quick --plot=/tmp/q.png
+    python bench/domain_pretraining.py --arms=minilm --tasks=ncbi   # the real-weights arm only
 
 Time on 2 CPU cores (the full run is an estimate, from the quick run and docs/benchmarks.md:
 MiniLM pretrains at ~6.5 and fine-tunes at ~16-20 examples/s, the small BERT costs ~1/3 of MiniLM
@@ -94,7 +95,8 @@ RANDOM_INIT, MINILM = "(a) random init", "MiniLM"
 # next-sentence prediction has neighbours to pair.
 SENTENCES_PER_DOCUMENT = 10
 # Settings that do not change any output already written (safe to change on a rerun).
-FREE_SETTINGS = {"work_dir", "plot", "seeds", "tasks", "quick", "subdomain"}
+FREE_SETTINGS = {"work_dir", "plot", "seeds", "tasks", "quick", "subdomain", "arms"}
+ARMS = ("small", "minilm")
 QUICK = {"corpus_words": 15000, "dupe_factor": 2, "vocab_size": 4000, "pretrain_steps": 20,
          "minilm_steps": 6, "subdomain_steps": 6, "train_batch_size": 8, "curve_points": 2,
          "seeds": "1", "folds": 1, "epochs": 1, "max_train": 200, "max_eval": 100}
@@ -133,10 +135,15 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--max_eval", type=int, default=0, help="the same for devel and test sets")
     p.add_argument("--tasks", default="ncbi,bc5cdr,gad,chemprot",
                    help=f"downstream tasks, of {','.join(TASKS)}")
+    p.add_argument("--arms", default=",".join(ARMS),
+                   help="small: the small BERT's (a)-(d) (and (e)); minilm: MiniLM as shipped "
+                        "and continued")
     args = p.parse_args()
     unknown = set(args.tasks.split(",")) - set(TASKS)
     if unknown:
         p.error(f"unknown --tasks {', '.join(sorted(unknown))}")
+    if unknown := set(args.arms.split(",")) - set(ARMS):
+        p.error(f"unknown --arms {', '.join(sorted(unknown))}")
     if args.quick:
         for name, value in QUICK.items():
             if p.get_default(name) == getattr(args, name):  # a flag set to another value wins
@@ -329,15 +336,29 @@ def export_intermediate(timer: Timer, name: str, step: int, records: pathlib.Pat
 
 def pretrain_all(args, timer: Timer, work: pathlib.Path) -> tuple[dict, dict]:
     """{model name: fine-tuning flags for its weights} and {arm: [(steps, model name)]} for the
-    curve."""
+    curve, for the arms asked."""
     corpora = write_corpora(args, work)
+    models, curves = {}, {}
+    if "small" in args.arms.split(","):
+        models, curves = pretrain_small_bert(args, timer, corpora, work)
+    if "minilm" in args.arms.split(","):
+        minilm = default_model_dir()
+        records = make_records(args, timer, "biomedical-minilm", corpora["biomedical"],
+                               os.path.join(minilm, "vocab.txt"), work)
+        minilm_biomedical = pretrain(
+            args, timer, "minilm+biomedical", records, [f"--init_checkpoint={minilm}"],
+            args.minilm_steps, args.minilm_learning_rate, work)
+        models[MINILM] = [f"--init_checkpoint={minilm}"]
+        models[LABELS["minilm+biomedical"]] = [f"--init_checkpoint={minilm_biomedical}"]
+    return models, curves
+
+
+def pretrain_small_bert(args, timer: Timer, corpora: dict,
+                        work: pathlib.Path) -> tuple[dict, dict]:
+    """Arms (a)-(d) (and (e)) of the small BERT, with its own vocab."""
     vocab = build_vocab(args, timer, corpora, work)
-    minilm = default_model_dir()
     records = {name: make_records(args, timer, name, path, str(vocab), work)
                for name, path in corpora.items()}
-    records["biomedical-minilm"] = make_records(args, timer, "biomedical-minilm",
-                                                corpora["biomedical"],
-                                                os.path.join(minilm, "vocab.txt"), work)
     config = work / "small_bert_config.json"
     n_vocab = sum(1 for _ in open(vocab, encoding="utf-8"))
     config.write_text(json.dumps({**SMALL_BERT, "vocab_size": n_vocab}, indent=1))
@@ -359,14 +380,8 @@ def pretrain_all(args, timer: Timer, work: pathlib.Path) -> tuple[dict, dict]:
             [f"--init_checkpoint={exports['general+biomedical']}"], args.subdomain_steps, lr,
             work)
 
-    minilm_biomedical = pretrain(
-        args, timer, "minilm+biomedical", records["biomedical-minilm"],
-        [f"--init_checkpoint={minilm}"], args.minilm_steps, args.minilm_learning_rate, work)
-
     models = {RANDOM_INIT: scratch}
     models.update({LABELS[arm]: [f"--init_checkpoint={prefix}"] for arm, prefix in exports.items()})
-    models[MINILM] = [f"--init_checkpoint={minilm}"]
-    models[LABELS["minilm+biomedical"]] = [f"--init_checkpoint={minilm_biomedical}"]
     # Step 0 of (c) is the random init, of (d) the general model.
     curves = {"biomedical": [(0, RANDOM_INIT)], "general+biomedical": [(0, LABELS["general"])]}
     for arm, points in curves.items():
@@ -555,7 +570,8 @@ def main():
         {"settings": vars(args), "models": models, "curves": curves, "timings_s": timer.seconds,
          "rows": rows}, indent=1))
     print("\n" + report(rows, timer.seconds, args, work))
-    plot(rows, curves, args.plot)
+    if curves:
+        plot(rows, curves, args.plot)
     print(f"this invocation: {time.perf_counter() - start:.0f} s; results in {work}")
 
 
