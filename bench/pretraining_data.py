@@ -19,11 +19,12 @@ short_seq_prob 0.1, dupe_factor 10):
 
 "seconds" is the wall time of the subprocess, interpreter start and imports included;
 instances are counted in the TFRecord files written. "marginal inst/s" is the rate once
-started, without interpreter start, imports, worker start-up and the tokenizer's trace: for
-our tool, the instances written after the first chunk over the time from then to the end, read
-from its run record (`OUTPUT.run.json`, rewritten after each chunk) as it runs; for the others,
-with `--marginal`, (instances of the whole − of the half) / (seconds of the whole − of the
-half), the tool being run again on the first half of the input's copies.
+started, without interpreter start, imports, worker start-up, the tokenizer's trace and the
+exit: for our tool, the instances written between its first and last chunks over the time
+between them, read from its run record (`OUTPUT.run.json`, rewritten after each chunk, polled
+every 0.1 s) as it runs; for the others, with `--marginal`, (instances of the whole − of the
+half) / (seconds of the whole − of the half), the tool being run again on the first half of the
+input's copies (start-up and exit cancel out).
 Memory: "RSS max proc" is the largest resident set of any one process (`/usr/bin/time -v`: the
 tool, or the largest of the launcher and the worker processes it reaped); "RSS tree" is the
 peak of the sum over the process and all its descendants, sampled every 0.1 s (what the
@@ -101,9 +102,10 @@ def recorded_instances(record: pathlib.Path) -> int:
 
 def measure(command: list[str], log: pathlib.Path, record: pathlib.Path | None = None) -> dict:
     """Runs `command` under /usr/bin/time -v; wall seconds, the two peak RSS figures (MB) and,
-    given our tool's run `record`, when its first chunk was recorded (seconds, instances)."""
+    given our tool's run `record`, when its first and last chunks were recorded (seconds,
+    instances)."""
     timing = log.with_suffix(".time")
-    first_chunk = None
+    chunks = []  # (seconds, instances) whenever the record's count grows
     start = time.perf_counter()
     with open(log, "w") as out:
         proc = psutil.Popen(["/usr/bin/time", "-v", "-o", str(timing), *command],
@@ -117,8 +119,8 @@ def measure(command: list[str], log: pathlib.Path, record: pathlib.Path | None =
             except psutil.Error:  # a process ended while we looked
                 pass
             tree_peak = max(tree_peak, rss)
-            if record and not first_chunk and (instances := recorded_instances(record)):
-                first_chunk = (time.perf_counter() - start, instances)
+            if record and (instances := recorded_instances(record)) > (chunks[-1][1] if chunks else 0):
+                chunks.append((time.perf_counter() - start, instances))
             time.sleep(0.1)
     seconds = time.perf_counter() - start
     if proc.returncode:
@@ -126,7 +128,7 @@ def measure(command: list[str], log: pathlib.Path, record: pathlib.Path | None =
     max_kb = next(int(line.split(":")[1]) for line in timing.read_text().splitlines()
                   if "Maximum resident set size" in line)
     return {"seconds": seconds, "rss_proc": max_kb / 1024, "rss_tree": tree_peak / 2**20,
-            "first_chunk": first_chunk}
+            "chunks": chunks[:1] + chunks[-1:]}
 
 
 def run_tool(tool: str, corpus: pathlib.Path, workdir: pathlib.Path, dupe_factor: int,
@@ -151,9 +153,9 @@ def run_tool(tool: str, corpus: pathlib.Path, workdir: pathlib.Path, dupe_factor
     result = measure(command, workdir / f"{tool}{workers}_{corpus.stem}_dupe{dupe_factor}.log",
                      out / "out.tfrecord.run.json" if tool == "ours" else None)
     result["instances"] = count_records(sorted(out.glob("*.tfrecord")))
-    if result["first_chunk"] and result["first_chunk"][1] < result["instances"]:
-        seconds, instances = result["first_chunk"]
-        result["marginal"] = (result["instances"] - instances) / (result["seconds"] - seconds)
+    if len(result["chunks"]) == 2:  # from the first chunk recorded to the last
+        (start, first), (end, last) = result["chunks"]
+        result["marginal"] = (last - first) / (end - start)
     result["output_mb"] = sum(p.stat().st_size for p in out.iterdir()) / 1e6
     shutil.rmtree(out)
     return result
