@@ -82,7 +82,8 @@ def tokenize_documents(tokenizer: BertTokenizer, documents: Sequence[Document]) 
     sentence_document = np.repeat(np.arange(len(documents)),
                                   [len(doc.sentences) for doc in documents])
     kept = lengths > 0
-    starts, ends = (np.cumsum(lengths) - lengths)[kept], np.cumsum(lengths)[kept]
+    ends = np.cumsum(lengths)
+    starts, ends = (ends - lengths)[kept], ends[kept]
     sentences_per_document = np.bincount(sentence_document[kept], minlength=len(documents))
     sentences_per_document = sentences_per_document[sentences_per_document > 0]
     # Each document's sentence starts, then where its last sentence ends; dropped empty
