@@ -102,16 +102,18 @@ def main(argv):
     for path in output_files:
         os.makedirs(os.path.dirname(path), exist_ok=True)
     total = record.summary
-    with pipeline.ExampleMaker(FLAGS.vocab_file, FLAGS.do_lower_case, options, FLAGS.dupe_factor,
-                               FLAGS.random_seed, FLAGS.num_workers or available_cores(),
-                               len(output_files)) as maker, \
-            pipeline.RoundRobinWriter(output_files, record.shards) as writer, \
+    # The maker is left first: its workers stop writing into the writer's scratch directory.
+    with pipeline.RoundRobinWriter(output_files, record.shards) as writer, \
+            pipeline.ExampleMaker(FLAGS.vocab_file, FLAGS.do_lower_case, options,
+                                  FLAGS.dupe_factor, FLAGS.random_seed,
+                                  FLAGS.num_workers or available_cores(), writer.scratch_dir,
+                                  len(output_files)) as maker, \
             tqdm(unit=" docs", disable=not FLAGS.progress, dynamic_ncols=True) as bar:
         for _, documents in itertools.islice(chunks, record.chunks_done):
             bar.update(len(documents))  # the chunks an interrupted run did are only read
-        for index, (documents, records, summary) in enumerate(maker.made(chunks),
-                                                              start=record.chunks_done):
-            writer.write_records(records, summary.instances)
+        for index, (documents, record_files, summary) in enumerate(maker.made(chunks),
+                                                                   start=record.chunks_done):
+            writer.write_files(record_files, summary.instances)
             writer.flush()
             total.add(summary)
             record.chunks_done, record.shards = index + 1, writer.progress()

@@ -1,6 +1,7 @@
 """Instances from real PubMed text: Google's properties, schema, determinism, command line."""
 
 import functools
+import pathlib
 import random
 import subprocess
 import sys
@@ -137,7 +138,7 @@ def test_deterministic_per_seed(tokenizer, documents):
     assert not np.array_equal(a.input_ids, c.input_ids)
 
 
-def test_worker_pool_yields_the_in_process_examples_in_chunk_order(documents):
+def test_worker_pool_yields_the_in_process_examples_in_chunk_order(documents, tmp_path):
     chunks = list(pipeline.keyed_chunks(0, documents[:60], 6))
     pulled = []
 
@@ -147,18 +148,22 @@ def test_worker_pool_yields_the_in_process_examples_in_chunk_order(documents):
             yield chunk
 
     def made(workers):
+        scratch = tmp_path / str(workers)
+        scratch.mkdir()
         with pipeline.ExampleMaker(resources.path(resources.DEMO_VOCAB), False,
-                                   InstanceOptions(SEQ, PRED), 2, 7, workers) as maker:
+                                   InstanceOptions(SEQ, PRED), 2, 7, workers, str(scratch),
+                                   num_shards=2) as maker:
             results = maker.made(counted())
             first = next(results)
             in_flight = len(pulled)
-            return [first, *results], in_flight
+            return [(documents, [pathlib.Path(p).read_bytes() for p in record_files], summary)
+                    for documents, record_files, summary in [first, *results]], in_flight
 
     in_process, _ = made(1)
     pulled.clear()
     pooled, in_flight = made(2)
-    assert len(in_process) == 10 and all(examples for _, examples, _ in in_process)
-    assert pooled == in_process  # documents, examples (bytes), summary of every chunk
+    assert len(in_process) == 10 and all(shard for _, records, _ in in_process for shard in records)
+    assert pooled == in_process  # documents, records of both shards (bytes), summary of every chunk
     assert in_flight == 4  # 2 workers: 2 × 2 chunks read ahead, not the whole corpus
 
 
@@ -170,7 +175,7 @@ def test_a_worker_reports_bad_input_as_one_line_and_bugs_as_they_are(documents, 
     vocab.write_text("\n".join(t for t in lines if t != "[MASK]") + "\n", encoding="utf-8")
     monkeypatch.setattr(pipeline, "_worker_tokenizer", BertTokenizer(str(vocab), False))
     make = functools.partial(pipeline._worker_chunk_records, (0, 0), documents[:5],
-                             InstanceOptions(SEQ, PRED), 1, 7, 1)
+                             InstanceOptions(SEQ, PRED), 1, 7, [str(tmp_path / "records")])
     with pytest.raises(pipeline.WorkerError, match=r"^the vocabulary lacks \[MASK\], needed for "
                                                    "pretraining$") as error:
         make()
