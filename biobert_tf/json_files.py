@@ -135,9 +135,10 @@ def show(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def load(path: str, error: type[ValueError] = JsonFileError, kind: type | None = dict,
-         allow_overflow: bool = False) -> Node:
+def load(path: str | os.PathLike, error: type[ValueError] = JsonFileError,
+         kind: type | None = dict, allow_overflow: bool = False) -> Node:
     """The JSON document in the file `path` (a `kind` at the top: dict, list, or None for any)."""
+    path = os.fspath(path)
     data = _read_bytes(path, error)
     try:
         text = data.decode("utf-8-sig")

@@ -43,6 +43,7 @@ def test_a_clean_file_loads_with_a_bom_and_any_line_ending(tmp_path):
     for ending in ("\n", "\r\n", "\r"):
         text = json.dumps(document, indent=1).replace("\n", ending)
         assert load(tmp_path, b"\xef\xbb\xbf" + text.encode()).value == document
+    assert json_files.load(tmp_path / "data.json").value == document  # a pathlib.Path too
 
 
 @pytest.mark.parametrize("content, message", [
