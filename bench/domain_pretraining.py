@@ -46,7 +46,8 @@ for (e); fine-tuning ~0.5 h per small-BERT model and seed (4 tasks, 3 GAD folds;
 (a)-(d) and 3 intermediate exports each of (c) and (d)), ~1.5 h per MiniLM model and seed: ~33 h
 in all with 3 seeds (--curve_points=2, fewer --seeds or --tasks shorten it). The small BERT needs
 those steps: from scratch, BERT first learns only how often each piece occurs, and after 1,000
-steps (at 5e-4 or 2e-3) its masked-LM accuracy was still 0.059, the share of the commonest piece. --quick: ~6 min of data and
+steps at 5e-4 its masked-LM accuracy was still 0.059, the share of the commonest piece (2e-3 did
+no better over 300 steps). --quick: ~6 min of data and
 pretraining, then ~70 s per fine-tuning run (TensorFlow start-up and tracing dominate) × 8
 models × 4 tasks, ~45 min on a loaded machine (--tasks=ncbi: ~15 min).
 The table is what comes out, whatever its sign; std is the sample std over seeds.
