@@ -298,9 +298,10 @@ def export_prefix(run_dir: pathlib.Path) -> str | None:
 
 def pretrain(args, timer: Timer, name: str, records: pathlib.Path, init: list[str],
              steps: int, learning_rate: float, work: pathlib.Path, points: int = 1) -> str:
-    """A run_pretraining.py run to `steps` with a checkpoint at every 1/points of them (all
-    kept); the TF1 export's prefix."""
+    """A run_pretraining.py run to `steps` with checkpoints at every 1/points of them and in
+    between (all kept); the TF1 export's prefix."""
     run_dir = work / "pretrain" / name
+    every = checkpoint_interval(steps, points)
     if export_prefix(run_dir) is None:
         run_dir.parent.mkdir(exist_ok=True)
         timer.run(f"pretrain {name}", [
@@ -309,10 +310,20 @@ def pretrain(args, timer: Timer, name: str, records: pathlib.Path, init: list[st
             "--max_predictions_per_seq=20", f"--train_batch_size={args.train_batch_size}",
             f"--learning_rate={learning_rate}", f"--num_train_steps={steps}",
             f"--num_warmup_steps={max(1, int(args.warmup_fraction * steps))}",
-            f"--save_checkpoints_steps={max(1, steps // points)}",
-            f"--keep_checkpoint_max={points + 1}", f"--iterations_per_loop={max(1, steps // 20)}",
+            f"--save_checkpoints_steps={every}", f"--keep_checkpoint_max={steps // every + 1}",
+            f"--iterations_per_loop={max(1, steps // 20)}",
             "--alsologtostderr"], work / "pretrain" / f"{name}.log")
     return export_prefix(run_dir)
+
+
+def checkpoint_interval(steps: int, points: int, most: int = 500) -> int:
+    """Steps between checkpoints: at most `most`, so that a killed run (a session's end) loses
+    little, and dividing the curve's interval, so that every point of the curve has its own."""
+    interval = max(1, steps // points)
+    parts = -(-interval // most)
+    while interval % parts:
+        parts += 1
+    return interval // parts
 
 
 def export_intermediate(timer: Timer, name: str, step: int, records: pathlib.Path,
