@@ -1,5 +1,5 @@
-"""Outputs that appear under their final name only when complete: a file (`write_text`), a
-folder (`atomic_directory`) or files merged into a folder (`whole_files_into`).
+"""Outputs that appear under their final name only when complete: a file (`write_text`, or
+streamed: `replacing`), a folder (`atomic_directory`) or files merged into a folder (`whole_files_into`).
 
 Each is written under a temporary name beside its final one and renamed when whole, so a job
 killed at any point leaves either the previous output or the new one, never half of one (a
@@ -16,6 +16,7 @@ import glob
 import os
 import shutil
 from collections.abc import Iterator
+from typing import IO
 
 # A file written in place while it grows (a shard, a prediction file that resumes after a kill)
 # carries this suffix until it is complete and renamed.
@@ -31,16 +32,33 @@ def is_remote(path: str) -> bool:
 
 def write_text(path: str, text: str) -> None:
     """Writes `text` to `path` through a temporary file, so a reader never sees half of it."""
-    temporary = f"{path}.tmp-{os.getpid()}"
     if is_remote(path):
         import tensorflow as tf
+        temporary = _temporary(path)
         with tf.io.gfile.GFile(temporary, "w") as f:
             f.write(text)
         tf.io.gfile.rename(temporary, path, overwrite=True)
         return
-    with open(temporary, "w", encoding="utf-8") as f:
+    with replacing(path) as f:
         f.write(text)
-    os.replace(temporary, path)
+
+
+@contextlib.contextmanager
+def replacing(path: str) -> Iterator[IO[str]]:
+    """A UTF-8 text file to write the local file `path` through: a temporary sibling, renamed
+    to `path` when the block ends without an error and deleted otherwise."""
+    temporary = _temporary(path)
+    try:
+        with open(temporary, "w", encoding="utf-8") as f:
+            yield f
+        os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(temporary)
+
+
+def _temporary(path: str) -> str:
+    return f"{path}.tmp-{os.getpid()}"
 
 
 @contextlib.contextmanager

@@ -19,8 +19,8 @@ import tensorflow as tf
 from absl import flags, logging
 
 from biobert_tf import atomic_files
-from biobert_tf.engine import distribute, file_prediction, run_dir, settings as settings_lib, \
-    training
+from biobert_tf.engine import distribute, file_prediction, prediction_formats, run_dir, \
+    settings as settings_lib, training
 from biobert_tf.engine.settings import FineTuningSettings, RuntimeSettings
 from biobert_tf.engine.task import Task
 
@@ -74,6 +74,9 @@ def check_usage(task_class: type[Task], settings: FineTuningSettings) -> None:
         raise ValueError("nothing to do: set --do_train, --do_eval, --do_predict or "
                          "--export_dir" + (", --predict_text or --predict_file"
                                            if task_class.predicts_text else ""))
+    if settings.predict_format != "jsonl" and not task_class.predicts_entities:
+        raise ValueError(f"--predict_format={settings.predict_format}: this task's predictions "
+                         "are not entity spans; use --predict_format=jsonl")
 
 
 def results_dir_for(settings: FineTuningSettings, chief: bool) -> str:
@@ -108,9 +111,11 @@ def run(task: Task) -> dict[str, dict]:
         atomic_files.write_text(path, json.dumps(result, ensure_ascii=False) + "\n")
         print(json.dumps(result, ensure_ascii=False, indent=1))
     if task.predicts_text and s.predict_file:
-        path = os.path.join(s.output_dir, "file_predictions.jsonl")
+        path = os.path.join(s.output_dir,
+                            "file_predictions" + prediction_formats.FORMATS[s.predict_format])
         count = file_prediction.predict_file(task.predict_texts, s.predict_file, path,
-                                             s.predict_batch_size, model_dir=s.output_dir)
+                                             s.predict_batch_size, model_dir=s.output_dir,
+                                             output_format=s.predict_format)
         logging.info("predicted %d documents of %s into %s", count, s.predict_file, path)
     return scores
 

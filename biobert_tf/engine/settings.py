@@ -25,6 +25,8 @@ from typing import Any, Sequence, TypeVar
 
 from absl import flags
 
+from biobert_tf.engine import prediction_formats
+
 T = TypeVar("T")
 
 HELP, CHOICES = "help", "choices"
@@ -188,3 +190,7 @@ class FineTuningSettings(TrainingSettings):
     predict_file: str | None = option(None, "A raw-text file, one document per line, streamed "
                                       "with progress into file_predictions.jsonl; an "
                                       "interrupted run resumes where it stopped.")
+    predict_format: str = option(
+        "jsonl", "The format of --predict_file's output: jsonl (file_predictions.jsonl); for "
+        "entities (NER) also pubtator or bioc_json (file_predictions.pubtator, "
+        "file_predictions.bioc.json).", choices=tuple(prediction_formats.FORMATS))

@@ -61,6 +61,9 @@ class Task(abc.ABC):
     sequence_outputs: ClassVar[tuple[str, ...]] = ()  # prediction outputs per position
     # Whether --predict_text / --predict_file (one raw text per line) apply to the task.
     predicts_text: ClassVar[bool] = True
+    # Whether its text predictions are entity spans, which --predict_format=pubtator|bioc_json
+    # can write (engine.prediction_formats).
+    predicts_entities: ClassVar[bool] = False
     # Where XLA compiles the training step unless --jit_compile says (see distribute.use_xla).
     xla_default: ClassVar[str] = distribute.XLA_ON_ACCELERATORS
 

@@ -115,6 +115,7 @@ class NerTask(Task):
     model_inputs = ner_inputs.WordpieceFeatures.model_inputs
     label_features = ("label_ids",)
     sequence_outputs = ("tags", "confidence")
+    predicts_entities = True
 
     # ---- data --------------------------------------------------------------------------
     def split_path(self, split: str) -> str:

@@ -19,7 +19,7 @@ from biobert_tf.tasks.ner.model import NerLabels, NerModel, NerTagger, entity_sp
 from biobert_tf.tasks.ner.data import read_conll
 from biobert_tf.tasks.ner.metrics import get_entities
 from biobert_tf.bert.tokenization import BertTokenizer
-from helpers import REPO, serve_each_in_fresh_process, xla_compiled_functions
+from helpers import REPO, parse_pubtator, serve_each_in_fresh_process, xla_compiled_functions
 
 VOCAB = resources.path(resources.DEMO_VOCAB)
 DEMO_DATA = resources.path(resources.NER_DEMO_DIR)
@@ -251,13 +251,24 @@ def test_run_ner_trains_predicts_every_test_token_and_exports(tiny_model_dir, ne
 
     # The run directory describes itself: predict-only needs no other flag (not even
     # --data_dir), and its results go to a fresh folder, never over the training run's.
+    # A file of raw text too, written for PubTator.
+    documents = tmp_path / "documents.txt"
+    documents.write_text("Ovarian cancer in BRCA1 carriers.\n\nNaïve α-thalassemia and "
+                         "ovarian cancer 😀 patients.\n", encoding="utf-8")
     predicted = run_ner(f"--output_dir={out}", "--do_predict",
-                        "--predict_text=Ovarian cancer in BRCA1 carriers.")
+                        "--predict_text=Ovarian cancer in BRCA1 carriers.",
+                        f"--predict_file={documents}", "--predict_format=pubtator")
     assert predicted.returncode == 0, predicted.stderr[-4000:]
     [fresh] = [p for p in out.iterdir() if p.name.startswith("predict-")]
     assert f"results go to {fresh}" in predicted.stderr
     assert (fresh / "test_results.txt").read_text() == report
     assert json.loads((fresh / "text_predictions.jsonl").read_text()) == tagged
+    pubtator = parse_pubtator((out / "file_predictions.pubtator").read_text(encoding="utf-8"))
+    assert [doc_id for doc_id, _, _ in pubtator] == ["1", "3"]
+    assert pubtator[0][2] == [(e["start"] + 1, e["end"] + 1, e["text"], e["type"])
+                              for e in tagged["entities"]]
+    assert all(text[start:end] == mention for _, text, mentions in pubtator
+               for start, end, mention, _ in mentions)
     assert (out / "test_results.txt").read_text() == report
     # A flag that contradicts the trained model is one line naming both values.
     wrong = run_ner(f"--output_dir={out}", "--do_predict", "--do_lower_case=true")
