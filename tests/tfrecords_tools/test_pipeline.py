@@ -1,6 +1,7 @@
 """Instances from real PubMed text: Google's properties, schema, determinism, command line."""
 
 import functools
+import multiprocessing
 import pathlib
 import random
 import subprocess
@@ -164,7 +165,15 @@ def test_worker_pool_yields_the_in_process_examples_in_chunk_order(documents, tm
     pooled, in_flight = made(2)
     assert len(in_process) == 10 and all(shard for _, records, _ in in_process for shard in records)
     assert pooled == in_process  # documents, records of both shards (bytes), summary of every chunk
-    assert in_flight == 4  # 2 workers: 2 × 2 chunks read ahead, not the whole corpus
+    # 2 workers: 2 × 2 chunks in flight and the one read to decide on the pool, not the corpus.
+    assert in_flight == 5
+
+
+def test_a_corpus_the_pool_would_not_speed_up_is_made_in_process(documents, tmp_path):
+    with pipeline.ExampleMaker(resources.path(resources.DEMO_VOCAB), False,
+                               InstanceOptions(SEQ, PRED), 1, 7, 2, str(tmp_path)) as maker:
+        made = list(maker.made(pipeline.keyed_chunks(0, documents[:24], 6)))  # 4 chunks
+        assert len(made) == 4 and not multiprocessing.active_children()
 
 
 def test_a_worker_reports_bad_input_as_one_line_and_bugs_as_they_are(documents, tmp_path,
