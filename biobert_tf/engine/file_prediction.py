@@ -126,6 +126,10 @@ def predict_file(predict_batch: Callable[[list[str]], list[dict]], path: str,
     identity = _identity(path, model_dir)
     state = _read_state(state_path)
     started = os.path.exists(output_path) or os.path.exists(partial_path)
+    if state is None and started and output_format != "jsonl":
+        raise ValueError(f"{output_path}: has no {os.path.basename(state_path)}, so what it "
+                         "holds cannot be continued: delete it (and its .partial) to predict "
+                         "again")
     if state is None and started:
         # Written before outputs had a state (or the state was deleted): continued like an
         # interrupted output of this input.
