@@ -318,12 +318,15 @@ def pretrain(args, timer: Timer, name: str, records: pathlib.Path, init: list[st
 
 def checkpoint_interval(steps: int, points: int, most: int = 500) -> int:
     """Steps between checkpoints: at most `most`, so that a killed run (a session's end) loses
-    little, and dividing the curve's interval, so that every point of the curve has its own."""
-    interval = max(1, steps // points)
-    parts = -(-interval // most)
-    while interval % parts:
-        parts += 1
-    return interval // parts
+    little, and no more than the curve's interval (see `curve_steps`)."""
+    return max(1, min(most, steps // points))
+
+
+def curve_steps(steps: int, points: int) -> list[int]:
+    """The steps of a curve's inner points: i/points of the way, rounded down to a checkpoint
+    (the last point is the final step, which every run saves; none repeats the first, step 0)."""
+    every = checkpoint_interval(steps, points)
+    return sorted({i * steps // points // every * every for i in range(1, points)} - {0, steps})
 
 
 def export_intermediate(timer: Timer, name: str, step: int, records: pathlib.Path,
@@ -399,8 +402,7 @@ def pretrain_small_bert(args, timer: Timer, corpora: dict,
     # Step 0 of (c) is the random init, of (d) the general model.
     curves = {"biomedical": [(0, RANDOM_INIT)], "general+biomedical": [(0, LABELS["general"])]}
     for arm, points in curves.items():
-        for i in range(1, args.curve_points):
-            step = i * (steps // args.curve_points)
+        for step in curve_steps(steps, args.curve_points):
             label = f"{LABELS[arm]} @{step}"
             prefix = export_intermediate(timer, arm, step, records["biomedical"], work)
             models[label] = [f"--init_checkpoint={prefix}"]

@@ -405,7 +405,12 @@ def _append_file(source: str, target: IO[bytes]) -> int:
                                                                  size - copied)):
                 copied += step
         records.seek(copied)
-        shutil.copyfileobj(records, target)
+        while block := records.read(1 << 20):
+            # An unbuffered file may take less than it is given (shutil.copyfileobj assumes
+            # it takes all): write the rest until it has.
+            view = memoryview(block)
+            while view:
+                view = view[target.write(view):]
     return size
 
 

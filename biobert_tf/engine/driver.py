@@ -74,6 +74,9 @@ def check_usage(task_class: type[Task], settings: FineTuningSettings) -> None:
         raise ValueError("nothing to do: set --do_train, --do_eval, --do_predict or "
                          "--export_dir" + (", --predict_text or --predict_file"
                                            if task_class.predicts_text else ""))
+    if settings.predict_format != "jsonl" and not settings.predict_file:
+        raise ValueError(f"--predict_format={settings.predict_format}: is the format of "
+                         "--predict_file's output, and no --predict_file is given")
     if settings.predict_format != "jsonl" and not task_class.predicts_entities:
         raise ValueError(f"--predict_format={settings.predict_format}: this task's predictions "
                          "are not entity spans; use --predict_format=jsonl")
@@ -111,12 +114,16 @@ def run(task: Task) -> dict[str, dict]:
         atomic_files.write_text(path, json.dumps(result, ensure_ascii=False) + "\n")
         print(json.dumps(result, ensure_ascii=False, indent=1))
     if task.predicts_text and s.predict_file:
-        path = os.path.join(s.output_dir,
-                            "file_predictions" + prediction_formats.FORMATS[s.predict_format])
-        count = file_prediction.predict_file(task.predict_texts, s.predict_file, path,
-                                             s.predict_batch_size, model_dir=s.output_dir,
-                                             output_format=s.predict_format)
-        logging.info("predicted %d documents of %s into %s", count, s.predict_file, path)
+        # The JSON lines are always kept: they resume, and any format is rendered from them.
+        records = os.path.join(s.output_dir, "file_predictions.jsonl")
+        count = file_prediction.predict_file(task.predict_texts, s.predict_file, records,
+                                             s.predict_batch_size, model_dir=s.output_dir)
+        logging.info("predicted %d documents of %s into %s", count, s.predict_file, records)
+        if s.predict_format != "jsonl":
+            path = os.path.join(s.output_dir,
+                                "file_predictions" + prediction_formats.FORMATS[s.predict_format])
+            prediction_formats.render_file(records, path, s.predict_format)
+            logging.info("wrote them as %s into %s", s.predict_format, path)
     return scores
 
 

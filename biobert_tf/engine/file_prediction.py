@@ -7,9 +7,9 @@ a run is:
 
     OUT.partial      the lines written so far; an interrupted run (a kill, a preemption)
                      continues after its last complete line
-    OUT              the same file renamed once every document is in (or, for the PubTator
-                     and BioC formats, written from it: see `prediction_formats`): OUT exists
-                     only when complete
+    OUT              the same file renamed once every document is in: OUT exists only when
+                     complete (the PubTator and BioC formats are rendered from it:
+                     `prediction_formats.render_file`)
     OUT.state.json   which input (path, size, sha256) and which model the lines belong to,
                      so that another input or model is an error, never a silent mix; and
                      "complete", set once OUT is in place
@@ -27,7 +27,6 @@ from typing import Any
 from absl import logging
 
 from biobert_tf import atomic_files, json_files
-from biobert_tf.engine import prediction_formats
 from biobert_tf.engine.progress import Progress
 from biobert_tf.text_files import utf8_lines
 
@@ -110,14 +109,12 @@ def _lines_done(partial_path: str) -> int:
 
 def predict_file(predict_batch: Callable[[list[str]], list[dict]], path: str,
                  output_path: str, batch_size: int = 32, progress: bool = True,
-                 model_dir: str | None = None, output_format: str = "jsonl") -> int:
+                 model_dir: str | None = None) -> int:
     """Writes `{"line": N, **predict_batch(texts)[i]}` for every non-blank line of `path`
     into `output_path` (see the module docstring), skipping the documents an earlier run
     already wrote. Returns the number of documents predicted now: 0 when `output_path` is
     already complete. `model_dir`: the trained run that predicts, recorded so that a run
     with other weights cannot continue the output. `progress`: report it (engine.progress).
-    `output_format`: one of `prediction_formats.FORMATS`; other than jsonl, the lines are
-    rendered into it once all are in (entity predictions only).
 
     An output of another input or model is a ValueError naming both."""
     partial_path, state_path = output_path + atomic_files.PARTIAL_SUFFIX, output_path + STATE_SUFFIX
@@ -126,10 +123,6 @@ def predict_file(predict_batch: Callable[[list[str]], list[dict]], path: str,
     identity = _identity(path, model_dir)
     state = _read_state(state_path)
     started = os.path.exists(output_path) or os.path.exists(partial_path)
-    if state is None and started and output_format != "jsonl":
-        raise ValueError(f"{output_path}: has no {os.path.basename(state_path)}, so what it "
-                         "holds cannot be continued: delete it (and its .partial) to predict "
-                         "again")
     if state is None and started:
         # Written before outputs had a state (or the state was deleted): continued like an
         # interrupted output of this input.
@@ -160,11 +153,6 @@ def predict_file(predict_batch: Callable[[list[str]], list[dict]], path: str,
             out.flush()
             predicted += len(batch)
             report.update(len(batch))
-    if output_format == "jsonl":
-        os.replace(partial_path, output_path)
-    else:
-        with atomic_files.replacing(output_path) as out:
-            prediction_formats.render(partial_path, out, output_format)
-        os.remove(partial_path)
+    os.replace(partial_path, output_path)
     _write_state(state_path, identity, complete=True)
     return predicted

@@ -24,9 +24,12 @@ that count UTF-16 units (Java, JavaScript) differ after characters beyond U+FFFF
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from typing import IO, Any
+
+from biobert_tf import atomic_files
 
 # Format name → file extension.
 FORMATS = {"jsonl": ".jsonl", "pubtator": ".pubtator", "bioc_json": ".bioc.json"}
@@ -34,6 +37,17 @@ NO_IDENTIFIER = "-1"  # a mention's concept id, for want of normalisation
 
 # Every character that str.splitlines() breaks a line at, and the tab.
 _BREAKS = re.compile("[\t\n\x0b\x0c\r\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def render_file(records_path: str, output_path: str, output_format: str) -> None:
+    """Writes `output_path` in `output_format` from the complete JSON lines of `records_path`,
+    whole or not at all (it takes one pass: cheap next to predicting, so it is redone on every
+    run rather than trusted to match the lines)."""
+    # Under a fixed name, not a process's own: a killed run's is overwritten by the next one.
+    partial = output_path + atomic_files.PARTIAL_SUFFIX
+    with open(partial, "w", encoding="utf-8") as out:
+        render(records_path, out, output_format)
+    os.replace(partial, output_path)
 
 
 def render(records_path: str, out: IO[str], output_format: str) -> None:

@@ -191,6 +191,7 @@ class FineTuningSettings(TrainingSettings):
                                       "with progress into file_predictions.jsonl; an "
                                       "interrupted run resumes where it stopped.")
     predict_format: str = option(
-        "jsonl", "The format of --predict_file's output: jsonl (file_predictions.jsonl); for "
+        "jsonl", "The format of --predict_file's output besides file_predictions.jsonl: for "
         "entities (NER) also pubtator or bioc_json (file_predictions.pubtator, "
-        "file_predictions.bioc.json).", choices=tuple(prediction_formats.FORMATS))
+        "file_predictions.bioc.json; rendered from the jsonl, so changing the format "
+        "predicts nothing again).", choices=tuple(prediction_formats.FORMATS))

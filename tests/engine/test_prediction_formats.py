@@ -1,6 +1,6 @@
 """PubTator and BioC JSON outputs of entity predictions: read back by strict parsers, every
-offset slices the document to its mention; written through predict_file, resumed after an
-interruption to the same bytes."""
+offset slices the document to its mention; rendered from the kept JSON lines of --predict_file,
+whole or not at all."""
 
 import io
 import json
@@ -9,7 +9,6 @@ import re
 import pytest
 
 from biobert_tf.engine import prediction_formats
-from biobert_tf.engine.file_prediction import predict_file
 from helpers import parse_pubtator
 
 # Non-ASCII (ï, α, an emoji beyond U+FFFF), a tab and a line separator inside the text.
@@ -70,34 +69,66 @@ def test_bioc_json_annotations_locate_their_mentions(tmp_path):
         assert len({a["id"] for a in passage["annotations"]}) == len(passage["annotations"])
 
 
-@pytest.mark.parametrize("output_format", ["pubtator", "bioc_json"])
-def test_predict_file_writes_the_format_and_resumes_to_the_same_bytes(tmp_path, output_format):
-    source = tmp_path / "docs.txt"
-    source.write_text("\n".join(TEXTS[:2] + [""] + TEXTS[2:] * 5) + "\n", encoding="utf-8")
-    extension = prediction_formats.FORMATS[output_format]
-    straight = tmp_path / f"straight{extension}"
-    assert predict_file(tag, str(source), str(straight), batch_size=2, progress=False,
-                        output_format=output_format) == 7
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "docs.txt", straight.name, straight.name + ".state.json"]
+class FakeNerTask:
+    """What `driver.run` needs of a task to predict a file: settings and `predict_texts`,
+    counting the documents it is asked to predict."""
+    predicts_text = True
+    strategy = None
 
-    calls = 0
+    def __init__(self, output_dir, predict_file, predict_format):
+        from biobert_tf.tasks.ner.task import NerSettings
+        self.settings = NerSettings(output_dir=str(output_dir), predict_file=str(predict_file),
+                                    predict_format=predict_format)
+        self.predicted = 0
 
-    def interrupted(texts):
-        nonlocal calls
-        calls += 1
-        if calls == 3:
-            raise KeyboardInterrupt  # as a kill between two batches leaves it
+    def validate(self):
+        pass
+
+    def restore(self):
+        pass
+
+    def predict_texts(self, texts):
+        self.predicted += len(texts)
         return tag(texts)
 
-    resumed = tmp_path / f"resumed{extension}"
-    with pytest.raises(KeyboardInterrupt):
-        predict_file(interrupted, str(source), str(resumed), batch_size=2, progress=False,
-                     output_format=output_format)
-    assert not resumed.exists()
-    assert predict_file(tag, str(source), str(resumed), batch_size=2, progress=False,
-                        output_format=output_format) == 3
-    assert resumed.read_bytes() == straight.read_bytes()
+
+def test_the_jsonl_is_kept_and_another_format_predicts_nothing_again(tmp_path):
+    from biobert_tf.engine import driver
+    source = tmp_path / "docs.txt"
+    source.write_text("\n".join(TEXTS[:2] + [""] + TEXTS[2:] * 5) + "\n", encoding="utf-8")
+    out = tmp_path / "run"
+    out.mkdir()
+    task = FakeNerTask(out, source, "pubtator")
+    driver.run(task)
+    assert task.predicted == 7
+    assert sorted(p.name for p in out.iterdir()) == [
+        "file_predictions.jsonl", "file_predictions.jsonl.state.json",
+        "file_predictions.pubtator"]
+    jsonl = (out / "file_predictions.jsonl").read_text(encoding="utf-8")
+    pubtator = (out / "file_predictions.pubtator").read_text(encoding="utf-8")
+    assert [doc_id for doc_id, _, _ in parse_pubtator(pubtator)] == [
+        "1", "2", "4", "5", "6", "7", "8"]
+
+    task = FakeNerTask(out, source, "bioc_json")
+    driver.run(task)
+    assert task.predicted == 0  # rendered from the complete jsonl
+    bioc = json.loads((out / "file_predictions.bioc.json").read_text(encoding="utf-8"))
+    assert [d["id"] for d in bioc["documents"]] == ["1", "2", "4", "5", "6", "7", "8"]
+    assert (out / "file_predictions.jsonl").read_text(encoding="utf-8") == jsonl
+    assert (out / "file_predictions.pubtator").read_text(encoding="utf-8") == pubtator
+
+
+def test_a_render_killed_midway_is_redone_whole(tmp_path_factory):
+    expected = rendered("pubtator", tmp_path_factory.mktemp("expected"))
+    tmp_path = tmp_path_factory.mktemp("render")
+    source = tmp_path / "predictions.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in records()), encoding="utf-8")
+    output = tmp_path / "predictions.pubtator"
+    # What a kill during rendering leaves: part of the output under the temporary name.
+    (tmp_path / "predictions.pubtator.partial").write_text("1|t|\n1|a|Naïve", encoding="utf-8")
+    prediction_formats.render_file(str(source), str(output), "pubtator")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [source.name, output.name]
+    assert output.read_text(encoding="utf-8") == expected
 
 
 def test_only_entity_predictions_take_an_entity_format():
@@ -111,3 +142,8 @@ def test_only_entity_predictions_take_an_entity_format():
                                                    predict_format="pubtator"))
     check_usage(NerTask, NerSettings(output_dir="out", predict_file="docs.txt",
                                      predict_format="bioc_json"))
+    with pytest.raises(ValueError, match=r"^--predict_format=bioc_json: is the format of "
+                                         r"--predict_file's output, and no --predict_file is "
+                                         r"given$"):
+        check_usage(NerTask, NerSettings(output_dir="out", do_predict=True,
+                                         predict_format="bioc_json"))

@@ -323,3 +323,24 @@ def test_command_line_mixing_and_subdomain_filter(tmp_path):
     assert filtered.returncode == 0, filtered.stderr[-2000:]
     wrote = int(filtered.stdout.split("wrote: ")[1].split()[0])
     assert 0 < wrote <= gene_docs < 50
+
+
+def test_appending_without_copy_file_range_survives_short_writes(tmp_path, monkeypatch):
+    source, target = tmp_path / "chunk.tfrecord", tmp_path / "shard.tfrecord"
+    data = bytes(random.Random(0).getrandbits(8) for _ in range(3_000_000))
+    source.write_bytes(data)
+    target.write_bytes(b"head")
+
+    class ShortWrites:  # an unbuffered file that takes at most 1000 bytes a call
+        def __init__(self, raw):
+            self.raw = raw
+
+        def fileno(self):
+            raise OSError("not a real file")  # copy_file_range cannot use it
+
+        def write(self, view):
+            return self.raw.write(view[:1000])
+
+    with open(target, "ab", buffering=0) as raw:
+        assert pipeline._append_file(str(source), ShortWrites(raw)) == len(data)
+    assert target.read_bytes() == b"head" + data

@@ -19,6 +19,7 @@ from biobert_tf.tasks.ner.model import NerLabels, NerModel, NerTagger, entity_sp
 from biobert_tf.tasks.ner.data import read_conll
 from biobert_tf.tasks.ner.metrics import get_entities
 from biobert_tf.bert.tokenization import BertTokenizer
+from biobert_tf.engine import prediction_formats
 from helpers import REPO, parse_pubtator, serve_each_in_fresh_process, xla_compiled_functions
 
 VOCAB = resources.path(resources.DEMO_VOCAB)
@@ -251,7 +252,8 @@ def test_run_ner_trains_predicts_every_test_token_and_exports(tiny_model_dir, ne
 
     # The run directory describes itself: predict-only needs no other flag (not even
     # --data_dir), and its results go to a fresh folder, never over the training run's.
-    # A file of raw text too, written for PubTator.
+    # A file of raw text too, written for PubTator (the offsets of real entities are checked
+    # on the decisive random tagger: test_tag_file_streams_..., this run's tagger finds few).
     documents = tmp_path / "documents.txt"
     documents.write_text("Ovarian cancer in BRCA1 carriers.\n\nNaïve α-thalassemia and "
                          "ovarian cancer 😀 patients.\n", encoding="utf-8")
@@ -265,8 +267,10 @@ def test_run_ner_trains_predicts_every_test_token_and_exports(tiny_model_dir, ne
     assert json.loads((fresh / "text_predictions.jsonl").read_text()) == tagged
     pubtator = parse_pubtator((out / "file_predictions.pubtator").read_text(encoding="utf-8"))
     assert [doc_id for doc_id, _, _ in pubtator] == ["1", "3"]
-    assert pubtator[0][2] == [(e["start"] + 1, e["end"] + 1, e["text"], e["type"])
-                              for e in tagged["entities"]]
+    lines = [json.loads(line) for line in
+             (out / "file_predictions.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert pubtator[0][2] == [
+        (e["start"] + 1, e["end"] + 1, e["text"], e["type"]) for e in lines[0]["entities"]]
     assert all(text[start:end] == mention for _, text, mentions in pubtator
                for start, end, mention, _ in mentions)
     assert (out / "test_results.txt").read_text() == report
@@ -408,6 +412,18 @@ def test_tag_file_streams_and_resumes_after_an_interruption(tokenizer, tmp_path)
     partial.write_text("\n".join(lines[:4]) + "\n" + lines[4][:10], encoding="utf-8")
     assert tag_file(tagger, str(source), str(partial), batch_size=3, progress=False) == 3
     assert partial.read_text(encoding="utf-8").splitlines() == lines
+    # Rendered for PubTator and BioC, every offset of the tagger's entities slices its mention
+    # (non-ASCII text, many entities).
+    pubtator, bioc = tmp_path / "full.pubtator", tmp_path / "full.bioc.json"
+    prediction_formats.render_file(str(full), str(pubtator), "pubtator")
+    prediction_formats.render_file(str(full), str(bioc), "bioc_json")
+    mentions = [(text, m) for _, text, found in parse_pubtator(pubtator.read_text("utf-8"))
+                for m in found]
+    assert len(mentions) == sum(len(json.loads(line)["entities"]) for line in lines) > 5
+    assert all(text[start:end] == mention != "" for text, (start, end, mention, _) in mentions)
+    passages = [d["passages"][0] for d in json.loads(bioc.read_text("utf-8"))["documents"]]
+    assert all(p["text"][a["locations"][0]["offset"]:][:a["locations"][0]["length"]] == a["text"]
+               for p in passages for a in p["annotations"])
 
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"fine\nnot \xff utf-8\n")
