@@ -65,8 +65,8 @@ def clean_files(abstracts: list[str]) -> dict[str, bytes]:
         for i, sentences in enumerate(documents))
     passages = "".join(
         f"<document><id>PMC{1000 + i}</id>\n<passage><infon key=\"type\">title</infon>"
-        f"<offset>0</offset><text>{escape(sentences[0])}</text></passage>\n<passage><offset>1"
-        f"</offset><text>{escape(' '.join(sentences[1:]))}</text></passage>\n</document>\n"
+        f"<offset>0</offset><text>{escape(sentences[0])}</text></passage>\n<passage><offset>"
+        f"{len(sentences[0]) + 1}</offset><text>{escape(' '.join(sentences[1:]))}</text></passage>\n</document>\n"
         for i, sentences in enumerate(documents))
     return {
         "lines": "".join(abstract + "\n" for abstract in abstracts).encode(),

@@ -1,7 +1,8 @@
 """Streaming, constant-memory readers that turn pretraining corpora into documents.
 
-A document is a list of sentences, as google-research/bert `create_pretraining_data.py` needs them.
-Input formats (`read_documents(path, input_format)`):
+A document is a list of sentences, as google-research/bert `create_pretraining_data.py` needs them,
+and the same text as passages with offsets, for tools that write annotations back (`Passage`).
+Input formats (`read_documents(path, input_format)`, or `read_items` to get bad documents as items):
 
 - ``text``: Google BERT's format: one sentence per line, a blank line between documents.
 - ``lines``: one raw document per line (e.g. one PubMed abstract per line), split into sentences here.
@@ -12,6 +13,14 @@ Input formats (`read_documents(path, input_format)`):
   at least two blocks of non-blank lines separated by blank lines, one of them two or more lines long;
   otherwise it is ``lines``. (A text file whose first document is longer than 200 lines, or a
   one-document-per-line file with stray blank lines, needs an explicit ``input_format``.)
+
+Passages (`Document.passages`): ``pubmed_xml`` gives a "title" passage at offset 0 and, when the
+record has an abstract, an "abstract" passage (its sections joined by one space) at offset
+len(title) + 1, as PubTator counts; ``bioc`` gives each passage with its ``<offset>`` and its
+``type`` infon as kind; ``text`` and ``lines`` give one "text" passage at offset 0 (a ``text``
+document's lines joined by one space). A passage's text is whitespace-collapsed, as the sentences
+are, so offsets inside a BioC passage refer to that text, not to the file's. Offsets count code
+points (Python ``str`` indices).
 
 Files ending in ``.gz`` are decompressed on the fly. Every problem raises `CorpusError` naming the
 file and line; see `read_documents` for what ``skip_bad_documents`` skips. XML must be UTF-8, as
@@ -27,6 +36,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import dataclasses
 import glob
 import gzip
 import itertools
@@ -71,13 +81,39 @@ class CorpusError(ValueError):
     """A corpus file that cannot be read as asked; the message names the file and the line."""
 
 
+Span = tuple[int, int]  # (start, end) into a text, end exclusive
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A stretch of a document's text: its kind, its document offset, its text and its sentences.
+
+    ``kind`` is "title", "abstract", "text" or a BioC passage's ``type`` infon ("passage" without
+    one); ``offset`` is the document offset of ``text[0]``; ``sentences`` are spans into ``text``.
+    """
+
+    kind: str
+    offset: int
+    text: str
+    sentences: tuple[Span, ...]
+
+    @property
+    def end(self) -> int:
+        """The document offset just past the passage's text."""
+        return self.offset + len(self.text)
+
+
 @dataclass
 class Document:
-    """One document: its id, its sentences in order, and "file:line" where it starts."""
+    """One document: its id, its sentences in order, "file:line" where it starts, and its passages.
+
+    ``sentences == [p.text[s:e] for p in passages for s, e in p.sentences]``.
+    """
 
     doc_id: str
     sentences: list[str]
     source: str
+    passages: list[Passage] = field(default_factory=list)
 
 
 @dataclass
@@ -107,42 +143,59 @@ class CorpusStats:
         return text
 
 
-@dataclass
-class _BadDocument:
-    """A document the reader could not decode; read_documents raises or skips it."""
+@dataclass(frozen=True)
+class BadDocument:
+    """A document the reader could not decode: "file:line" of the problem, why, and the document's id
+    when it has one. ``str()`` gives "file:line: reason"."""
 
-    reason: str  # starts with "file:line: "
+    source: str
+    reason: str
+    doc_id: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.reason}"
+
+
+def read_items(path: str, input_format: str = "auto") -> Iterator[Document | BadDocument]:
+    """Yields every record of one file in order — a `Document`, or a `BadDocument` for one that cannot
+    be decoded — reading the file as a stream in constant memory.
+
+    Documents with no text (e.g. a PubMed citation with neither title nor abstract) are yielded too.
+    A bad document is a line that is not UTF-8 in ``text``/``lines`` files (the whole document around
+    it in ``text``), a PubMed record without a PMID, a BioC document without an id, or a BioC passage
+    whose ``<offset>`` is not an integer, is negative or starts inside the previous passage. Damage to
+    the file as a whole (a truncated or corrupt gzip stream, malformed XML) raises `CorpusError`.
+    """
+    if input_format not in FORMATS:
+        raise ValueError(f"input_format must be one of {', '.join(FORMATS)}, not {input_format!r}")
+    if input_format == "auto":
+        input_format = _sniff_format(path)
+    if input_format == "text":
+        yield from _read_text(path)
+    elif input_format == "lines":
+        yield from _read_lines(path)
+    else:
+        yield from _read_xml(path, None if input_format == "xml" else input_format)
 
 
 def read_documents(path: str, input_format: str = "auto", skip_bad_documents: bool = False,
                    stats: CorpusStats | None = None) -> Iterator[Document]:
-    """Yields the documents of one file, reading it as a stream in constant memory.
+    """Yields the documents of one file (`read_items`), reading it as a stream in constant memory.
 
-    Documents with no text are dropped (counted in ``stats.empty``). A bad document — a line that is
-    not UTF-8 in ``text``/``lines`` files (the whole document around it in ``text``), a PubMed record
-    without a PMID, a BioC document without an id — raises `CorpusError`, or with
-    ``skip_bad_documents=True`` is skipped, counted in ``stats.skipped`` and logged. Damage to the file
-    as a whole (a truncated or corrupt gzip stream, malformed XML) always raises `CorpusError`: the
-    documents before the damage have already been yielded and counted, and the message says how many.
+    Documents with no text are dropped (counted in ``stats.empty``). A bad document (see `read_items`)
+    raises `CorpusError`, or with ``skip_bad_documents=True`` is skipped, counted in ``stats.skipped``
+    and logged. Damage to the file as a whole (a truncated or corrupt gzip stream, malformed XML)
+    always raises `CorpusError`: the documents before the damage have already been yielded and
+    counted, and the message says how many.
     """
-    if input_format not in FORMATS:
-        raise ValueError(f"input_format must be one of {', '.join(FORMATS)}, not {input_format!r}")
     stats = stats if stats is not None else CorpusStats()
-    if input_format == "auto":
-        input_format = _sniff_format(path)
-    if input_format == "text":
-        items = _read_text(path)
-    elif input_format == "lines":
-        items = _read_lines(path)
-    else:
-        items = _read_xml(path, None if input_format == "xml" else input_format)
     count = 0
     try:
-        for item in items:
-            if isinstance(item, _BadDocument):
+        for item in read_items(path, input_format):
+            if isinstance(item, BadDocument):
                 if not skip_bad_documents:
-                    raise CorpusError(f"{item.reason} (skip_bad_documents=True skips such documents)")
-                stats.skip(item.reason)
+                    raise CorpusError(f"{item} (skip_bad_documents=True skips such documents)")
+                stats.skip(str(item))
             elif not item.sentences:
                 stats.empty += 1
             else:
@@ -299,7 +352,13 @@ _OPENERS = "([{\"'“‘"
 
 def split_sentences(text: str) -> list[str]:
     """Splits biomedical prose into sentences with a few rules (see the comment above)."""
-    sentences = []
+    return [text[start:end] for start, end in sentence_spans(text)]
+
+
+def sentence_spans(text: str) -> list[Span]:
+    """The (start, end) spans of `split_sentences`'s sentences in ``text``: end exclusive, without
+    leading or trailing whitespace, in order; only whitespace lies outside them."""
+    spans = []
     start = 0
     word_start = 0  # a candidate's word starts at or after the end of the previous candidate
     for match in _CANDIDATE_END.finditer(text):
@@ -316,12 +375,37 @@ def split_sentences(text: str) -> list[str]:
         if punct == "." and (word.lstrip(_OPENERS) in _ABBREVIATIONS
                              or _DOTTED_OR_INITIAL.fullmatch(word.lstrip(_OPENERS))):
             continue
-        sentences.append(text[start:match.end()].strip())
+        spans.append(_stripped_span(text, start, match.end()))
         start = match.end()
-    last = text[start:].strip()
-    if last:
-        sentences.append(last)
-    return sentences
+    if text[start:].strip():
+        spans.append(_stripped_span(text, start, len(text)))
+    return spans
+
+
+def _stripped_span(text: str, start: int, end: int) -> Span:
+    """The span of text[start:end] without its leading and trailing whitespace (it holds non-space)."""
+    piece = text[start:end]
+    return start + len(piece) - len(piece.lstrip()), start + len(piece.rstrip())
+
+
+def _joined(pieces: Iterable[tuple[str, Iterable[Span]]]) -> tuple[str, tuple[Span, ...]]:
+    """Texts joined by single spaces, with the spans into each text shifted to where it lands."""
+    texts, spans, at = [], [], 0
+    for text, text_spans in pieces:
+        spans.extend((at + start, at + end) for start, end in text_spans)
+        texts.append(text)
+        at += len(text) + 1
+    return " ".join(texts), tuple(spans)
+
+
+def _document(doc_id: str, source: str, passages: list[Passage]) -> Document:
+    """A document whose sentences are those of its passages: the one place the two are tied."""
+    sentences = [passage.text[start:end] for passage in passages for start, end in passage.sentences]
+    return Document(doc_id, sentences, source, passages)
+
+
+def _text_passage(text: str, spans: Iterable[Span]) -> Passage:
+    return Passage("text", 0, text, tuple(spans))
 
 
 def _read_terms(path: str) -> set[tuple[str, ...]]:
@@ -349,12 +433,12 @@ def _numbered_lines(path: str, max_bytes: int | None = None) -> Iterator[tuple[i
             raise CorpusError(f"{path}:{lineno}: truncated or corrupt gzip data ({e})") from e
 
 
-def _decode(path: str, lineno: int, raw: bytes) -> str | _BadDocument:
+def _decode(path: str, lineno: int, raw: bytes) -> str | BadDocument:
     try:
         return raw.decode("utf-8-sig" if lineno == 1 else "utf-8")  # -sig: drop a byte-order mark
     except UnicodeDecodeError as e:
-        return _BadDocument(f"{path}:{lineno}: not valid UTF-8 (byte 0x{raw[e.start]:02x} at column "
-                            f"{e.start + 1})")
+        return BadDocument(f"{path}:{lineno}", f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at column "
+                           f"{e.start + 1})", f"{path}:{lineno}")
 
 
 def _sniff_format(path: str) -> str:
@@ -371,32 +455,41 @@ def _sniff_format(path: str) -> str:
     return "text" if len(blocks) >= 2 and max(blocks) >= 2 else "lines"
 
 
-def _read_text(path: str) -> Iterator[Document | _BadDocument]:
+def _read_text(path: str) -> Iterator[Document | BadDocument]:
     start, sentences, bad = 0, [], None
     for lineno, raw in _numbered_lines(path):
         line = _decode(path, lineno, raw)
-        if isinstance(line, _BadDocument):
-            start, bad = start or lineno, bad or line  # the rest of this document is skipped with it
+        if isinstance(line, BadDocument):
+            start = start or lineno
+            # The rest of this document is skipped with it; the reason names the bad line.
+            bad = bad or dataclasses.replace(line, doc_id=f"{path}:{start}")
         elif line.strip():
             start = start or lineno
             sentences.append(line.strip())
         elif start:
-            yield bad or Document(f"{path}:{start}", sentences, f"{path}:{start}")
+            yield bad or _text_document(path, start, sentences)
             start, sentences, bad = 0, [], None
     if start:
-        yield bad or Document(f"{path}:{start}", sentences, f"{path}:{start}")
+        yield bad or _text_document(path, start, sentences)
 
 
-def _read_lines(path: str) -> Iterator[Document | _BadDocument]:
+def _text_document(path: str, start: int, lines: list[str]) -> Document:
+    """A ``text`` document: one passage, its lines joined by spaces, each line a sentence."""
+    text, spans = _joined((line, [(0, len(line))]) for line in lines)
+    return _document(f"{path}:{start}", f"{path}:{start}", [_text_passage(text, spans)])
+
+
+def _read_lines(path: str) -> Iterator[Document | BadDocument]:
     for lineno, raw in _numbered_lines(path):
         line = _decode(path, lineno, raw)
-        if isinstance(line, _BadDocument):
+        if isinstance(line, BadDocument):
             yield line
-        elif line.strip():
-            yield Document(f"{path}:{lineno}", split_sentences(line), f"{path}:{lineno}")
+        elif text := line.strip():
+            passage = _text_passage(text, sentence_spans(text))
+            yield _document(f"{path}:{lineno}", f"{path}:{lineno}", [passage])
 
 
-def _read_xml(path: str, expected_format: str | None) -> Iterator[Document | _BadDocument]:
+def _read_xml(path: str, expected_format: str | None) -> Iterator[Document | BadDocument]:
     """Documents of a PubMed or BioC XML file; each record is dropped from the tree once read."""
     root, is_bioc = None, False
     depth = 0
@@ -461,32 +554,63 @@ def _check_xml_encoding(path: str) -> None:
                           "-t UTF-8)")
 
 
-def _pubmed_document(record: ET.Element, source: str) -> Document | _BadDocument:
+def _pubmed_document(record: ET.Element, source: str) -> Document | BadDocument:
     pmid_path, title_path, abstract_path = _PUBMED_PATHS[record.tag]
     pmid = _element_text(record.find(pmid_path))
     if not pmid:
-        return _BadDocument(f"{source}: <{record.tag}> without a PMID")
+        return BadDocument(source, f"<{record.tag}> without a PMID")
     title = _element_text(record.find(title_path))
-    sentences = [title] if title else []
+    passages = [Passage("title", 0, title, ((0, len(title)),) if title else ())]  # one sentence
     # Each labelled section (BACKGROUND, METHODS...) is split on its own; the labels are headings.
-    for section in record.findall(abstract_path):
-        sentences.extend(split_sentences(_element_text(section)))
-    return Document(pmid, sentences, source)
+    sections = [text for elem in record.findall(abstract_path) if (text := _element_text(elem))]
+    if sections:
+        abstract, spans = _joined((section, sentence_spans(section)) for section in sections)
+        # PubTator's offsets: the abstract follows the title and one space, even an empty title.
+        passages.append(Passage("abstract", len(title) + 1, abstract, spans))
+    return _document(pmid, source, passages)
 
 
-def _bioc_document(record: ET.Element, source: str) -> Document | _BadDocument:
+def _bioc_document(record: ET.Element, source: str) -> Document | BadDocument:
     doc_id = _element_text(record.find("id"))
     if not doc_id:
-        return _BadDocument(f"{source}: <document> without an <id>")
-    sentences = []
-    for passage in record.findall("passage"):
-        text = passage.find("text")
-        if text is not None:
-            sentences.extend(split_sentences(_element_text(text)))
-        else:  # sentence-level BioC: the passage holds <sentence><text> elements
-            texts = (_element_text(sentence.find("text")) for sentence in passage.findall("sentence"))
-            sentences.extend(text for text in texts if text)
-    return Document(doc_id, sentences, source)
+        return BadDocument(source, "<document> without an <id>")
+    passages = []
+    for number, elem in enumerate(record.findall("passage"), 1):
+        try:
+            offset = _passage_offset(elem, passages[-1] if passages else None)
+        except ValueError as e:
+            return BadDocument(source, f"passage {number}: {e}", doc_id)
+        kind = _element_text(elem.find("infon[@key='type']")) or "passage"
+        passages.append(Passage(kind, offset, *_bioc_passage_text(elem)))
+    return _document(doc_id, source, passages)
+
+
+def _passage_offset(passage: ET.Element, previous: Passage | None) -> int:
+    """A BioC passage's <offset>; without one, one past the previous passage's end (else 0).
+    Raises ValueError unless it is an integer >= 0 at or after the previous passage's end."""
+    offset = passage.find("offset")
+    if offset is None:
+        return previous.end + 1 if previous is not None else 0
+    text = _element_text(offset)
+    if not re.fullmatch(r"-?[0-9]{1,18}", text):  # 18 digits: far beyond any document's length
+        raise ValueError(f"<offset> {text[:20]!r} is not an integer")
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"<offset> {value} is negative")
+    if previous is not None and value < previous.end:
+        raise ValueError(f"<offset> {value} overlaps the previous passage, which ends at {previous.end}")
+    return value
+
+
+def _bioc_passage_text(passage: ET.Element) -> tuple[str, tuple[Span, ...]]:
+    """A BioC passage's text and its sentences' spans."""
+    text_elem = passage.find("text")
+    if text_elem is not None:
+        text = _element_text(text_elem)
+        return text, tuple(sentence_spans(text))
+    # Sentence-level BioC: the passage holds <sentence><text> elements, joined here by spaces.
+    texts = (_element_text(sentence.find("text")) for sentence in passage.findall("sentence"))
+    return _joined((text, [(0, len(text))]) for text in texts if text)
 
 
 def _element_text(elem: ET.Element | None) -> str:

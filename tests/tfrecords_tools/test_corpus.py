@@ -3,14 +3,15 @@ import gzip
 import re
 import time
 import tracemalloc
+from xml.sax.saxutils import escape
 
 import pytest
-from helpers import shared_file
+from helpers import corpus_lines, shared_file
 from helpers import LINE_ENDINGS, with_line_endings
 
 from tfrecords_tools.corpus import (
-    CorpusError, CorpusStats, Document, DocumentFiles, expand_input_files, filter_documents,
-    mix_corpora, parse_weighted_inputs, read_documents, split_sentences)
+    BadDocument, CorpusError, CorpusStats, Document, DocumentFiles, Passage, expand_input_files,
+    filter_documents, mix_corpora, parse_weighted_inputs, read_documents, read_items, split_sentences)
 
 PUBMED_XML = """<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, 1st January 2024//EN" "pubmed.dtd">
@@ -78,10 +79,20 @@ def test_text_format_is_googles(tmp_path):
 
 
 def test_lines_format_splits_each_line(tmp_path):
-    path = write(tmp_path / "c.txt", "\ufeffTitle one. It works (Fig. 2). Yes.\n\nSecond doc here.\n")
+    path = write(tmp_path / "c.txt", "\ufeff Title one. It works (Fig. 2). Yes. \n\nSecond doc here.\n")
     docs = list(read_documents(path, "lines"))
-    assert docs == [Document(f"{path}:1", ["Title one.", "It works (Fig. 2).", "Yes."], f"{path}:1"),
-                    Document(f"{path}:3", ["Second doc here."], f"{path}:3")]
+    assert docs == [
+        Document(f"{path}:1", ["Title one.", "It works (Fig. 2).", "Yes."], f"{path}:1",
+                 [Passage("text", 0, "Title one. It works (Fig. 2). Yes.", ((0, 10), (11, 29), (30, 34)))]),
+        Document(f"{path}:3", ["Second doc here."], f"{path}:3",
+                 [Passage("text", 0, "Second doc here.", ((0, 16),))])]
+
+
+def test_text_format_is_one_passage_of_its_lines(tmp_path):
+    path = write(tmp_path / "c.txt", "  First sentence.  \nSecond one.\n\nOther doc.\n")
+    assert [d.passages for d in read_documents(path, "text")] == [
+        [Passage("text", 0, "First sentence. Second one.", ((0, 15), (16, 27)))],
+        [Passage("text", 0, "Other doc.", ((0, 10),))]]
 
 
 def test_pubmed_xml_title_sections_and_inline_markup(tmp_path):
@@ -95,6 +106,30 @@ def test_pubmed_xml_title_sections_and_inline_markup(tmp_path):
     assert (stats.documents, stats.empty) == (2, 0)
 
 
+def test_pubmed_passages_are_title_and_abstract_at_pubtator_offsets(tmp_path):
+    docs = list(read_documents(write(tmp_path / "p.xml", PUBMED_XML), "pubmed_xml"))
+    title = "Growth of E. coli on Ca2+ media."
+    abstract = "E. coli grows fast. It needs Ca2+. Growth rose 2.5-fold (p < 0.05)."  # sections joined
+    assert docs[0].passages == [Passage("title", 0, title, ((0, 32),)),
+                                Passage("abstract", 33, abstract, ((0, 19), (20, 34), (35, 67)))]
+    assert docs[1].passages == [Passage("title", 0, "A title-only citation.", ((0, 22),))]
+    for doc in docs:
+        assert_passages_hold_the_sentences(doc)
+        assert_pubtator_offsets(doc)
+
+
+def test_pubmed_abstract_without_title_starts_at_one(tmp_path):
+    path = write(tmp_path / "p.xml", """<PubmedArticleSet><PubmedArticle><MedlineCitation><PMID>9</PMID>
+<Article><ArticleTitle></ArticleTitle><Abstract><AbstractText Label="A">  </AbstractText>
+<AbstractText>Only an abstract. Two sentences.</AbstractText></Abstract></Article>
+</MedlineCitation></PubmedArticle></PubmedArticleSet>""")
+    [doc] = read_documents(path)
+    assert doc.passages == [Passage("title", 0, "", ()),
+                            Passage("abstract", 1, "Only an abstract. Two sentences.", ((0, 17), (18, 32)))]
+    assert doc.sentences == ["Only an abstract.", "Two sentences."]
+    assert_pubtator_offsets(doc)
+
+
 def test_pubmed_book_article_and_empty_record(tmp_path):
     path = write(tmp_path / "p.xml", """<PubmedArticleSet>
 <PubmedBookArticle><BookDocument><PMID>7</PMID><ArticleTitle>A chapter.</ArticleTitle>
@@ -105,7 +140,9 @@ def test_pubmed_book_article_and_empty_record(tmp_path):
 </PubmedArticleSet>""")
     stats = CorpusStats()
     assert list(read_documents(path, stats=stats)) == [
-        Document("7", ["A chapter.", "It covers genes.", "And more."], f"{path}:2")]
+        Document("7", ["A chapter.", "It covers genes.", "And more."], f"{path}:2",
+                 [Passage("title", 0, "A chapter.", ((0, 10),)),
+                  Passage("abstract", 11, "It covers genes. And more.", ((0, 16), (17, 26)))])]
     assert (stats.documents, stats.empty) == (1, 1) and "1 empty records dropped" in str(stats)
 
 
@@ -116,6 +153,150 @@ def test_bioc_passages_in_order(tmp_path):
     assert docs[0].sentences == ["BRCA1 in breast cancer", "BRCA1 is a tumour suppressor.",
                                  "Mutations raise risk."]
     assert docs[1].sentences == ["First sentence.", "Second sentence."]
+
+
+def test_bioc_passages_keep_their_offsets_and_types(tmp_path):
+    docs = list(read_documents(write(tmp_path / "b.xml", BIOC_XML), "bioc"))
+    assert docs[0].passages == [
+        Passage("title", 0, "BRCA1 in breast cancer", ((0, 22),)),
+        Passage("paragraph", 23, "BRCA1 is a tumour suppressor. Mutations raise risk.", ((0, 29), (30, 51)))]
+    # sentence-level: the sentences joined by spaces; no type infon
+    assert docs[1].passages == [
+        Passage("passage", 0, "First sentence. Second sentence.", ((0, 15), (16, 32)))]
+    for doc in docs:
+        assert_passages_hold_the_sentences(doc)
+
+
+def bioc_document(*passages: str) -> str:
+    return (f"<collection><document><id>D1</id>{''.join(passages)}</document>\n"
+            "<document><id>D2</id><passage><text>Next.</text></passage></document></collection>")
+
+
+def test_bioc_passage_without_offset_follows_the_previous_one(tmp_path):
+    path = write(tmp_path / "b.xml", bioc_document(
+        "<passage><text>Title here</text></passage>",
+        "<passage><offset>20</offset><text>One.</text></passage>",
+        "<passage><infon key='type'>figure</infon></passage>",
+        "<passage><text>Last one.</text></passage>"))
+    assert [(p.kind, p.offset, p.text) for p in next(read_items(path)).passages] == [
+        ("passage", 0, "Title here"), ("passage", 20, "One."), ("figure", 25, ""),
+        ("passage", 26, "Last one.")]
+
+
+@pytest.mark.parametrize("offset, reason", [
+    ("x1", "passage 2: <offset> 'x1' is not an integer"),
+    ("", "passage 2: <offset> '' is not an integer"),
+    ("1" * 30, "passage 2: <offset> '11111111111111111111' is not an integer"),
+    ("-4", "passage 2: <offset> -4 is negative"),
+    ("9", "passage 2: <offset> 9 overlaps the previous passage, which ends at 10"),
+])
+def test_bioc_bad_passage_offset_is_a_bad_document(tmp_path, offset, reason):
+    path = write(tmp_path / "b.xml", bioc_document(
+        "<passage><offset>0</offset><text>Title here</text></passage>",
+        f"<passage><offset>{offset}</offset><text>One.</text></passage>"))
+    items = list(read_items(path))
+    assert items[0] == BadDocument(f"{path}:1", reason, "D1") and items[1].doc_id == "D2"
+    with pytest.raises(CorpusError, match=f"^{re.escape(f'{path}:1: {reason}')} \\(skip_bad_documents"):
+        list(read_documents(path))
+    assert [d.doc_id for d in read_documents(path, skip_bad_documents=True)] == ["D2"]
+
+
+def test_read_items_yields_bad_and_empty_documents(tmp_path):
+    lines = tmp_path / "lines.txt"
+    lines.write_bytes(b"Good one.\nBad \xff.\n")
+    assert list(read_items(str(lines), "lines"))[1] == BadDocument(
+        f"{lines}:2", "not valid UTF-8 (byte 0xff at column 5)", f"{lines}:2")
+    text = tmp_path / "text.txt"  # the reason names the bad line, the id the document's first
+    text.write_bytes(b"A.\nB \xfe.\n\nC.\n")
+    assert [str(item) if isinstance(item, BadDocument) else item.sentences
+            for item in read_items(str(text), "text")] == [
+        f"{text}:2: not valid UTF-8 (byte 0xfe at column 3)", ["C."]]
+    assert next(read_items(str(text), "text")).doc_id == f"{text}:1"
+    pubmed = write(tmp_path / "p.xml", """<PubmedArticleSet>
+<PubmedArticle><MedlineCitation><Article><ArticleTitle>T.</ArticleTitle></Article></MedlineCitation>
+</PubmedArticle>
+<PubmedArticle><MedlineCitation><PMID>8</PMID><Article/></MedlineCitation></PubmedArticle>
+</PubmedArticleSet>""")
+    assert list(read_items(pubmed)) == [
+        BadDocument(f"{pubmed}:2", "<PubmedArticle> without a PMID"),
+        Document("8", [], f"{pubmed}:4", [Passage("title", 0, "", ())])]
+
+
+# --- passages of real abstracts, in every format ---
+
+def assert_passages_hold_the_sentences(doc: Document) -> None:
+    """The sentences are the passages' spans, in order; only whitespace lies outside the spans."""
+    assert doc.sentences == [p.text[s:e] for p in doc.passages for s, e in p.sentences]
+    for passage in doc.passages:
+        bounds = [0, *(i for span in passage.sentences for i in span), len(passage.text)]
+        assert bounds == sorted(bounds)
+        assert all(s < e for s, e in passage.sentences)
+        assert not "".join(passage.text[a:b] for a, b in zip(bounds[::2], bounds[1::2])).strip()
+    assert all(a.end <= b.offset for a, b in zip(doc.passages, doc.passages[1:]))
+
+
+def assert_pubtator_offsets(doc: Document) -> None:
+    """PubTator's document text, title + " " + abstract, holds every sentence at its offset."""
+    title, *abstract = doc.passages
+    assert title.kind == "title" and [p.kind for p in abstract] in ([], ["abstract"])
+    text = title.text + " " + "".join(p.text for p in abstract)
+    for passage in doc.passages:
+        for s, e in passage.sentences:
+            assert text[passage.offset + s:passage.offset + e] == passage.text[s:e]
+
+
+@pytest.fixture(scope="module")
+def real_abstracts():
+    """Every real abstract of ../shared/data's corpus as sentences: the title, then two sections."""
+    documents = []
+    for abstract in corpus_lines():
+        title, *rest = split_sentences(abstract)
+        half = (len(rest) + 1) // 2
+        documents.append((title, " ".join(rest[:half]), " ".join(rest[half:])))
+    return documents
+
+
+def pubmed_file(documents) -> str:
+    citations = "".join(
+        f"<PubmedArticle><MedlineCitation><PMID>{i}</PMID><Article><ArticleTitle>{escape(title)}"
+        f"</ArticleTitle><Abstract><AbstractText Label='BACKGROUND'>\n<i>{escape(one)}</i>\n</AbstractText>"
+        f"<AbstractText Label='RESULTS'>{escape(two)}</AbstractText></Abstract></Article>"
+        "</MedlineCitation></PubmedArticle>\n"
+        for i, (title, one, two) in enumerate(documents, 1))
+    return f"<PubmedArticleSet>\n{citations}</PubmedArticleSet>\n"
+
+
+def bioc_file(documents) -> str:
+    """Title and first section as passages at PubTator's offsets, the second sentence by sentence."""
+    records = []
+    for i, (title, one, two) in enumerate(documents, 1):
+        sentences = "".join(f"<sentence><text>{escape(s)}</text></sentence>" for s in split_sentences(two))
+        records.append(
+            f"<document><id>{i}</id><passage><infon key='type'>title</infon><offset>0</offset>"
+            f"<text>{escape(title)}</text></passage><passage><infon key='type'>abstract</infon><offset>"
+            f"{len(title) + 1}</offset><text>{escape(one)}</text></passage><passage>{sentences}</passage>"
+            "</document>\n")
+    return f"<collection>\n{''.join(records)}</collection>\n"
+
+
+def test_passages_of_real_abstracts_hold_the_sentences_in_every_format(tmp_path, real_abstracts):
+    expected = [[title, *split_sentences(one), *split_sentences(two)] for title, one, two in real_abstracts]
+    files = {
+        "lines": str(shared_file("corpus", "bioasq_abstracts.txt")),
+        "text": write(tmp_path / "c.txt", "\n\n".join("\n".join(s) for s in expected) + "\n"),
+        "pubmed_xml": write(tmp_path / "p.xml.gz", pubmed_file(real_abstracts), compress=True),
+        "bioc": write(tmp_path / "b.xml", bioc_file(real_abstracts)),
+    }
+    for input_format, path in files.items():
+        docs = list(read_documents(path, input_format))
+        assert [d.sentences for d in docs] == expected, input_format  # what pretraining gets
+        for doc in docs:
+            assert_passages_hold_the_sentences(doc)
+            if input_format == "pubmed_xml":
+                assert_pubtator_offsets(doc)
+    bioc = list(read_documents(files["bioc"]))
+    assert [p.kind for p in bioc[0].passages] == ["title", "abstract", "passage"]
+    assert all(doc.passages[2].offset == doc.passages[1].end + 1 for doc in bioc)
 
 
 def test_bioc_collection_on_one_long_line(tmp_path):

@@ -1,6 +1,7 @@
 """Corpus readers under random mutations of real files (bench/fuzz_corpus.py, under hypothesis):
 documents equal to the clean file's when only line endings or a BOM changed, else documents or
-one CorpusError line naming the file — never a traceback, never a silent misread."""
+one CorpusError line naming the file — never a traceback, never a silent misread. And the sentence
+splitter's spans under random text."""
 
 import gzip
 import random
@@ -10,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from helpers import REPO, shared_file
+from tfrecords_tools.corpus import sentence_spans, split_sentences
 
 sys.path.insert(0, str(REPO / "bench"))
 import fuzz_corpus  # noqa: E402
@@ -39,3 +41,25 @@ def test_a_mutated_file_reads_right_or_fails_in_one_line(clean, reader, data):
     with open(path, "wb") as f:
         f.write(mutated)
     assert fuzz_corpus.outcome(path, reader, expected, clean_documents) in ("read", "clear error")
+
+
+# Pieces the splitter's rules look at, mixed with random characters.
+_SPLITTER_PIECES = [". ", ".", "? ", "!", "...", " ", "  ", "\t", "\n", "\u00a0", "\u2028", "A", "b", "E.",
+                    "coli", "et al.", "e.g.", "U.S.", "Fig.", "p53", "mTORC1", "0.05", '"', "'", ")", "(",
+                    "]", "\u201d", "\u201c"]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from(_SPLITTER_PIECES) | st.text(max_size=3), max_size=40).map("".join))
+def test_sentence_spans_are_the_split_sentences(text):
+    spans = sentence_spans(text)
+    assert [text[s:e] for s, e in spans] == split_sentences(text)
+    # In order, each stripped and non-empty, and only whitespace around them: the splitter's
+    # sentences, every one a stripped piece of the text, in the text's order, dropping nothing.
+    bounds = [0, *(i for span in spans for i in span), len(text)]
+    assert bounds == sorted(bounds)
+    assert all(text[s:e] and text[s:e] == text[s:e].strip() for s, e in spans)
+    assert not "".join(text[a:b] for a, b in zip(bounds[::2], bounds[1::2])).strip()
+    # The lines reader splits stripped lines: whitespace around the text changes no sentence.
+    shifted = [(s + 2, e + 2) for s, e in spans]
+    assert sentence_spans(f" \t{text}\n") == shifted

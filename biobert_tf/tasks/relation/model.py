@@ -109,16 +109,40 @@ class RelationModel(keras.Model):
 @dataclasses.dataclass(frozen=True)
 class RelationSpec(SavedDataclass):
     """What a trained relation model is: its labels (negative class first, if any) and how it
-    reads sentences. Saved beside the model as `relation_model.json`."""
+    reads sentences. Saved beside the model (run dir and export) as `relation_model.json`.
+
+    `entity_types` names the entities it relates: (X, Y), e1 an X and e2 a Y, or (X,) for pairs
+    of one type (DDI's DRUG); empty for a model trained without them (files written before
+    these fields load so). `placeholders` are what stood for the entities in the training
+    sentences (blinded data, or blind mode): placeholders[i] for entity_types[i]; a one-type
+    model blinded with two (the `--placeholders` setting) writes the first for e1, the second
+    for e2. Empty when the training sentences kept the mentions.
+    """
 
     labels: tuple[str, ...]
     entity_mode: str
     head: str = "cls"
     lstm_units: int = 128
+    entity_types: tuple[str, ...] = ()
+    placeholders: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        types, placeholders = list(self.entity_types), list(self.placeholders)
+        if len(types) > 2 or not all(types):
+            raise ValueError(f"entity_types must be one or two names, got {types}")
+        if self.placeholders and not 0 < len(types) <= len(placeholders) <= 2:
+            raise ValueError(f"placeholders {placeholders} do not fit entity_types {types}")
+        if types and self.entity_mode == "blind" and not placeholders:
+            raise ValueError(f"a blind model of entity_types {types} needs their placeholders")
 
     @property
     def negative(self) -> str | None:
         return find_negative(self.labels)
+
+    @property
+    def pair_placeholders(self) -> tuple[str, str] | None:
+        """The placeholders for e1 and e2 (None when the model reads the mentions)."""
+        return (self.placeholders[0], self.placeholders[-1]) if self.placeholders else None
 
 
 class RelationClassifier(tf.Module):

@@ -8,7 +8,7 @@ import dataclasses
 import functools
 import json
 import os
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -22,7 +22,7 @@ from biobert_tf.engine import distribute, run_dir, training
 from biobert_tf.engine.settings import FineTuningSettings, option
 from biobert_tf.engine.task import Task
 from biobert_tf.tasks.classification import ClassificationObjective
-from biobert_tf.tasks.relation.data import RelationExample
+from biobert_tf.tasks.relation.data import ReDataError, RelationExample
 from biobert_tf.tasks.relation.inputs import ENTITY_MODES, RelationEncoder, has_sentinel
 from biobert_tf.tasks.relation.model import HEADS, MODEL_INPUTS, RelationClassifier, \
     RelationModel, RelationSpec
@@ -53,6 +53,11 @@ class RelationSettings(FineTuningSettings):
     placeholders: tuple[str, ...] = option(
         re_data.DEFAULT_PLACEHOLDERS, "Placeholders for e1,e2 when blinding data that names "
         "its entities.")
+    entity_types: tuple[str, ...] = option(
+        (), "The entity types the model relates: X,Y (e1 of every training example is an X "
+        "entity, e2 a Y) or one type for pairs of the same type (DRUG). Blinded data names "
+        "them by its placeholders (@GENE$ → GENE); there the flag may only fix their order. "
+        "Saved with a trained model; annotation needs them.")
     train_file: str | None = option(None, "Training file in --data_dir (default train.tsv or "
                                     "train.jsonl).")
     dev_file: str | None = option(None, "Dev file in --data_dir (default dev.tsv or dev.jsonl).")
@@ -78,6 +83,41 @@ def model_text(example: RelationExample, entity_mode: str,
     if entity_mode == "markers":
         return re_data.mark(example).text
     return example.text if is_blinded(example) else re_data.blind(example, placeholders).text
+
+
+def placeholder_types(examples: Sequence[RelationExample]) -> dict[str, str]:
+    """{type: placeholder} of blinded examples, in the order their e1/e2 first name them (GAD:
+    GENE → @GENE$, DISEASE → @DISEASE$); a joint placeholder (@CHEM-GENE$) names none. A third
+    type raises ReDataError naming the example's file:line."""
+    found: dict[str, str] = {}
+    for x in examples:
+        for placeholder in x.mentions:
+            name = placeholder[1:-1]
+            if "-" in name or name in found:
+                continue
+            if len(found) == 2:
+                raise ReDataError(f"{x.path}:{x.line}: a third entity type {placeholder} after "
+                                  f"{', '.join(found.values())}: a relation model relates two")
+            found[name] = placeholder
+    return found
+
+
+def entity_types_of(train: Sequence[RelationExample], entity_mode: str,
+                    given: tuple[str, ...] = (),
+                    placeholders: tuple[str, ...] = re_data.DEFAULT_PLACEHOLDERS
+                    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The spec's (entity_types, placeholders): blinded training data's own (`given`, the
+    --entity_types setting, may reorder them; other names are an error), else `given` with
+    `placeholders` (the --placeholders setting) when blind mode writes those."""
+    if all(is_blinded(x) for x in train):
+        seen = {name.casefold(): p for name, p in placeholder_types(train).items()}
+        if not given:
+            return tuple(p[1:-1] for p in seen.values()), tuple(seen.values())
+        if sorted(seen) != sorted(name.casefold() for name in given):
+            raise ValueError(f"--entity_types={','.join(given)} contradicts the placeholders of "
+                             f"{train[0].path}: {', '.join(seen.values()) or 'none'}")
+        return given, tuple(seen[name.casefold()] for name in given)
+    return given, (tuple(placeholders) if given and entity_mode == "blind" else ())
 
 
 def scores(gold: Sequence[str], pred: Sequence[str], spec: RelationSpec) -> dict:
@@ -129,6 +169,9 @@ class RelationTask(Task):
         if len(self.settings.placeholders) != 2:
             raise ValueError(f"--placeholders needs two values, got "
                              f"{','.join(self.settings.placeholders)}")
+        if len(self.settings.entity_types) > 2 or not all(self.settings.entity_types):
+            raise ValueError(f"--entity_types needs one or two names (X,Y or X), got "
+                             f"{','.join(self.settings.entity_types)}")
         super().validate()
         self.relation_encoder  # noqa: B018 (reads the vocabulary and config)
 
@@ -145,17 +188,23 @@ class RelationTask(Task):
         mode = s.entity_mode
         if mode == "auto":
             mode = "blind" if all(is_blinded(x) for x in train) else "markers"
-        spec = RelationSpec(tuple(re_data.label_list(examples)), mode, s.head, s.lstm_units)
+        types, placeholders = entity_types_of(train, mode, s.entity_types, s.placeholders)
+        spec = RelationSpec(tuple(re_data.label_list(examples)), mode, s.head, s.lstm_units,
+                            types, placeholders)
         if len(spec.labels) < 2:
             raise ValueError(f"{self.split_path('train')}: only one label ({spec.labels[0]!r}); a "
                              "relation classifier needs at least two")
-        logging.info("labels %s (negative: %s), entity mode %s, head %s", list(spec.labels),
-                     spec.negative, spec.entity_mode, spec.head)
+        logging.info("labels %s (negative: %s), entity mode %s, head %s, entity types %s",
+                     list(spec.labels), spec.negative, spec.entity_mode, spec.head,
+                     list(spec.entity_types) or "not named")
         return spec
 
     def load_spec(self, path: str) -> RelationSpec:
         spec = RelationSpec.load(path)
         run_dir.check_matches("entity_mode", self.settings.entity_mode, spec.entity_mode, path)
+        given = self.settings.entity_types
+        if given and [t.casefold() for t in given] != [t.casefold() for t in spec.entity_types]:
+            raise run_dir.conflict("entity_types", list(given), list(spec.entity_types), path)
         return spec
 
     def save_spec(self, spec: RelationSpec, path: str) -> None:
@@ -268,19 +317,21 @@ class RelationTask(Task):
         return self.classifier
 
     def predict_texts(self, texts: Sequence[str]) -> list[dict]:
-        return classify(self.classifier, texts)
+        return classify(self.classifier, texts, self.spec.labels, self.spec.entity_mode)
 
 
-def classify(classifier: RelationClassifier, texts: Sequence[str]) -> list[dict]:
+def classify(classifier: Callable[[tf.Tensor], dict[str, tf.Tensor]], texts: Sequence[str],
+             labels: Sequence[str], entity_mode: str) -> list[dict]:
     """[{text, label, score, probabilities: {label: p}}] for raw sentences; a sentence
-    without the entities its mode needs gets `"error"` instead."""
+    without the entities its mode needs gets `"error"` instead. `classifier` is a
+    `RelationClassifier` or its SavedModel restored by `tf.saved_model.load`; `labels` and
+    `entity_mode` are its spec's (`relation_model.json` beside either)."""
     out = {k: v.numpy() for k, v in classifier(tf.constant(list(texts))).items()}
-    labels = [label.decode() for label in classifier.labels.numpy()]
     results = []
     for row, text in enumerate(texts):
         if not out["valid"][row]:
             results.append({"text": text, "error": "the sentence does not hold exactly the two "
-                            f"entities ({classifier.encoder.entity_mode} mode)"})
+                            f"entities ({entity_mode} mode)"})
             continue
         results.append({"text": text, "label": out["label"][row].decode(),
                         "score": round(float(out["score"][row]), 6),

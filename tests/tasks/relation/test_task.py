@@ -13,9 +13,10 @@ import tensorflow as tf
 from biobert_tf.tasks.relation import data as re_data
 from biobert_tf.tasks.relation import metrics as re_metrics
 from biobert_tf.bert.config import BertConfig
-from biobert_tf.engine import driver
+from biobert_tf.engine import driver, run_dir
 from biobert_tf.engine.file_prediction import predict_file
 from biobert_tf.tasks.relation.cross_validation import cross_validate
+from biobert_tf.tasks.relation.model import RelationSpec
 from biobert_tf.tasks.relation.task import RelationSettings, RelationTask, classify
 from helpers import REPO, serve_in_fresh_process, shared_file, xla_compiled_functions
 from helpers import re_vocab
@@ -108,6 +109,14 @@ def test_run_re_writes_biobert_results_and_exports(model_dir, gad_dir, tmp_path)
     assert xla_compiled_functions(saved) == 1
     served = serve_in_fresh_process(saved, {"texts": [x.text for x in test]}, tmp_path)
     np.testing.assert_allclose(served["probabilities"], rows, atol=1e-5)
+    # The spec beside it names the entity types; with it `classify` reads the restored model.
+    spec = RelationSpec.load(str(saved / "relation_model.json"))
+    assert spec == RelationSpec.load(str(out / "relation_model.json"))
+    assert (spec.entity_types, spec.placeholders) == (("GENE", "DISEASE"), ("@GENE$", "@DISEASE$"))
+    restored = tf.saved_model.load(str(saved))
+    first, bad = classify(restored, [test[0].text, "no entities"], spec.labels, spec.entity_mode)
+    np.testing.assert_allclose(list(first["probabilities"].values()), rows[0], atol=1e-5)
+    assert bad["error"].endswith("(blind mode)")
 
     # The run directory describes itself: predict-only needs no other flag, and its results
     # go to a fresh folder, never over the training run's.
@@ -188,7 +197,65 @@ def test_chemprot_markers_early_stopping_and_init_from_our_run(model_dir, chempr
     assert first["line"] == 1 and first["label"] in runner.spec.labels
     assert sum(first["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
     assert "error" in second
-    assert classify(runner.classifier, ["[E1] a [/E1] [E2] b [/E2]"])[0]["label"]
+    assert classify(runner.classifier, ["[E1] a [/E1] [E2] b [/E2]"], runner.spec.labels,
+                    runner.spec.entity_mode)[0]["label"]
+
+
+def test_relation_spec_keeps_entity_types_and_reads_older_files(tmp_path):
+    spec = RelationSpec(("0", "1"), "blind", entity_types=("GENE", "DISEASE"),
+                        placeholders=("@GENE$", "@DISEASE$"))
+    spec.save(str(tmp_path / "new.json"))
+    assert RelationSpec.load(str(tmp_path / "new.json")) == spec
+    old = {"labels": ["0", "1"], "entity_mode": "blind", "head": "cls", "lstm_units": 128}
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    assert RelationSpec.load(str(tmp_path / "old.json")) == RelationSpec(("0", "1"), "blind")
+    (tmp_path / "bad.json").write_text(json.dumps({**old, "entity_types": ["GENE", "DISEASE"]}))
+    with pytest.raises(ValueError, match=r"bad.json: not a saved RelationSpec \(a blind model "
+                                         r"of entity_types \['GENE', 'DISEASE'\] needs"):
+        RelationSpec.load(str(tmp_path / "bad.json"))
+
+
+def test_entity_types_from_blinded_data_or_the_setting(model_dir, gad_dir, chemprot_dir,
+                                                       tmp_path):
+    def spec(data_dir, out, **settings):
+        return RelationTask(tiny_run(model_dir, data_dir, tmp_path / out, **settings),
+                            STRATEGY).spec
+
+    gad = spec(gad_dir / "1", "gad", task_name="gad")
+    assert (gad.entity_types, gad.placeholders) == (("GENE", "DISEASE"), ("@GENE$", "@DISEASE$"))
+    assert RelationSpec.load(str(tmp_path / "gad" / "relation_model.json")) == gad
+    # On blinded data the setting may order the types (in any case), not rename them.
+    ordered = spec(gad_dir / "1", "ordered", task_name="gad", entity_mode="markers",
+                   entity_types=("Disease", "Gene"))
+    assert (ordered.entity_types, ordered.placeholders) == (("Disease", "Gene"),
+                                                            ("@DISEASE$", "@GENE$"))
+    with pytest.raises(ValueError, match=r"^--entity_types=GENE,CHEMICAL contradicts the "
+                                         r"placeholders of \S+train.tsv: @GENE\$, @DISEASE\$$"):
+        spec(gad_dir / "1", "wrong", task_name="gad", entity_types=("GENE", "CHEMICAL"))
+    # Data that names no types: the setting's, written as --placeholders in blind mode.
+    for mode, placeholders in (("markers", ()), ("blind", ("@CHEMICAL$", "@GENE$"))):
+        chem = spec(chemprot_dir, mode, task_name="chemprot_scibert", entity_mode=mode,
+                    entity_types=("CHEMICAL", "GENE"), placeholders=("@CHEMICAL$", "@GENE$"))
+        assert (chem.entity_types, chem.placeholders) == (("CHEMICAL", "GENE"), placeholders)
+    assert spec(chemprot_dir, "untyped", task_name="chemprot_scibert").entity_types == ()
+    # A run that loads the trained model: the flag must agree with its spec.
+    assert spec(gad_dir / "1", "gad", task_name="gad", do_train=False,
+                entity_types=("gene", "disease")) == gad
+    with pytest.raises(run_dir.SettingsConflict, match="--entity_types=DISEASE contradicts the "
+                                                       "trained model's entity_types=GENE,DISEASE"):
+        spec(gad_dir / "1", "gad", task_name="gad", do_train=False, entity_types=("DISEASE",))
+
+
+def test_a_third_entity_type_names_its_line(model_dir, tmp_path):
+    (tmp_path / "train.tsv").write_text("@GENE$ binds @DISEASE$.\t1\n@CHEM-GENE$ here.\t0\n"
+                                        "@CHEMICAL$ treats @DISEASE$.\t0\n", encoding="utf-8")
+    with pytest.raises(re_data.ReDataError, match=r"train.tsv:3: a third entity type "
+                                                  r"@CHEMICAL\$ after @GENE\$, @DISEASE\$"):
+        RelationTask(tiny_run(model_dir, tmp_path, tmp_path / "out", task_name="gad"),
+                     STRATEGY).validate()
+    with pytest.raises(ValueError, match="--entity_types needs one or two names"):
+        RelationTask(tiny_run(model_dir, tmp_path, tmp_path / "out", task_name="gad",
+                              entity_types=("A", "B", "C")), STRATEGY).validate()
 
 
 def test_malformed_rows_name_their_line(model_dir, tmp_path):
