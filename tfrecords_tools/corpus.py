@@ -51,6 +51,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
+from biobert_tf.annotation.document import Passage, Span
 from biobert_tf.text_files import binary_lines, utf8_lines
 
 logger = logging.getLogger(__name__)
@@ -79,28 +80,6 @@ _PUBMED_PATHS = {
 
 class CorpusError(ValueError):
     """A corpus file that cannot be read as asked; the message names the file and the line."""
-
-
-Span = tuple[int, int]  # (start, end) into a text, end exclusive
-
-
-@dataclass(frozen=True)
-class Passage:
-    """A stretch of a document's text: its kind, its document offset, its text and its sentences.
-
-    ``kind`` is "title", "abstract", "text" or a BioC passage's ``type`` infon ("passage" without
-    one); ``offset`` is the document offset of ``text[0]``; ``sentences`` are spans into ``text``.
-    """
-
-    kind: str
-    offset: int
-    text: str
-    sentences: tuple[Span, ...]
-
-    @property
-    def end(self) -> int:
-        """The document offset just past the passage's text."""
-        return self.offset + len(self.text)
 
 
 @dataclass
