@@ -118,20 +118,3 @@ def with_line_endings(text: str, ending: str) -> bytes:
     ends = itertools.cycle(["\n", "\r", "\r\n"] if ending == "mixed" else [ending])
     *ended, last = text.split("\n")
     return ("".join(line + next(ends) for line in ended) + last).encode("utf-8")
-
-
-def parse_pubtator(text: str) -> list[tuple[str, str, list[tuple[int, int, str, str]]]]:
-    """Strict PubTator: per document a title line, an abstract line and 6-column mention
-    lines, then a blank line; lines end at LF only. Per document: its id, TITLE + " " +
-    ABSTRACT (what the offsets count in) and its mentions (start, end, text, type)."""
-    assert text.endswith("\n\n") and len(text.split("\n")) == len(text.splitlines()) + 1
-    documents = []
-    for block in text[:-2].split("\n\n"):
-        title, abstract, *mentions = block.split("\n")
-        doc_id, kind, title_text = title.split("|", 2)
-        assert kind == "t" and abstract.startswith(f"{doc_id}|a|")
-        columns = [m.split("\t") for m in mentions]
-        assert all(len(c) == 6 and c[0] == doc_id and c[5] == "-1" for c in columns), columns
-        documents.append((doc_id, title_text + " " + abstract[len(doc_id) + 3:],
-                          [(int(c[1]), int(c[2]), c[3], c[4]) for c in columns]))
-    return documents

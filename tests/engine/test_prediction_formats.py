@@ -1,6 +1,6 @@
-"""PubTator and BioC JSON outputs of entity predictions: read back by strict parsers, every
-offset slices the document to its mention; rendered from the kept JSON lines of --predict_file,
-whole or not at all."""
+"""PubTator and BioC JSON outputs of entity predictions: read back by the strict parsers (which
+check that every offset slices the document to its mention); rendered from the kept JSON lines
+of --predict_file, whole or not at all."""
 
 import io
 import json
@@ -8,8 +8,8 @@ import re
 
 import pytest
 
+from biobert_tf.annotation import bioc_json, pubtator
 from biobert_tf.engine import prediction_formats
-from helpers import parse_pubtator
 
 # Non-ASCII (ï, α, an emoji beyond U+FFFF), a tab and a line separator inside the text.
 TEXTS = ["Naïve T cells\tin α-thalassemia\u2028patients 😀 with BRCA1 mutations.",
@@ -42,19 +42,22 @@ def rendered(output_format, tmp_path):
 
 
 def test_pubtator_offsets_slice_title_space_abstract(tmp_path):
-    documents = parse_pubtator(rendered("pubtator", tmp_path))
-    assert [d[0] for d in documents] == ["1", "2", "4"]
-    for (doc_id, text, mentions), record in zip(documents, records()):
+    documents = pubtator.parse(rendered("pubtator", tmp_path))
+    assert [d.id for d in documents] == ["1", "2", "4"]
+    for document, record in zip(documents, records()):
         # The empty title and its space come first; tabs and line breaks became spaces.
-        assert text == " " + re.sub("[\t\u2028]", " ", record["text"])
-        assert [(start, end, mention, kind) for start, end, mention, kind in mentions] == [
-            (e["start"] + 1, e["end"] + 1, e["text"], e["type"]) for e in record["entities"]]
-        assert all(text[start:end] == mention for start, end, mention, _ in mentions)
-    assert len(documents[0][2]) == 3 and not documents[1][2]  # the overlap is kept
+        assert document.title == "" and document.relations == ()
+        assert document.abstract == re.sub("[\t\u2028]", " ", record["text"])
+        assert list(document.mentions) == [
+            (e["start"] + 1, e["end"] + 1, e["text"], e["type"], "-1")
+            for e in record["entities"]]
+    assert len(documents[0].mentions) == 3 and not documents[1].mentions  # the overlap is kept
 
 
 def test_bioc_json_annotations_locate_their_mentions(tmp_path):
-    collection = json.loads(rendered("bioc_json", tmp_path))
+    text = rendered("bioc_json", tmp_path)
+    assert [d.id for d in bioc_json.parse(text)] == ["1", "2", "4"]
+    collection = json.loads(text)
     assert set(collection) == {"source", "date", "key", "infons", "documents"}
     assert [d["id"] for d in collection["documents"]] == ["1", "2", "4"]
     for document, record in zip(collection["documents"], records()):
@@ -64,7 +67,7 @@ def test_bioc_json_annotations_locate_their_mentions(tmp_path):
             [location] = annotation["locations"]
             start = location["offset"] - passage["offset"]
             assert passage["text"][start:start + location["length"]] == annotation["text"]
-            assert annotation["infons"] == {"type": entity["type"], "score": "0.9",
+            assert annotation["infons"] == {"type": entity["type"], "score": "0.9", "model": "",
                                             "identifier": "-1"}
         assert len({a["id"] for a in passage["annotations"]}) == len(passage["annotations"])
 
@@ -105,8 +108,8 @@ def test_the_jsonl_is_kept_and_another_format_predicts_nothing_again(tmp_path):
         "file_predictions.jsonl", "file_predictions.jsonl.state.json",
         "file_predictions.pubtator"]
     jsonl = (out / "file_predictions.jsonl").read_text(encoding="utf-8")
-    pubtator = (out / "file_predictions.pubtator").read_text(encoding="utf-8")
-    assert [doc_id for doc_id, _, _ in parse_pubtator(pubtator)] == [
+    written = (out / "file_predictions.pubtator").read_text(encoding="utf-8")
+    assert [d.id for d in pubtator.parse(written)] == [
         "1", "2", "4", "5", "6", "7", "8"]
 
     task = FakeNerTask(out, source, "bioc_json")
@@ -115,7 +118,7 @@ def test_the_jsonl_is_kept_and_another_format_predicts_nothing_again(tmp_path):
     bioc = json.loads((out / "file_predictions.bioc.json").read_text(encoding="utf-8"))
     assert [d["id"] for d in bioc["documents"]] == ["1", "2", "4", "5", "6", "7", "8"]
     assert (out / "file_predictions.jsonl").read_text(encoding="utf-8") == jsonl
-    assert (out / "file_predictions.pubtator").read_text(encoding="utf-8") == pubtator
+    assert (out / "file_predictions.pubtator").read_text(encoding="utf-8") == written
 
 
 def test_a_render_killed_midway_is_redone_whole(tmp_path_factory):

@@ -19,8 +19,9 @@ from biobert_tf.tasks.ner.model import NerLabels, NerModel, NerTagger, entity_sp
 from biobert_tf.tasks.ner.data import read_conll
 from biobert_tf.tasks.ner.metrics import get_entities
 from biobert_tf.bert.tokenization import BertTokenizer
+from biobert_tf.annotation import pubtator as pubtator_format
 from biobert_tf.engine import prediction_formats
-from helpers import REPO, parse_pubtator, serve_each_in_fresh_process, xla_compiled_functions
+from helpers import REPO, serve_each_in_fresh_process, xla_compiled_functions
 
 VOCAB = resources.path(resources.DEMO_VOCAB)
 DEMO_DATA = resources.path(resources.NER_DEMO_DIR)
@@ -265,7 +266,8 @@ def test_run_ner_trains_predicts_every_test_token_and_exports(tiny_model_dir, ne
     assert f"results go to {fresh}" in predicted.stderr
     assert (fresh / "test_results.txt").read_text() == report
     assert json.loads((fresh / "text_predictions.jsonl").read_text()) == tagged
-    pubtator = parse_pubtator((out / "file_predictions.pubtator").read_text(encoding="utf-8"))
+    pubtator = [(d.id, d.text, [m[:4] for m in d.mentions])
+                for d in pubtator_format.parse((out / "file_predictions.pubtator").read_text("utf-8"))]
     assert [doc_id for doc_id, _, _ in pubtator] == ["1", "3"]
     lines = [json.loads(line) for line in
              (out / "file_predictions.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -417,8 +419,8 @@ def test_tag_file_streams_and_resumes_after_an_interruption(tokenizer, tmp_path)
     pubtator, bioc = tmp_path / "full.pubtator", tmp_path / "full.bioc.json"
     prediction_formats.render_file(str(full), str(pubtator), "pubtator")
     prediction_formats.render_file(str(full), str(bioc), "bioc_json")
-    mentions = [(text, m) for _, text, found in parse_pubtator(pubtator.read_text("utf-8"))
-                for m in found]
+    mentions = [(d.text, m[:4]) for d in pubtator_format.parse(pubtator.read_text("utf-8"))
+                for m in d.mentions]
     assert len(mentions) == sum(len(json.loads(line)["entities"]) for line in lines) > 5
     assert all(text[start:end] == mention != "" for text, (start, end, mention, _) in mentions)
     passages = [d["passages"][0] for d in json.loads(bioc.read_text("utf-8"))["documents"]]
