@@ -17,7 +17,6 @@ of round-robin, so in other files and another order. Corpus mixing (weighted inp
 a single stream and stays with the single-process tool.
 """
 
-import logging
 from typing import Iterator
 
 from absl import app, flags
@@ -26,15 +25,8 @@ from biobert_tf.engine import entry
 
 entry.quiet_tensorflow()
 
-# apache_beam warns on import that the BigQuery client (of its gcp extra) is missing: this
-# tool never uses BigQuery.
-logging.disable(logging.WARNING)
-try:
-    import apache_beam as beam  # noqa: E402
-    from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
-finally:
-    logging.disable(logging.NOTSET)
-
+from tfrecords_tools.beam_support import (  # noqa: E402
+    PipelineOptions, beam, report_user_errors_once)
 from biobert_tf.bert.tokenization import BertTokenizer  # noqa: E402
 from tfrecords_tools import corpus, create_pretraining_data, pipeline  # noqa: E402
 from tfrecords_tools.instances import InstanceOptions  # noqa: E402
@@ -111,17 +103,10 @@ def main(argv):
               FLAGS.filter_pattern, FLAGS.filter_terms_file)
 
 
-def _not_a_user_error(record: logging.LogRecord) -> bool:
-    """Beam logs the exception of a failed step with its traceback, then raises it again in
-    `main`; `entry.run` reports a user error (a malformed corpus file) in one line, so Beam's
-    record of it is dropped."""
-    return not (record.exc_info and entry.is_user_error(record.exc_info[1]))
-
-
 def run() -> None:
     # The single-process tool's flags (input_file, vocab_file, ...) are defined on import.
     flags.mark_flags_as_required(["input_file", "output_prefix", "vocab_file"])
-    logging.getLogger("apache_beam.runners.common").addFilter(_not_a_user_error)
+    report_user_errors_once()
     entry.run(main)
 
 

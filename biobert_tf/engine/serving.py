@@ -1,9 +1,11 @@
 """The exported SavedModels (NER tagger, QA answerer, relation classifier): writing them
-(`save`) and the graph helpers they share."""
+(`save`), reading them back (`load`, `saved_model_sha256`) and the graph helpers they share."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 from typing import Callable
 
 import tensorflow as tf
@@ -32,6 +34,29 @@ def save(module: tf.Module, export_dir: str) -> None:
     finally:
         for logger in loggers:
             logger.removeFilter(_warnings_and_above)
+
+
+def load(export_dir: str, flag: str) -> tf.Module:
+    """The SavedModel in `export_dir`, restored (its `__call__` takes raw texts). `flag` names
+    where the folder came from ("--ner_model") in the one-line error for a folder that holds
+    no SavedModel."""
+    check_saved_model(export_dir, flag)
+    import tensorflow_text  # noqa: F401  (registers the tokenizer ops the graph uses)
+    return tf.saved_model.load(export_dir)
+
+
+def check_saved_model(export_dir: str, flag: str) -> None:
+    """A one-line ValueError unless `export_dir` holds a SavedModel (see `load`)."""
+    if not tf.io.gfile.exists(os.path.join(export_dir, SAVED_MODEL_FILE)):
+        raise ValueError(f"{flag}={export_dir}: no {SAVED_MODEL_FILE} there, so not an exported "
+                         "model (run_ner.py / run_re.py --export_dir=DIR writes one)")
+
+
+def saved_model_sha256(export_dir: str) -> str:
+    """sha256 of the SavedModel's variables index, which holds a checksum of every tensor, so
+    it changes with the weights (the weights themselves may be gigabytes)."""
+    with tf.io.gfile.GFile(os.path.join(export_dir, "variables", "variables.index"), "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 def _warnings_and_above(record: logging.LogRecord) -> bool:
