@@ -77,9 +77,9 @@ def check_usage(task_class: type[Task], settings: FineTuningSettings) -> None:
     if settings.predict_format != "jsonl" and not settings.predict_file:
         raise ValueError(f"--predict_format={settings.predict_format}: is the format of "
                          "--predict_file's output, and no --predict_file is given")
-    if settings.predict_format != "jsonl" and not task_class.predicts_entities:
+    if settings.predict_format != "jsonl" and not task_class.writes_documents:
         raise ValueError(f"--predict_format={settings.predict_format}: this task's predictions "
-                         "are not entity spans; use --predict_format=jsonl")
+                         "are not annotations of a text; use --predict_format=jsonl")
 
 
 def results_dir_for(settings: FineTuningSettings, chief: bool) -> str:
@@ -122,7 +122,8 @@ def run(task: Task) -> dict[str, dict]:
         if s.predict_format != "jsonl":
             path = os.path.join(s.output_dir,
                                 "file_predictions" + prediction_formats.FORMATS[s.predict_format])
-            prediction_formats.render_file(records, path, s.predict_format)
+            prediction_formats.render_file(records, path, s.predict_format,
+                                           task.prediction_document)
             logging.info("wrote them as %s into %s", s.predict_format, path)
     return scores
 

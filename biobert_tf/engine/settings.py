@@ -192,6 +192,6 @@ class FineTuningSettings(TrainingSettings):
                                       "interrupted run resumes where it stopped.")
     predict_format: str = option(
         "jsonl", "The format of --predict_file's output besides file_predictions.jsonl: for "
-        "entities (NER) also pubtator or bioc_json (file_predictions.pubtator, "
+        "NER and RE also pubtator or bioc_json (file_predictions.pubtator, "
         "file_predictions.bioc.json; rendered from the jsonl, so changing the format "
         "predicts nothing again).", choices=tuple(prediction_formats.FORMATS))

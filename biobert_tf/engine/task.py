@@ -33,6 +33,7 @@ import tensorflow as tf
 from absl import logging
 
 from biobert_tf import atomic_files, json_files
+from biobert_tf.annotation.document import AnnotatedDocument
 from biobert_tf.bert import checkpoints
 from biobert_tf.bert.config import BertConfig
 from biobert_tf.bert.tokenization import BertTokenizer
@@ -61,9 +62,9 @@ class Task(abc.ABC):
     sequence_outputs: ClassVar[tuple[str, ...]] = ()  # prediction outputs per position
     # Whether --predict_text / --predict_file (one raw text per line) apply to the task.
     predicts_text: ClassVar[bool] = True
-    # Whether its text predictions are entity spans, which --predict_format=pubtator|bioc_json
-    # can write (engine.prediction_formats).
-    predicts_entities: ClassVar[bool] = False
+    # Whether its text predictions can be written as annotated documents, as
+    # --predict_format=pubtator|bioc_json does (`prediction_document`).
+    writes_documents: ClassVar[bool] = False
     # Where XLA compiles the training step unless --jit_compile says (see distribute.use_xla).
     xla_default: ClassVar[str] = distribute.XLA_ON_ACCELERATORS
 
@@ -186,6 +187,11 @@ class Task(abc.ABC):
     def predict_texts(self, texts: Sequence[str]) -> list[dict]:
         """Raw-text predictions as JSON-ready dicts, one per text."""
         raise NotImplementedError(f"the {self.name} task does not predict raw text")
+
+    def prediction_document(self, record: dict) -> AnnotatedDocument:
+        """One line of --predict_file's output (`{"line": N, **predict_texts(...)[i]}`) as an
+        annotated document (the tasks that set `writes_documents`)."""
+        raise NotImplementedError(f"the {self.name} task's predictions are not documents")
 
     # ---- the encoder (BERT; the BiLSTM overrides these) ---------------------------------
     @functools.cached_property

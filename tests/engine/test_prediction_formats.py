@@ -73,10 +73,11 @@ def test_bioc_json_annotations_locate_their_mentions(tmp_path):
 
 
 class FakeNerTask:
-    """What `driver.run` needs of a task to predict a file: settings and `predict_texts`,
-    counting the documents it is asked to predict."""
+    """What `driver.run` needs of a task to predict a file: settings, `predict_texts` (counting
+    the documents it is asked to predict) and `prediction_document`."""
     predicts_text = True
     strategy = None
+    prediction_document = staticmethod(prediction_formats.entity_document)
 
     def __init__(self, output_dir, predict_file, predict_format):
         from biobert_tf.tasks.ner.task import NerSettings
@@ -134,15 +135,19 @@ def test_a_render_killed_midway_is_redone_whole(tmp_path_factory):
     assert output.read_text(encoding="utf-8") == expected
 
 
-def test_only_entity_predictions_take_an_entity_format():
+def test_only_annotation_predictions_take_a_document_format():
     from biobert_tf.engine.driver import check_usage
     from biobert_tf.tasks.ner.task import NerSettings, NerTask
+    from biobert_tf.tasks.qa.task import QaSettings, SpanQaTask
     from biobert_tf.tasks.relation.task import RelationSettings, RelationTask
 
     with pytest.raises(ValueError, match=r"^--predict_format=pubtator: this task's predictions "
-                                         r"are not entity spans; use --predict_format=jsonl$"):
-        check_usage(RelationTask, RelationSettings(output_dir="out", predict_file="docs.txt",
-                                                   predict_format="pubtator"))
+                                         r"are not annotations of a text; use "
+                                         r"--predict_format=jsonl$"):
+        check_usage(SpanQaTask, QaSettings(output_dir="out", do_predict=True,
+                                           predict_file="test.json", predict_format="pubtator"))
+    check_usage(RelationTask, RelationSettings(output_dir="out", predict_file="docs.txt",
+                                               predict_format="pubtator"))
     check_usage(NerTask, NerSettings(output_dir="out", predict_file="docs.txt",
                                      predict_format="bioc_json"))
     with pytest.raises(ValueError, match=r"^--predict_format=bioc_json: is the format of "

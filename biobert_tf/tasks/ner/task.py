@@ -17,7 +17,7 @@ from absl import logging
 
 from biobert_tf import atomic_files
 from biobert_tf.bert.modeling import BertEncoder
-from biobert_tf.engine import distribute, run_dir, training
+from biobert_tf.engine import distribute, prediction_formats, run_dir, training
 from biobert_tf.engine.settings import FineTuningSettings, option
 from biobert_tf.engine.task import Task
 from biobert_tf.tasks.ner import inputs as ner_inputs
@@ -115,7 +115,8 @@ class NerTask(Task):
     model_inputs = ner_inputs.WordpieceFeatures.model_inputs
     label_features = ("label_ids",)
     sequence_outputs = ("tags", "confidence")
-    predicts_entities = True
+    writes_documents = True
+    prediction_document = staticmethod(prediction_formats.entity_document)
 
     # ---- data --------------------------------------------------------------------------
     def split_path(self, split: str) -> str:

@@ -15,6 +15,8 @@ import tensorflow as tf
 from absl import logging
 
 from biobert_tf import atomic_files
+from biobert_tf.annotation.document import AnnotatedDocument, Entity, Passage, Relation, \
+    merge_entities
 from biobert_tf.tasks.relation import data as re_data
 from biobert_tf.tasks.relation import metrics as re_metrics
 from biobert_tf.bert.modeling import BertEncoder
@@ -120,6 +122,49 @@ def entity_types_of(train: Sequence[RelationExample], entity_mode: str,
     return given, (tuple(placeholders) if given and entity_mode == "blind" else ())
 
 
+def prediction_document(record: dict, spec: RelationSpec) -> AnnotatedDocument:
+    """A line of --predict_file's output (a sentence as the model reads it, and its prediction)
+    as a document: the two entities — placeholders typed by their names (@GENE$: GENE), or the
+    marked mentions typed by the model's entity types (E1 and E2 without them) — and, unless the
+    label is the negative class or the sentence could not be read, the relation from e1 to e2
+    with the label's probability. A combined placeholder (@CHEM-GENE$) is one mention, both
+    ends of the relation."""
+    text = record["text"]
+    ends = _entity_spans(text, spec)
+    entities = merge_entities(Entity("", start, end, text[start:end], kind, 1.0, "")
+                              for start, end, kind in ends)
+    ids = {(e.start, e.end, e.type): e.id for e in entities}
+    relations = []
+    if len(ends) == 2 and record.get("label", spec.negative) != spec.negative:
+        e1, e2 = (ids[end] for end in ends)
+        relations = [Relation("R0", record["label"], e1, e2, record["score"], "")]
+    return AnnotatedDocument(str(record["line"]), "", [Passage("text", 0, text)], entities,
+                             relations)
+
+
+def _entity_spans(text: str, spec: RelationSpec) -> list[tuple[int, int, str]]:
+    """(start, end, type) of e1 and e2 in a sentence as the model reads it ([] when it does
+    not hold them)."""
+    if spec.entity_mode == "blind":
+        found = [(m.start(), m.end(), m.group()[1:-1])
+                 for m in re_data.PLACEHOLDER_RE.finditer(text)]
+        if len(found) == 1 and "-" in found[0][2]:
+            return found * 2
+        return found if len(found) == 2 else []
+    types = (spec.entity_types[0], spec.entity_types[-1]) if spec.entity_types else ("E1", "E2")
+    spans = []
+    markers = re_data.DEFAULT_MARKERS
+    for (opening, closing), kind in zip((markers[:2], markers[2:]), types):
+        start = text.find(opening)
+        end = text.find(closing, start + len(opening)) if start >= 0 else -1
+        if end < 0:
+            return []
+        mention = text[start + len(opening):end]
+        start += len(opening) + len(mention) - len(mention.lstrip())
+        spans.append((start, start + len(mention.strip()), kind))
+    return spans
+
+
 def scores(gold: Sequence[str], pred: Sequence[str], spec: RelationSpec) -> dict:
     """BioBERT's binary scores for one positive class against a negative one (GAD, EU-ADR),
     else micro/macro over the positive classes (ChemProt, DDI; all classes without a
@@ -142,6 +187,7 @@ class RelationTask(Task):
     spec_file = SPEC_FILE
     model_inputs = MODEL_INPUTS
     label_features = ("label_id",)
+    writes_documents = True
 
     # ---- data --------------------------------------------------------------------------
     @functools.cached_property
@@ -318,6 +364,9 @@ class RelationTask(Task):
 
     def predict_texts(self, texts: Sequence[str]) -> list[dict]:
         return classify(self.classifier, texts, self.spec.labels, self.spec.entity_mode)
+
+    def prediction_document(self, record: dict) -> AnnotatedDocument:
+        return prediction_document(record, self.spec)
 
 
 def classify(classifier: Callable[[tf.Tensor], dict[str, tf.Tensor]], texts: Sequence[str],

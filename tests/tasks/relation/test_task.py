@@ -13,11 +13,13 @@ import tensorflow as tf
 from biobert_tf.tasks.relation import data as re_data
 from biobert_tf.tasks.relation import metrics as re_metrics
 from biobert_tf.bert.config import BertConfig
-from biobert_tf.engine import driver, run_dir
+from biobert_tf.annotation import pubtator
+from biobert_tf.engine import driver, prediction_formats, run_dir
 from biobert_tf.engine.file_prediction import predict_file
 from biobert_tf.tasks.relation.cross_validation import cross_validate
 from biobert_tf.tasks.relation.model import RelationSpec
-from biobert_tf.tasks.relation.task import RelationSettings, RelationTask, classify
+from biobert_tf.tasks.relation.task import RelationSettings, RelationTask, classify, \
+    prediction_document
 from helpers import REPO, serve_in_fresh_process, shared_file, xla_compiled_functions
 from helpers import re_vocab
 
@@ -197,6 +199,16 @@ def test_chemprot_markers_early_stopping_and_init_from_our_run(model_dir, chempr
     assert first["line"] == 1 and first["label"] in runner.spec.labels
     assert sum(first["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
     assert "error" in second
+    # Written for PubTator: the marked mentions as entities, and the relation unless negative.
+    pubtator_path = tmp_path / "out.pubtator"
+    prediction_formats.render_file(str(tmp_path / "out.jsonl"), str(pubtator_path), "pubtator",
+                                   runner.prediction_document)
+    documents = pubtator.parse(pubtator_path.read_text(encoding="utf-8"))
+    assert [(m.text, m.type) for m in documents[0].mentions] == [("EGFR", "E1"),
+                                                                  ("gefitinib", "E2")]
+    assert [(r.type, r.id1, r.id2) for r in documents[0].relations] == (
+        [] if first["label"] == runner.spec.negative else [(first["label"], "T0", "T1")])
+    assert documents[1].mentions == () and documents[1].relations == ()
     assert classify(runner.classifier, ["[E1] a [/E1] [E2] b [/E2]"], runner.spec.labels,
                     runner.spec.entity_mode)[0]["label"]
 
@@ -324,3 +336,34 @@ def test_mirrored_two_cpus_trains_and_keeps_test_order(model_dir, gad_dir, tmp_p
                              str(gad_dir / "1"), str(tmp_path / "out")],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0 and "same" in result.stdout, result.stderr[-3000:]
+
+
+def test_a_predicted_sentence_as_a_document():
+    gad = RelationSpec(("0", "1"), "blind", entity_types=("GENE", "DISEASE"),
+                       placeholders=("@GENE$", "@DISEASE$"))
+    text = "@DISEASE$ risk is raised by @GENE$ variants."
+    doc = prediction_document({"line": 3, "text": text, "label": "1", "score": 0.8}, gad)
+    doc.check_offsets()
+    assert [(e.id, e.text, e.type) for e in doc.entities] == [("T0", "@DISEASE$", "DISEASE"),
+                                                              ("T1", "@GENE$", "GENE")]
+    # e1 is the first placeholder in the sentence, as the encoder reads it.
+    assert [(r.type, r.e1, r.e2, r.score) for r in doc.relations] == [("1", "T0", "T1", 0.8)]
+    negative = prediction_document({"line": 3, "text": text, "label": "0", "score": 0.9}, gad)
+    assert negative.relations == [] and len(negative.entities) == 2
+    unread = prediction_document({"line": 4, "text": "no entity", "error": "..."}, gad)
+    assert unread.entities == [] and unread.relations == []
+
+    chemprot = RelationSpec(("false", "CPR:3"), "blind")
+    joint = prediction_document({"line": 1, "text": "@CHEM-GENE$ binds.", "label": "CPR:3",
+                                 "score": 0.6}, chemprot)
+    assert [(e.text, e.type) for e in joint.entities] == [("@CHEM-GENE$", "CHEM-GENE")]
+    assert [(r.e1, r.e2) for r in joint.relations] == [("T0", "T0")]
+
+    markers = RelationSpec(("false", "CPR:3"), "markers", entity_types=("CHEMICAL", "GENE"))
+    text = "[E2]  EGFR [/E2] is blocked by [E1] gefitinib [/E1]."
+    marked = prediction_document({"line": 1, "text": text, "label": "CPR:3", "score": 0.7},
+                                 markers)
+    marked.check_offsets()
+    assert [(e.id, e.text, e.type) for e in marked.entities] == [("T0", "EGFR", "GENE"),
+                                                                 ("T1", "gefitinib", "CHEMICAL")]
+    assert [(r.e1, r.e2) for r in marked.relations] == [("T1", "T0")]
