@@ -114,7 +114,8 @@ def is_done(shard: str) -> bool:
 def read_chunks(stem: str, path: str, input_format: str, documents_per_chunk: int,
                 prefix: str, fmt: formats.Format) -> Iterator[Chunk]:
     """The chunks of one input file, in order: `documents_per_chunk` documents each (bad
-    documents ride in the chunk where they occur and do not count)."""
+    documents ride in the chunk where they occur and do not count). A file without any record
+    is an error."""
     items: list[corpus.Document | corpus.BadDocument] = []
     documents, index = 0, 0
     for item in corpus.read_items(path, input_format):
@@ -125,6 +126,8 @@ def read_chunks(stem: str, path: str, input_format: str, documents_per_chunk: in
             items, documents, index = [], 0, index + 1
     if items:
         yield Chunk(shard_path(prefix, stem, index, fmt), items)
+    elif index == 0:
+        raise corpus.CorpusError(f"{path}: no documents in it")
 
 
 def annotate_chunk(annotator: Annotator, chunk: Chunk, fmt: formats.Format) -> dict:

@@ -231,8 +231,16 @@ def test_bioc_json_shards_read_back(inputs, exports, tmp_path):
     assert sidecar(prefix, "bioc-00000", ".bioc.json")["skipped"] == []
 
 
-def test_shard_names_and_the_run_record(tmp_path):
-    from tfrecords_tools.annotate import check_and_record_run, input_stem, named_inputs
+def test_shard_names_an_empty_input_and_the_run_record(tmp_path):
+    from biobert_tf.annotation.formats import FORMATS
+    from tfrecords_tools.annotate import check_and_record_run, input_stem, named_inputs, \
+        read_chunks
+    from tfrecords_tools.corpus import CorpusError
+
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    with pytest.raises(CorpusError, match=r"empty.txt: no documents in it$"):
+        list(read_chunks("empty", str(empty), "auto", 10, "out", FORMATS["pubtator"]))
 
     assert [input_stem(p) for p in ("in/pubmed23n0001.xml.gz", "docs.txt", "a.b.xml")] == [
         "pubmed23n0001", "docs", "a.b"]
