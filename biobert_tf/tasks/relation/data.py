@@ -161,7 +161,9 @@ def _stem(path: str) -> str:
     return os.path.splitext(os.path.basename(path))[0]
 
 
-def _placeholder_spans(sentence: str) -> tuple[Span, Span]:
+def placeholder_spans(sentence: str) -> tuple[Span, Span]:
+    """The spans of e1's and e2's placeholders (a combined one, @CHEM-GENE$, is both); a
+    ValueError unless the sentence holds exactly those."""
     found = list(PLACEHOLDER_RE.finditer(sentence))
     if len(found) == 2:
         return found[0].span(), found[1].span()
@@ -213,7 +215,7 @@ def read_biobert_tsv(path: str | os.PathLike) -> list[RelationExample]:
         if not sentence.strip():
             raise ReDataError(f"{path}:{number}: empty sentence")
         try:
-            e1, e2 = _placeholder_spans(sentence)
+            e1, e2 = placeholder_spans(sentence)
         except ValueError as e:
             raise ReDataError(f"{path}:{number}: {e}: {sentence[:200]!r}") from None
         examples.append(RelationExample(sentence, label, e1, e2, example_id, path, number))
@@ -240,7 +242,7 @@ def _string_field(record: dict, key: str, path: str, number: int, allow_int: boo
     return value
 
 
-def _find_marked(text: str, opening: str, closing: str) -> tuple[int, int]:
+def find_marked(text: str, opening: str, closing: str) -> tuple[int, int]:
     """(start of `opening`, start of `closing`) for the one marked mention, else ValueError."""
     count = text.count(opening)
     if count != 1:
@@ -261,7 +263,7 @@ def strip_scibert_markers(text: str) -> tuple[str, Span, Span]:
     """
     found = {}
     for name, (opening, closing) in (("e1", ("<< ", " >>")), ("e2", ("[[ ", " ]]"))):
-        start, close = _find_marked(text, opening, closing)
+        start, close = find_marked(text, opening, closing)
         if not text[start + len(opening):close].strip():
             raise ValueError(f"empty mention in {opening.strip()} {closing.strip()}")
         found[name] = (start, close, len(opening), len(closing))

@@ -145,24 +145,22 @@ def prediction_document(record: dict, spec: RelationSpec) -> AnnotatedDocument:
 def _entity_spans(text: str, spec: RelationSpec) -> list[tuple[int, int, str]]:
     """(start, end, type) of e1 and e2 in a sentence as the model reads it ([] when it does
     not hold them)."""
-    if spec.entity_mode == "blind":
-        found = [(m.start(), m.end(), m.group()[1:-1])
-                 for m in re_data.PLACEHOLDER_RE.finditer(text)]
-        if len(found) == 1 and "-" in found[0][2]:
-            return found * 2
-        return found if len(found) == 2 else []
-    types = (spec.entity_types[0], spec.entity_types[-1]) if spec.entity_types else ("E1", "E2")
-    spans = []
-    markers = re_data.DEFAULT_MARKERS
-    for (opening, closing), kind in zip((markers[:2], markers[2:]), types):
-        start = text.find(opening)
-        end = text.find(closing, start + len(opening)) if start >= 0 else -1
-        if end < 0:
-            return []
-        mention = text[start + len(opening):end]
-        start += len(opening) + len(mention) - len(mention.lstrip())
-        spans.append((start, start + len(mention.strip()), kind))
-    return spans
+    try:
+        if spec.entity_mode == "blind":
+            return [(start, end, text[start + 1:end - 1])
+                    for start, end in re_data.placeholder_spans(text)]
+        types = (spec.entity_types[0], spec.entity_types[-1]) if spec.entity_types \
+            else ("E1", "E2")
+        markers = re_data.DEFAULT_MARKERS
+        spans = []
+        for (opening, closing), kind in zip((markers[:2], markers[2:]), types):
+            start, end = re_data.find_marked(text, opening, closing)
+            mention = text[start + len(opening):end]
+            start += len(opening) + len(mention) - len(mention.lstrip())
+            spans.append((start, start + len(mention.strip()), kind))
+        return spans
+    except ValueError:
+        return []
 
 
 def scores(gold: Sequence[str], pred: Sequence[str], spec: RelationSpec) -> dict:
