@@ -19,6 +19,7 @@ import tensorflow as tf
 from absl import flags, logging
 
 from biobert_tf import atomic_files
+from biobert_tf.annotation import formats
 from biobert_tf.engine import distribute, file_prediction, prediction_formats, run_dir, \
     settings as settings_lib, training
 from biobert_tf.engine.settings import FineTuningSettings, RuntimeSettings
@@ -121,7 +122,7 @@ def run(task: Task) -> dict[str, dict]:
         logging.info("predicted %d documents of %s into %s", count, s.predict_file, records)
         if s.predict_format != "jsonl":
             path = os.path.join(s.output_dir,
-                                "file_predictions" + prediction_formats.FORMATS[s.predict_format])
+                                "file_predictions" + formats.FORMATS[s.predict_format].extension)
             prediction_formats.render_file(records, path, s.predict_format,
                                            task.prediction_document)
             logging.info("wrote them as %s into %s", s.predict_format, path)

@@ -20,10 +20,6 @@ from biobert_tf import atomic_files
 from biobert_tf.annotation import formats
 from biobert_tf.annotation.document import AnnotatedDocument, Entity, Passage, merge_entities
 
-# Format name → file extension ("jsonl" is --predict_file's own lines).
-FORMATS = {name: fmt.extension for name, fmt in formats.FORMATS.items()}
-
-
 ToDocument = Callable[[dict[str, Any]], AnnotatedDocument]
 
 

@@ -25,7 +25,7 @@ from typing import Any, Sequence, TypeVar
 
 from absl import flags
 
-from biobert_tf.engine import prediction_formats
+from biobert_tf.annotation import formats
 
 T = TypeVar("T")
 
@@ -194,4 +194,4 @@ class FineTuningSettings(TrainingSettings):
         "jsonl", "The format of --predict_file's output besides file_predictions.jsonl: for "
         "NER and RE also pubtator or bioc_json (file_predictions.pubtator, "
         "file_predictions.bioc.json; rendered from the jsonl, so changing the format "
-        "predicts nothing again).", choices=tuple(prediction_formats.FORMATS))
+        "predicts nothing again).", choices=tuple(formats.FORMATS))
