@@ -23,7 +23,7 @@ from biobert_tf.annotation import formats
 from biobert_tf.engine import distribute, file_prediction, prediction_formats, run_dir, \
     settings as settings_lib, training
 from biobert_tf.engine.settings import FineTuningSettings, RuntimeSettings
-from biobert_tf.engine.task import Task
+from biobert_tf.engine.task import DATA_SOURCE, Task
 
 
 def strategy_for(settings: RuntimeSettings, seed: int) -> tf.distribute.Strategy:
@@ -53,6 +53,8 @@ def adopt_saved_settings(task_class: type[Task], settings: FineTuningSettings,
                          given: frozenset[str]) -> FineTuningSettings:
     """See `settings_from_flags`."""
     out, init = settings.output_dir, settings.init_checkpoint
+    if given & set(DATA_SOURCE):  # data named on the command line: none of the saved source
+        given |= set(DATA_SOURCE)
     record = run_dir.own_record(out, task_class.name)
     if record is not None:
         return run_dir.reconcile(settings, given, record, out, task_class.model_settings,
@@ -75,12 +77,28 @@ def check_usage(task_class: type[Task], settings: FineTuningSettings) -> None:
         raise ValueError("nothing to do: set --do_train, --do_eval, --do_predict or "
                          "--export_dir" + (", --predict_text or --predict_file"
                                            if task_class.predicts_text else ""))
+    if settings.tfds_name:
+        check_tfds_usage(task_class, settings)
     if settings.predict_format != "jsonl" and not settings.predict_file:
         raise ValueError(f"--predict_format={settings.predict_format}: is the format of "
                          "--predict_file's output, and no --predict_file is given")
     if settings.predict_format != "jsonl" and not task_class.writes_documents:
         raise ValueError(f"--predict_format={settings.predict_format}: this task's predictions "
                          "are not annotations of a text; use --predict_format=jsonl")
+
+
+def check_tfds_usage(task_class: type[Task], settings: FineTuningSettings) -> None:
+    """--tfds_name names one of the task's data sets, and is the only data source."""
+    if settings.data_dir:
+        raise ValueError(f"--data_dir={settings.data_dir} and --tfds_name={settings.tfds_name}: "
+                         "give one of them")
+    builder = task_class.tfds_builder
+    if builder is None:
+        raise ValueError(f"--tfds_name={settings.tfds_name}: the {task_class.name} task has no "
+                         "TFDS data sets yet; give --data_dir")
+    if settings.tfds_name.split("/")[0] != builder:
+        raise ValueError(f"--tfds_name={settings.tfds_name}: the {task_class.name} task reads "
+                         f"{builder}/<config>")
 
 
 def results_dir_for(settings: FineTuningSettings, chief: bool) -> str:

@@ -167,6 +167,15 @@ class FineTuningSettings(TrainingSettings):
     """BioBERT's fine-tuning flags (run_ner, run_re, run_qa) and ours."""
 
     data_dir: str | None = option(None, "Directory with the task's train/dev/test files.")
+    tfds_name: str | None = option(
+        None, "Instead of --data_dir: a TFDS data set, prepared from BioBERT's files on first "
+        "use (NER: biobert_ner/ncbi_disease, biobert_ner/bc2gm, ...); the file flags name "
+        "its splits as they name files.")
+    tfds_data_dir: str | None = option(None, "Where TFDS keeps prepared data sets (TFDS's "
+                                       "default: ~/tensorflow_datasets).")
+    tfds_manual_dir: str | None = option(
+        None, "The datasets/ folder of BioBERT's release (NER/, RE/, QA/) that --tfds_name "
+        "is prepared from (default: TFDS's downloads/manual in --tfds_data_dir).")
     bert_config_file: str | None = option(
         None, "bert_config.json (default: the config beside --init_checkpoint).")
     vocab_file: str | None = option(None, "vocab.txt (default: the one beside "

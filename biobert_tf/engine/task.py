@@ -37,10 +37,13 @@ from biobert_tf.annotation.document import AnnotatedDocument
 from biobert_tf.bert import checkpoints
 from biobert_tf.bert.config import BertConfig
 from biobert_tf.bert.tokenization import BertTokenizer
-from biobert_tf.engine import batching, distribute, run_dir, serving, training
+from biobert_tf.engine import batching, distribute, run_dir, serving, tfds_source, training
 from biobert_tf.engine.settings import FineTuningSettings
 
 HISTORY_FILE = "dev_history.json"
+# Where the data is: a folder, or a TFDS data set. A run adopts the saved ones only when the
+# command line names none of them.
+DATA_SOURCE = ("data_dir", "tfds_name", "tfds_data_dir", "tfds_manual_dir")
 
 
 class Task(abc.ABC):
@@ -55,7 +58,9 @@ class Task(abc.ABC):
     # Settings that define the trained model, saved in task.json and taken from it later.
     model_settings: ClassVar[tuple[str, ...]] = ("do_lower_case", "max_seq_length")
     # Settings that say where the data was: defaults for a later run on the same directory.
-    data_settings: ClassVar[tuple[str, ...]] = ("data_dir",)
+    data_settings: ClassVar[tuple[str, ...]] = DATA_SOURCE
+    # The TFDS builder of the task's data sets (--tfds_name=BUILDER/CONFIG), if it has one.
+    tfds_builder: ClassVar[str | None] = None
     spec_file: ClassVar[str]  # what the task derives from its training data
     model_inputs: ClassVar[tuple[str, ...]]  # the features the model reads
     label_features: ClassVar[tuple[str, ...]]  # the features the objective reads besides
@@ -82,16 +87,29 @@ class Task(abc.ABC):
         files are not one per split overrides `data_files` instead)."""
         raise NotImplementedError(f"{type(self).__name__} names its files in data_files")
 
-    def data_files(self) -> dict[str, str]:
-        """{split: path} for the splits this run uses: "train" (with do_train), "dev" (with
-        do_eval, or for early stopping when the file exists), "test" (with do_predict)."""
+    def tfds_split(self, split: str) -> str:
+        """The TFDS split (of --tfds_name) that stands for a split's file (tasks with a TFDS
+        builder)."""
+        raise NotImplementedError(f"{type(self).__name__} reads no TFDS data set")
+
+    def split_source(self, split: str) -> str | tfds_source.Split:
+        """A split's file, or its TFDS split with --tfds_name."""
+        s = self.settings
+        if not s.tfds_name:
+            return self.split_path(split)
+        return tfds_source.Split(s.tfds_name, self.tfds_split(split), s.tfds_data_dir,
+                                 s.tfds_manual_dir)
+
+    def data_files(self) -> dict[str, str | tfds_source.Split]:
+        """{split: source} for the splits this run uses: "train" (with do_train), "dev" (with
+        do_eval, or for early stopping when it exists), "test" (with do_predict)."""
         s, files = self.settings, {}
         if s.do_train:
-            files["train"] = self.split_path("train")
-        if s.do_eval or (self.early_stopping and os.path.exists(self.split_path("dev"))):
-            files["dev"] = self.split_path("dev")
+            files["train"] = self.split_source("train")
+        if s.do_eval or (self.early_stopping and tfds_source.exists(self.split_source("dev"))):
+            files["dev"] = self.split_source("dev")
         if s.do_predict:
-            files["test"] = self.split_path("test")
+            files["test"] = self.split_source("test")
         return files
 
     @property
@@ -103,13 +121,21 @@ class Task(abc.ABC):
     def read_file(self, path: str) -> list:
         """The examples of one data file; bad input raises ValueError naming file:line."""
 
+    def from_tfds(self, rows: list[dict], info, source: tfds_source.Split) -> list:
+        """The examples of a TFDS split (`tfds_source.load_split`'s rows) as `read_file`
+        gives them (tasks with a TFDS builder)."""
+        raise NotImplementedError(f"{type(self).__name__} reads no TFDS data set")
+
     def examples(self, split: str) -> list:
         """The examples of a split (read once)."""
         if split not in self._examples:
-            path = self.data_files().get(split)
-            if path is None:
+            source = self.data_files().get(split)
+            if source is None:
                 raise ValueError(f"no {split} file: set the flag that names it")
-            self._examples[split] = self.read_file(path)
+            if isinstance(source, tfds_source.Split):
+                self._examples[split] = self.from_tfds(*tfds_source.load_split(source), source)
+            else:
+                self._examples[split] = self.read_file(source)
         return self._examples[split]
 
     def features(self, split: str) -> dict[str, np.ndarray]:
@@ -349,9 +375,10 @@ class Task(abc.ABC):
         """task.json and the encoder files, so that the run describes itself."""
         out = self.settings.output_dir
         os.makedirs(out, exist_ok=True)
-        # The data folder as an absolute path: a later run may start elsewhere.
-        data_dir = self.settings.data_dir and os.path.abspath(self.settings.data_dir)
-        run_dir.write_record(out, self.name, dataclasses.replace(self.settings, data_dir=data_dir),
+        # Data folders as absolute paths: a later run may start elsewhere.
+        folders = {name: os.path.abspath(getattr(self.settings, name)) for name in DATA_SOURCE
+                   if name.endswith("_dir") and getattr(self.settings, name)}
+        run_dir.write_record(out, self.name, dataclasses.replace(self.settings, **folders),
                              self.model_settings, self.data_settings)
         self.save_encoder_files(out)
 

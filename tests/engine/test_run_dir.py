@@ -166,3 +166,41 @@ def test_a_saved_dataclass_reads_back_exactly_and_is_written_atomically(tmp_path
     loaded = SavedSpec.load(str(tmp_path / "spec.json"))
     assert loaded == spec and isinstance(loaded.rate, float)
     assert [p.name for p in tmp_path.iterdir()] == ["spec.json"]
+
+
+def test_data_named_on_the_command_line_replaces_the_whole_saved_source(tmp_path):
+    from biobert_tf.engine.task import DATA_SOURCE
+    from biobert_tf.tasks.ner.task import NerSettings, NerTask
+
+    (tmp_path / "best").mkdir()
+    (tmp_path / "best" / "model.index").write_bytes(b"")
+    run_dir.write_record(str(tmp_path), "ner", NerSettings(
+        tfds_name="biobert_ner/bc2gm", tfds_manual_dir="/release", train_file="train.tsv"),
+        (), NerTask.data_settings)
+    settings = NerSettings(output_dir=str(tmp_path))
+    # Nothing given: the saved source, whole.
+    adopted = driver.adopt_saved_settings(NerTask, settings, frozenset())
+    assert (adopted.tfds_name, adopted.tfds_manual_dir, adopted.data_dir,
+            adopted.train_file) == ("biobert_ner/bc2gm", "/release", None, "train.tsv")
+    # A folder given: none of the saved TFDS source (the other data settings still apply).
+    adopted = driver.adopt_saved_settings(
+        NerTask, dataclasses.replace(settings, data_dir="data"), frozenset({"data_dir"}))
+    assert (adopted.data_dir, adopted.tfds_name, adopted.tfds_manual_dir,
+            adopted.train_file) == ("data", None, None, "train.tsv")
+    assert {"data_dir", "tfds_name"} <= set(DATA_SOURCE)
+
+
+@pytest.mark.parametrize("flags, message", [
+    ({"data_dir": "d"}, "--data_dir=d and --tfds_name=biobert_ner/bc2gm: give one of them"),
+    ({"tfds_name": "biobert_re/gad"}, "--tfds_name=biobert_re/gad: the ner task reads "
+                                      "biobert_ner/<config>")])
+def test_tfds_name_is_the_tasks_and_the_only_source(flags, message):
+    from biobert_tf.tasks.ner.task import NerSettings, NerTask
+
+    settings = NerSettings(output_dir="out", do_train=True, tfds_name="biobert_ner/bc2gm")
+    driver.check_usage(NerTask, settings)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        driver.check_usage(NerTask, dataclasses.replace(settings, **flags))
+    with pytest.raises(ValueError, match="the re task has no TFDS data sets yet"):
+        driver.check_usage(RelationTask, FineTuningSettings(output_dir="out", do_train=True,
+                                                            tfds_name="biobert_re/gad"))

@@ -19,8 +19,8 @@ from biobert_tf import atomic_files
 from biobert_tf.bert.modeling import BertEncoder
 from biobert_tf.engine import distribute, prediction_formats, run_dir, training
 from biobert_tf.engine.settings import FineTuningSettings, option
-from biobert_tf.engine.task import Task
-from biobert_tf.tasks.ner import inputs as ner_inputs
+from biobert_tf.engine.task import DATA_SOURCE, Task
+from biobert_tf.tasks.ner import inputs as ner_inputs, tfds_builder
 from biobert_tf.tasks.ner.bilstm.settings import BiLstmSettings
 from biobert_tf.tasks.ner.data import SCHEMES, Sentence, convert_scheme, detect_scheme, \
     label_list, read_conll, write_conll
@@ -110,22 +110,36 @@ class NerTask(Task):
     name = "ner"
     settings_class = NerSettings
     model_settings = ("do_lower_case", "max_seq_length", "window_stride", "use_crf", "model")
-    data_settings = ("data_dir", "train_file", "dev_file", "test_file")
+    data_settings = (*DATA_SOURCE, "train_file", "dev_file", "test_file")
     spec_file = LABELS_FILE
     model_inputs = ner_inputs.WordpieceFeatures.model_inputs
     label_features = ("label_ids",)
     sequence_outputs = ("tags", "confidence")
     writes_documents = True
     prediction_document = staticmethod(prediction_formats.entity_document)
+    tfds_builder = "biobert_ner"
 
     # ---- data --------------------------------------------------------------------------
-    def split_path(self, split: str) -> str:
+    def _file_flag(self, split: str) -> tuple[str, str]:
         s = self.settings
-        name = {"train": s.train_file, "dev": s.dev_file, "test": s.test_file}[split]
-        return os.path.join(s.data_dir or "", name)
+        return {"train": ("train_file", s.train_file), "dev": ("dev_file", s.dev_file),
+                "test": ("test_file", s.test_file)}[split]
+
+    def split_path(self, split: str) -> str:
+        return os.path.join(self.settings.data_dir or "", self._file_flag(split)[1])
+
+    def tfds_split(self, split: str) -> str:
+        flag, name = self._file_flag(split)
+        if name not in tfds_builder.TRAIN_FILE_SPLITS:
+            raise ValueError(f"--{flag}={name}: with --tfds_name the files are "
+                             f"{', '.join(tfds_builder.TRAIN_FILE_SPLITS)}")
+        return tfds_builder.TRAIN_FILE_SPLITS[name]
 
     def read_file(self, path: str) -> list[Sentence]:
         return read_conll(path)
+
+    def from_tfds(self, rows, info, source) -> list[Sentence]:
+        return tfds_builder.sentences(rows, info, source.manual_dir)
 
     def validate(self) -> None:
         """Also the encoder files and the window stride, before training."""

@@ -31,7 +31,7 @@ from biobert_tf import atomic_files, json_files
 from biobert_tf.bert.modeling import BertEncoder
 from biobert_tf.engine import distribute, training
 from biobert_tf.engine.settings import FineTuningSettings, option
-from biobert_tf.engine.task import Task
+from biobert_tf.engine.task import DATA_SOURCE, Task
 from biobert_tf.tasks.qa import bioasq
 from biobert_tf.tasks.qa import data as qa_data
 from biobert_tf.tasks.qa import metrics as qa_metrics
@@ -142,7 +142,7 @@ class QaTask(Task):
     settings_class = QaSettings
     # Defaults for later runs on the run directory (not --predict_file: it goes with
     # --golden_file, and each prediction names its own).
-    data_settings = ("data_dir", "train_file", "dev_file")
+    data_settings = (*DATA_SOURCE, "train_file", "dev_file")
     spec_file = SPEC_FILE
     main_score = "score"
     predicts_text = False

@@ -22,7 +22,7 @@ from biobert_tf.tasks.relation import metrics as re_metrics
 from biobert_tf.bert.modeling import BertEncoder
 from biobert_tf.engine import distribute, run_dir, training
 from biobert_tf.engine.settings import FineTuningSettings, option
-from biobert_tf.engine.task import Task
+from biobert_tf.engine.task import DATA_SOURCE, Task
 from biobert_tf.tasks.classification import ClassificationObjective
 from biobert_tf.tasks.relation.data import ReDataError, RelationExample
 from biobert_tf.tasks.relation.inputs import ENTITY_MODES, RelationEncoder, has_sentinel
@@ -180,7 +180,7 @@ class RelationTask(Task):
     name = "re"
     settings_class = RelationSettings
     model_settings = ("do_lower_case", "max_seq_length", "head", "lstm_units", "placeholders")
-    data_settings = ("data_dir", "task_name", "data_format", "train_file", "dev_file",
+    data_settings = (*DATA_SOURCE, "task_name", "data_format", "train_file", "dev_file",
                      "test_file")
     spec_file = SPEC_FILE
     model_inputs = MODEL_INPUTS

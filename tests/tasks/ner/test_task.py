@@ -3,6 +3,7 @@ SavedModel, and run_ner.py end to end."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -236,6 +237,21 @@ def test_run_ner_trains_predicts_every_test_token_and_exports(tiny_model_dir, ne
     assert "eval_results.txt" in os.listdir(out) and "labels.json" in os.listdir(out)
     assert len(json.loads((out / "dev_history.json").read_text())) >= 1
     if use_crf:
+        # The same test set as a TFDS data set (prepared from a release-like folder): the
+        # same predictions and scores; the saved --data_dir is not taken with --tfds_name.
+        release = tmp_path / "release" / "NER" / "NCBI-disease"
+        release.mkdir(parents=True)
+        for name in ("train.tsv", "devel.tsv", "test.tsv"):
+            shutil.copy(ner_data_dir / name, release / name)
+        tfds_run = run_ner(f"--output_dir={out}", "--do_predict",
+                           "--tfds_name=biobert_ner/ncbi_disease",
+                           f"--tfds_data_dir={tmp_path / 'tfds'}",
+                           f"--tfds_manual_dir={tmp_path / 'release'}")
+        assert tfds_run.returncode == 0, tfds_run.stderr[-4000:]
+        [fresh] = [p for p in out.iterdir() if p.name.startswith("predict-")]
+        assert (fresh / "test_results.txt").read_text() == report
+        assert (fresh / "NER_result_conll.txt").read_bytes() == \
+            (out / "NER_result_conll.txt").read_bytes()
         return
     assert (tmp_path / "saved_model" / "saved_model.pb").exists()
     tagged = json.loads((out / "text_predictions.jsonl").read_text().splitlines()[0])
