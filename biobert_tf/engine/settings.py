@@ -169,7 +169,7 @@ class FineTuningSettings(TrainingSettings):
     data_dir: str | None = option(None, "Directory with the task's train/dev/test files.")
     tfds_name: str | None = option(
         None, "Instead of --data_dir: a TFDS data set, prepared from BioBERT's files on first "
-        "use (NER: biobert_ner/ncbi_disease, biobert_ner/bc2gm, ...); the file flags name "
+        "use (biobert_ner/ncbi_disease, biobert_re/gad_fold1, ...); the file flags name "
         "its splits as they name files.")
     tfds_data_dir: str | None = option(None, "Where TFDS keeps prepared data sets (TFDS's "
                                        "default: ~/tensorflow_datasets).")

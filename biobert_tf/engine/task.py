@@ -126,16 +126,19 @@ class Task(abc.ABC):
         gives them (tasks with a TFDS builder)."""
         raise NotImplementedError(f"{type(self).__name__} reads no TFDS data set")
 
+    def read_source(self, source: str | tfds_source.Split) -> list:
+        """The examples of a file or a TFDS split."""
+        if isinstance(source, tfds_source.Split):
+            return self.from_tfds(*tfds_source.load_split(source), source)
+        return self.read_file(source)
+
     def examples(self, split: str) -> list:
         """The examples of a split (read once)."""
         if split not in self._examples:
             source = self.data_files().get(split)
             if source is None:
                 raise ValueError(f"no {split} file: set the flag that names it")
-            if isinstance(source, tfds_source.Split):
-                self._examples[split] = self.from_tfds(*tfds_source.load_split(source), source)
-            else:
-                self._examples[split] = self.read_file(source)
+            self._examples[split] = self.read_source(source)
         return self._examples[split]
 
     def features(self, split: str) -> dict[str, np.ndarray]:

@@ -23,6 +23,13 @@ import os
 import tensorflow_datasets as tfds
 
 RELEASE_URL = "https://github.com/dmis-lab/biobert"
+# Every config cites BioBERT (beside its corpus) and names the release's licence.
+BIOBERT = """@article{lee2020biobert,
+  title={{BioBERT}: a pre-trained biomedical language representation model for biomedical text mining},
+  author={Lee, Jinhyuk and Yoon, Wonjin and Kim, Sungdong and Kim, Donghyeon and Kim, Sunkyu and So, Chan Ho and Kang, Jaewoo},
+  journal={Bioinformatics}, volume={36}, number={4}, pages={1234--1240}, year={2020}}"""
+BIOBERT_LICENSE = ("The BioBERT authors' preprocessed release (MIT); the corpus under its own "
+                   "terms.")
 
 
 @dataclasses.dataclass
@@ -46,6 +53,14 @@ def release_path(manual_dir: str, relative: str) -> str:
                 first = entry
                 break
     return os.path.join(manual_dir, first, rest)
+
+
+def source_path(source: bytes, info: tfds.core.DatasetInfo, manual_dir: str | None) -> str:
+    """The file an example came from (its `source` feature), for messages that name file:line:
+    under `manual_dir`, else "tfds:NAME/FILE"."""
+    relative = source.decode("utf-8")
+    return (release_path(manual_dir, relative) if manual_dir
+            else f"tfds:{info.full_name}/{relative}")
 
 
 def check_manual_dir(name: str, config: ReleaseConfig, manual_dir: str) -> dict[str, str]:

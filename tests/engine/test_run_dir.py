@@ -201,6 +201,8 @@ def test_tfds_name_is_the_tasks_and_the_only_source(flags, message):
     driver.check_usage(NerTask, settings)
     with pytest.raises(ValueError, match=re.escape(message)):
         driver.check_usage(NerTask, dataclasses.replace(settings, **flags))
-    with pytest.raises(ValueError, match="the re task has no TFDS data sets yet"):
-        driver.check_usage(RelationTask, FineTuningSettings(output_dir="out", do_train=True,
-                                                            tfds_name="biobert_re/gad"))
+    from biobert_tf.tasks.qa.task import QaSettings, SpanQaTask
+
+    with pytest.raises(ValueError, match="the qa task has no TFDS data sets yet"):
+        driver.check_usage(SpanQaTask, QaSettings(output_dir="out", do_train=True,
+                                                  tfds_name="biobert_qa/bioasq_4b"))

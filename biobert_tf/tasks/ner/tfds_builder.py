@@ -21,15 +21,9 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from biobert_tf.engine import tfds_source
-from biobert_tf.engine.tfds_source import ReleaseConfig
+from biobert_tf.engine.tfds_source import BIOBERT, BIOBERT_LICENSE, ReleaseConfig
 from biobert_tf.tasks.ner.data import Sentence, label_list, read_conll
 
-BIOBERT = """@article{lee2020biobert,
-  title={{BioBERT}: a pre-trained biomedical language representation model for biomedical text mining},
-  author={Lee, Jinhyuk and Yoon, Wonjin and Kim, Sungdong and Kim, Donghyeon and Kim, Sunkyu and So, Chan Ho and Kang, Jaewoo},
-  journal={Bioinformatics}, volume={36}, number={4}, pages={1234--1240}, year={2020}}"""
-BIOBERT_LICENSE = ("The BioBERT authors' preprocessed release (MIT); the corpus under its own "
-                   "terms.")
 
 # (config, release folder, what it tags, the corpus's citation)
 _SETS = [
@@ -123,12 +117,7 @@ def sentences(rows: Sequence[dict], info: tfds.core.DatasetInfo,
     """TFDS examples of `biobert_ner` back as the sentences `read_conll` gives, their path
     the file under `manual_dir` (else "tfds:NAME/FILE")."""
     names = info.features["tags"].feature.names
-
-    def path(source: bytes) -> str:
-        source = source.decode("utf-8")
-        return (tfds_source.release_path(manual_dir, source) if manual_dir
-                else f"tfds:{info.full_name}/{source}")
-
     return [Sentence(tuple(t.decode("utf-8") for t in row["tokens"]),
-                     tuple(names[i] for i in row["tags"]), path(row["source"]), int(row["line"]))
+                     tuple(names[i] for i in row["tags"]),
+                     tfds_source.source_path(row["source"], info, manual_dir), int(row["line"]))
             for row in rows]

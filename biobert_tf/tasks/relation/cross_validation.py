@@ -1,5 +1,6 @@
-"""BioBERT's k-fold protocol for GAD and EU-ADR: `data_dir/1..k/{train,test}` each trained and
-scored into `output_dir/1..k` through the driver; `cv_results.json` / `.txt` hold every
+"""BioBERT's k-fold protocol for GAD and EU-ADR: `data_dir/1..k/{train,test}` (with --tfds_name
+`biobert_re/gad`: the configs `gad_fold1..k`) each trained and scored into `output_dir/1..k`
+through the driver; `cv_results.json` / `.txt` hold every
 score's mean ± sample std over the folds. Finished folds are read back, not retrained."""
 
 from __future__ import annotations
@@ -32,10 +33,14 @@ def _read_scores(path: str) -> dict[str, float]:
 def cross_validate(settings: RelationSettings, strategy: tf.distribute.Strategy,
                    folds: int) -> dict:
     """Trains and scores every fold; the summary {score: {mean, std, values}}."""
+    if settings.tfds_name:
+        driver.check_tfds_usage(RelationTask, settings)
     fold_scores = []
     for fold in range(1, folds + 1):
+        source = ({"tfds_name": f"{settings.tfds_name}_fold{fold}"} if settings.tfds_name else
+                  {"data_dir": os.path.join(settings.data_dir or "", str(fold))})
         fold_settings = dataclasses.replace(
-            settings, data_dir=os.path.join(settings.data_dir or "", str(fold)),
+            settings, **source,
             output_dir=os.path.join(settings.output_dir, str(fold)), do_train=True,
             do_eval=False, do_predict=True, export_dir=None, predict_text=None,
             predict_file=None)
@@ -44,7 +49,8 @@ def cross_validate(settings: RelationSettings, strategy: tf.distribute.Strategy,
             fold_scores.append(_read_scores(done))
             logging.info("fold %d: already scored (%s)", fold, done)
             continue
-        logging.info("fold %d of %d: %s", fold, folds, fold_settings.data_dir)
+        logging.info("fold %d of %d: %s", fold, folds,
+                     fold_settings.tfds_name or fold_settings.data_dir)
         result = driver.run(RelationTask(fold_settings, strategy))["test"]
         fold_scores.append({k: v for k, v in result.items()
                             if k not in ("probabilities", "predicted")})

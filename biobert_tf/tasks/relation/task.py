@@ -18,9 +18,9 @@ from biobert_tf import atomic_files
 from biobert_tf.annotation.document import AnnotatedDocument, Entity, Passage, Relation, \
     merge_entities
 from biobert_tf.tasks.relation import data as re_data
-from biobert_tf.tasks.relation import metrics as re_metrics
+from biobert_tf.tasks.relation import metrics as re_metrics, tfds_builder as re_tfds
 from biobert_tf.bert.modeling import BertEncoder
-from biobert_tf.engine import distribute, run_dir, training
+from biobert_tf.engine import distribute, run_dir, tfds_source, training
 from biobert_tf.engine.settings import FineTuningSettings, option
 from biobert_tf.engine.task import DATA_SOURCE, Task
 from biobert_tf.tasks.classification import ClassificationObjective
@@ -186,6 +186,7 @@ class RelationTask(Task):
     model_inputs = MODEL_INPUTS
     label_features = ("label_id",)
     writes_documents = True
+    tfds_builder = "biobert_re"
 
     # ---- data --------------------------------------------------------------------------
     @functools.cached_property
@@ -209,6 +210,19 @@ class RelationTask(Task):
     def read_file(self, path: str) -> list[RelationExample]:
         return re_data.read_relations(path, self.data_format)
 
+    def tfds_split(self, split: str) -> str:
+        s = self.settings
+        flag, name = {"train": ("train_file", s.train_file), "dev": ("dev_file", s.dev_file),
+                      "test": ("test_file", s.test_file)}[split]
+        stem = os.path.splitext(name)[0] if name else split
+        if stem not in re_tfds.SPLITS:
+            raise ValueError(f"--{flag}={name}: with --tfds_name the files are train, dev and "
+                             "test (.tsv or .jsonl)")
+        return re_tfds.SPLITS[stem]
+
+    def from_tfds(self, rows, info, source) -> list[RelationExample]:
+        return re_tfds.relation_examples(rows, info, source.manual_dir)
+
     def validate(self) -> None:
         if len(self.settings.placeholders) != 2:
             raise ValueError(f"--placeholders needs two values, got "
@@ -226,9 +240,9 @@ class RelationTask(Task):
         # Labels of every split there is, so that none is missing at evaluation.
         examples = list(train)
         for split in ("dev", "test"):
-            if os.path.exists(self.split_path(split)):
+            if tfds_source.exists(self.split_source(split)):
                 examples += self.examples(split) if split in self.data_files() else \
-                    self.read_file(self.split_path(split))
+                    self.read_source(self.split_source(split))
         mode = s.entity_mode
         if mode == "auto":
             mode = "blind" if all(is_blinded(x) for x in train) else "markers"
@@ -236,7 +250,7 @@ class RelationTask(Task):
         spec = RelationSpec(tuple(re_data.label_list(examples)), mode, s.head, s.lstm_units,
                             types, placeholders)
         if len(spec.labels) < 2:
-            raise ValueError(f"{self.split_path('train')}: only one label ({spec.labels[0]!r}); a "
+            raise ValueError(f"{self.split_source('train')}: only one label ({spec.labels[0]!r}); a "
                              "relation classifier needs at least two")
         logging.info("labels %s (negative: %s), entity mode %s, head %s, entity types %s",
                      list(spec.labels), spec.negative, spec.entity_mode, spec.head,
