@@ -35,9 +35,11 @@ BIOBERT_LICENSE = ("The BioBERT authors' preprocessed release (MIT); the corpus 
 @dataclasses.dataclass
 class ReleaseConfig(tfds.core.BuilderConfig):
     """One data set of the release: the files of its splits (relative to the manual folder,
-    e.g. {"train": "NER/NCBI-disease/train.tsv"}) and its dataset card."""
+    e.g. {"train": "NER/NCBI-disease/train.tsv"}; the `optional` splits' files may be absent:
+    the split is then left out) and its dataset card."""
 
     files: dict[str, str] = dataclasses.field(default_factory=dict)
+    optional: tuple[str, ...] = ()
     homepage: str = RELEASE_URL
     citation: str = ""
     license: str = ""
@@ -64,14 +66,15 @@ def source_path(source: bytes, info: tfds.core.DatasetInfo, manual_dir: str | No
 
 
 def check_manual_dir(name: str, config: ReleaseConfig, manual_dir: str) -> dict[str, str]:
-    """{split: path} of a config's files under `manual_dir`; a FileNotFoundError naming the
-    missing files (and the ones found) otherwise."""
+    """{split: path} of a config's files under `manual_dir` (optional ones when present); a
+    FileNotFoundError naming the missing files (and the ones found) otherwise."""
     if not os.path.isdir(manual_dir) or not os.listdir(manual_dir):
         raise FileNotFoundError(
             errno.ENOENT, f"{name}: no manual folder with BioBERT's datasets here: put the "
             f"datasets/ folder of its preprocessed release ({RELEASE_URL}) there, or pass "
             "--tfds_manual_dir (tfds: DownloadConfig(manual_dir=...))", manual_dir)
-    paths = {split: release_path(manual_dir, f) for split, f in config.files.items()}
+    paths = {split: release_path(manual_dir, f) for split, f in config.files.items()
+             if split not in config.optional or os.path.isfile(release_path(manual_dir, f))}
     missing = [config.files[s] for s, p in paths.items() if not os.path.isfile(p)]
     if len(missing) == len(paths):
         raise FileNotFoundError(errno.ENOENT, f"{name}: none of its files is here (expected "

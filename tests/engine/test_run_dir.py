@@ -203,6 +203,6 @@ def test_tfds_name_is_the_tasks_and_the_only_source(flags, message):
         driver.check_usage(NerTask, dataclasses.replace(settings, **flags))
     from biobert_tf.tasks.qa.task import QaSettings, SpanQaTask
 
-    with pytest.raises(ValueError, match="the qa task has no TFDS data sets yet"):
+    with pytest.raises(ValueError, match="the qa task does not read TFDS data sets yet"):
         driver.check_usage(SpanQaTask, QaSettings(output_dir="out", do_train=True,
                                                   tfds_name="biobert_qa/bioasq_4b"))

@@ -39,6 +39,20 @@ def test_a_missing_empty_or_partial_folder_names_what_is_expected(tmp_path):
         tfds_source.check_manual_dir("b/toy", CONFIG, str(tmp_path))
 
 
+def test_an_optional_file_that_is_absent_leaves_its_split_out(tmp_path):
+    config = ReleaseConfig(name="toy", files={"test": "QA/t.json", "train": "QA/train.json"},
+                           optional=("train",))
+    (tmp_path / "QA").mkdir()
+    (tmp_path / "QA" / "t.json").write_text("{}")
+    assert tfds_source.check_manual_dir("b/toy", config, str(tmp_path)) == {
+        "test": f"{tmp_path}/QA/t.json"}
+    (tmp_path / "QA" / "train.json").write_text("{}")
+    assert list(tfds_source.check_manual_dir("b/toy", config, str(tmp_path))) == ["test", "train"]
+    (tmp_path / "QA" / "t.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"b/toy: missing QA/t.json \(found QA/train.json\)"):
+        tfds_source.check_manual_dir("b/toy", config, str(tmp_path))
+
+
 def test_unknown_data_sets_and_configs_are_one_line(tmp_path):
     with pytest.raises(ValueError, match=r"^--tfds_name=mnist: not one of BioBERT's data sets"):
         tfds_source.builder("mnist")

@@ -1,0 +1,127 @@
+"""`biobert_qa`: BioBERT's BioASQ sets as a TFDS builder, two configs per challenge year.
+
+    import biobert_tf.tasks.qa.tfds_builder  # registers biobert_qa
+    import tensorflow_datasets as tfds
+    batch = tfds.load("biobert_qa/bioasq_4b", split="test_factoid_1", download_and_prepare_kwargs={
+        "download_config": tfds.download.DownloadConfig(manual_dir="datasets")})
+
+- `bioasq_Nb` (N = 4…7): BioBERT's SQuAD-format files, an example per (question, snippet)
+  pair as `data.read_squad` reads it: `id` (`<24-char question id>_NNN`), `question`,
+  `context`, `answers` (`text`, `answer_start`: a character offset into the context; none in
+  the test batches), `where` (the file and JSON location). Splits `test_factoid_1..5`, and
+  `train_factoid` when the release has that year's training file (optional).
+- `bioasq_Nb_golden`: the official golden files, a question per example as `data.read_golden`
+  reads it: `id`, `type`, `body`, `snippets`, `exact_answer` (canonical JSON of the file's
+  value, `null` when absent: its shape depends on the type and year, and BioASQ's scorers need
+  it unchanged). Splits `batch_1..5` and `all` (the year's whole golden file, optional).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Sequence
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from biobert_tf.engine import tfds_source
+from biobert_tf.engine.tfds_source import BIOBERT, BIOBERT_LICENSE, ReleaseConfig
+from biobert_tf.tasks.qa import data as qa_data
+from biobert_tf.tasks.qa.data import Answer, GoldenQuestion, QaExample
+
+_BIOASQ = """@article{tsatsaronis2015bioasq,
+  title={An overview of the {BIOASQ} large-scale biomedical semantic indexing and question answering competition},
+  author={Tsatsaronis, George and others}, journal={BMC Bioinformatics}, volume={16},
+  pages={138}, year={2015}}"""
+_LICENSE = (BIOBERT_LICENSE + " BioASQ's data needs a registration at bioasq.org, under its "
+            "terms of use.")
+YEARS = (4, 5, 6, 7)
+BATCHES = 5
+
+
+@dataclasses.dataclass
+class QaConfig(ReleaseConfig):
+    """A BioASQ year: its SQuAD-format pairs, or its golden questions."""
+
+    golden: bool = False
+
+
+def _pairs(year: int) -> QaConfig:
+    files = {f"test_factoid_{k}": f"QA/BioASQ/BioASQ-test-factoid-{year}b-{k}.json"
+             for k in range(1, BATCHES + 1)}
+    files["train_factoid"] = f"QA/BioASQ/BioASQ-train-factoid-{year}b.json"
+    return QaConfig(
+        name=f"bioasq_{year}b", version=tfds.core.Version("1.0.0"),
+        description=f"BioASQ {year}b factoid questions in BioBERT's SQuAD format: a (question, "
+        "snippet) pair per example; the test batches have no answers (score them with "
+        f"bioasq_{year}b_golden).", files=files, optional=("train_factoid",),
+        citation=_BIOASQ + "\n" + BIOBERT, license=_LICENSE)
+
+
+def _golden(year: int) -> QaConfig:
+    files = {f"batch_{k}": f"QA/BioASQ/{year}B{k}_golden.json" for k in range(1, BATCHES + 1)}
+    files["all"] = f"QA/BioASQ/{year}B_golden.json"
+    return QaConfig(
+        name=f"bioasq_{year}b_golden", version=tfds.core.Version("1.0.0"),
+        description=f"BioASQ {year}b's official golden questions (all types) with their "
+        "snippets and exact answers, per test batch.", files=files, optional=("all",),
+        citation=_BIOASQ + "\n" + BIOBERT, license=_LICENSE, golden=True)
+
+
+CONFIGS = [config for year in YEARS for config in (_pairs(year), _golden(year))]
+
+
+class BiobertQa(tfds_source.ReleaseBuilder):
+    """BioBERT's BioASQ data sets (module docstring)."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    BUILDER_CONFIGS = CONFIGS
+
+    def _features(self) -> tfds.features.FeaturesDict:
+        text = tfds.features.Text()
+        if self.builder_config.golden:
+            return tfds.features.FeaturesDict({
+                "id": text, "type": tfds.features.ClassLabel(names=qa_data.QUESTION_TYPES),
+                "body": text, "snippets": tfds.features.Sequence(text), "exact_answer": text,
+                "source": text})
+        return tfds.features.FeaturesDict({
+            "id": text, "question": text, "context": text,
+            "answers": tfds.features.Sequence({"text": text, "answer_start": np.int32}),
+            "where": text})
+
+    def _examples(self, paths: dict[str, str]) -> dict[str, list[tuple[str, dict]]]:
+        if self.builder_config.golden:
+            return {split: [(q.id, {"id": q.id, "type": q.type, "body": q.body,
+                                    "snippets": q.snippets,
+                                    "exact_answer": json.dumps(q.exact_answer),
+                                    "source": self.builder_config.files[split]})
+                            for q in qa_data.read_golden(path)]
+                    for split, path in paths.items()}
+        return {split: [(x.id, {"id": x.id, "question": x.question, "context": x.context,
+                                "answers": {"text": [a.text for a in x.answers],
+                                            "answer_start": [a.start for a in x.answers]},
+                                "where": x.where})
+                        for x in qa_data.read_squad(path)]
+                for split, path in paths.items()}
+
+
+def _text(value: bytes) -> str:
+    return value.decode("utf-8")
+
+
+def qa_examples(rows: Sequence[dict]) -> list[QaExample]:
+    """TFDS examples of a `bioasq_Nb` config back as `read_squad`'s examples."""
+    return [QaExample(_text(row["id"]), _text(row["question"]), _text(row["context"]),
+                      tuple(Answer(_text(t), int(s)) for t, s in
+                            zip(row["answers"]["text"], row["answers"]["answer_start"])),
+                      where=_text(row["where"]))
+            for row in rows]
+
+
+def golden_questions(rows: Sequence[dict]) -> list[GoldenQuestion]:
+    """TFDS examples of a `bioasq_Nb_golden` config back as `read_golden`'s questions."""
+    return [GoldenQuestion(_text(row["id"]), qa_data.QUESTION_TYPES[row["type"]],
+                           _text(row["body"]), json.loads(_text(row["exact_answer"])),
+                           tuple(_text(s) for s in row["snippets"]))
+            for row in rows]
