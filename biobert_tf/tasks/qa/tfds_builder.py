@@ -13,7 +13,7 @@
 - `bioasq_Nb_golden`: the official golden files, a question per example as `data.read_golden`
   reads it: `id`, `type`, `body`, `snippets`, `exact_answer` (canonical JSON of the file's
   value, `null` when absent: its shape depends on the type and year, and BioASQ's scorers need
-  it unchanged). Splits `batch_1..5` and `all` (the year's whole golden file, optional).
+  it unchanged). Splits `batch_1..5` and `whole_year` (the year's whole golden file, optional).
 """
 
 from __future__ import annotations
@@ -61,11 +61,11 @@ def _pairs(year: int) -> QaConfig:
 
 def _golden(year: int) -> QaConfig:
     files = {f"batch_{k}": f"QA/BioASQ/{year}B{k}_golden.json" for k in range(1, BATCHES + 1)}
-    files["all"] = f"QA/BioASQ/{year}B_golden.json"
+    files["whole_year"] = f"QA/BioASQ/{year}B_golden.json"
     return QaConfig(
         name=f"bioasq_{year}b_golden", version=tfds.core.Version("1.0.0"),
         description=f"BioASQ {year}b's official golden questions (all types) with their "
-        "snippets and exact answers, per test batch.", files=files, optional=("all",),
+        "snippets and exact answers, per test batch.", files=files, optional=("whole_year",),
         citation=_BIOASQ + "\n" + BIOBERT, license=_LICENSE, golden=True)
 
 

@@ -102,3 +102,14 @@ def test_the_run_scripts_file_names_map_to_splits():
     assert tfds_builder.TRAIN_FILE_SPLITS == {
         "train.tsv": "train", "devel.tsv": "validation", "test.tsv": "test",
         "train_dev.tsv": "train+validation"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config, folder", [("ncbi_disease", "NCBI-disease"), ("bc2gm", "BC2GM"),
+                                            ("bc5cdr_chem", "BC5CDR-chem"),
+                                            ("bc5cdr_typed", "BC5CDR-typed")])
+def test_whole_real_sets_prepare_to_the_readers_sentences(tmp_path, config, folder):
+    manual = shared_file("ner").parent  # ../shared/data: ner/ as the release's NER/
+    for split, name in tfds_builder.SPLIT_FILES.items():
+        sentences, _ = load(f"biobert_ner/{config}", split, tmp_path, manual)
+        assert sentences == read_conll(manual / "ner" / folder / name)

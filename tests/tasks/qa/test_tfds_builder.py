@@ -52,7 +52,7 @@ def test_golden_questions_are_read_goldens_and_score_the_same(manual_dir, tmp_pa
     assert questions == read_golden(path) and len(questions) == 12
     assert {q.type for q in questions} >= {"factoid", "list", "yesno"}
     assert sum(q.exact_answer is not None for q in questions) >= 9  # nested lists kept as is
-    assert "all" not in info.splits
+    assert "whole_year" not in info.splits
 
 
 def test_the_configs_name_their_release_files():
@@ -62,3 +62,18 @@ def test_the_configs_name_their_release_files():
         assert all(path.startswith("QA/BioASQ/") for path in config.files.values())
         assert len(config.optional) == 1 and config.optional[0] in config.files
         assert "@article{lee2020biobert" in config.citation and "bioasq.org" in config.license
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("year", [4, 5])
+def test_whole_real_years_prepare_to_the_readers_questions(tmp_path, year):
+    manual = shared_file("qa").parent  # ../shared/data: qa/ as the release's QA/
+    for config, convert, read in ((f"bioasq_{year}b", tfds_builder.qa_examples, read_squad),
+                                  (f"bioasq_{year}b_golden", tfds_builder.golden_questions,
+                                   read_golden)):
+        [files] = [c.files for c in tfds_builder.CONFIGS if c.name == config]
+        for split, name in files.items():
+            path = manual / name.replace("QA/", "qa/", 1)
+            if path.exists():
+                found, _ = rows(f"biobert_qa/{config}", split, tmp_path, manual)
+                assert convert(found) == read(str(path)), (config, split)

@@ -83,3 +83,14 @@ def test_every_config_names_its_release_files_a_citation_and_a_licence():
         assert set(config.files) in ({"train", "test"}, {"train", "validation", "test"})
         assert "@article{lee2020biobert" in config.citation and config.license
         assert config.citation.count("@") >= 2, config.name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config, folder", [*((f"gad_fold{k}", f"GAD/{k}") for k in range(1, 11)),
+                                            ("chemprot_scibert", "ChemProt")])
+def test_whole_real_sets_prepare_to_the_readers_examples(tmp_path, config, folder):
+    manual = shared_file("re").parent  # ../shared/data: re/ as the release's RE/
+    for split, name in tfds_builder.CONFIGS[[c.name for c in tfds_builder.CONFIGS].index(
+            config)].files.items():
+        examples, _ = load(f"biobert_re/{config}", split, tmp_path, manual)
+        assert examples == read_relations(manual / name.replace("RE/", "re/", 1))
