@@ -49,7 +49,8 @@ def test_an_optional_file_that_is_absent_leaves_its_split_out(tmp_path):
     (tmp_path / "QA" / "train.json").write_text("{}")
     assert list(tfds_source.check_manual_dir("b/toy", config, str(tmp_path))) == ["test", "train"]
     (tmp_path / "QA" / "t.json").unlink()
-    with pytest.raises(FileNotFoundError, match=r"b/toy: missing QA/t.json \(found QA/train.json\)"):
+    with pytest.raises(FileNotFoundError,
+                       match=r"b/toy: missing QA/t.json \(found QA/train.json\)"):
         tfds_source.check_manual_dir("b/toy", config, str(tmp_path))
 
 

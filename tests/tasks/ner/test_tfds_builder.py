@@ -61,9 +61,9 @@ def test_examples_are_the_readers_sentences_and_tags_the_files_tags(manual_dir, 
 
 
 def test_tfds_load_as_the_readme_shows(manual_dir, tmp_path):
+    config = tfds.download.DownloadConfig(manual_dir=str(manual_dir))
     dataset = tfds.load("biobert_ner/ncbi_disease", split="test", data_dir=str(tmp_path),
-                        download_and_prepare_kwargs={"download_config": tfds.download.DownloadConfig(
-                            manual_dir=str(manual_dir))})
+                        download_and_prepare_kwargs={"download_config": config})
     first = next(iter(tfds.as_numpy(dataset)))
     expected = read_conll(manual_dir / "ner" / "NCBI-disease" / "test.tsv")[0]
     assert [t.decode() for t in first["tokens"]] == list(expected.tokens)

@@ -1,5 +1,6 @@
 """`biobert_qa` built from cuts of BioASQ 4b: the SQuAD-format pairs are `read_squad`'s
-examples, the golden questions `read_golden`'s (exact answers unchanged), and the optional files leave their splits out."""
+examples, the golden questions `read_golden`'s (exact answers unchanged), and the optional
+files leave their splits out."""
 
 import json
 
