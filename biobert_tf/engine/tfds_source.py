@@ -172,5 +172,9 @@ def load_split(source: Split) -> tuple[list[dict], tfds.core.DatasetInfo]:
     tfds.display_progress_bar(False)  # the run scripts log their own progress
     found.download_and_prepare(
         download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+    absent = [part for part in source.split.split("+") if part not in found.info.splits]
+    if absent:  # TFDS's own error would be a library ValueError: a traceback
+        raise ValueError(f"{source.name} has no {' or '.join(absent)} split (its splits: "
+                         f"{', '.join(found.info.splits)})")
     dataset = found.as_dataset(split=source.split, shuffle_files=False)
     return list(tfds.as_numpy(dataset)), found.info

@@ -53,6 +53,10 @@ def test_examples_are_the_readers_and_labels_the_files_labels(manual_dir, tmp_pa
     assert list(info.splits) == list(files)  # GAD: no validation split, as in the release
     assert tfds_source.exists(tfds_source.Split(f"biobert_re/{config}", "validation")) == (
         "validation" in files)
+    if "validation" not in files:  # e.g. --do_eval on a GAD fold
+        with pytest.raises(ValueError, match=rf"^biobert_re/{config} has no validation split "
+                                             r"\(its splits: train, test\)$"):
+            load(f"biobert_re/{config}", "validation", tmp_path, manual_dir)
 
 
 def test_the_task_reads_the_same_examples_and_derives_the_same_spec(manual_dir, tmp_path):
