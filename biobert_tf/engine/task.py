@@ -61,6 +61,9 @@ class Task(abc.ABC):
     data_settings: ClassVar[tuple[str, ...]] = DATA_SOURCE
     # The TFDS builder of the task's data sets (--tfds_name=BUILDER/CONFIG), if it has one.
     tfds_builder: ClassVar[str | None] = None
+    # The setting that names each split's file (tasks whose files are one per split).
+    file_flags: ClassVar[dict[str, str]] = {"train": "train_file", "dev": "dev_file",
+                                            "test": "test_file"}
     spec_file: ClassVar[str]  # what the task derives from its training data
     model_inputs: ClassVar[tuple[str, ...]]  # the features the model reads
     label_features: ClassVar[tuple[str, ...]]  # the features the objective reads besides
@@ -86,6 +89,11 @@ class Task(abc.ABC):
         """The file of a split ("train", "dev", "test") as the settings name it (a task whose
         files are not one per split overrides `data_files` instead)."""
         raise NotImplementedError(f"{type(self).__name__} names its files in data_files")
+
+    def file_flag(self, split: str) -> tuple[str, str | None]:
+        """The flag that names a split's file (`file_flags`), and its value."""
+        name = self.file_flags[split]
+        return name, getattr(self.settings, name)
 
     def tfds_split(self, split: str) -> str:
         """The TFDS split (of --tfds_name) that stands for a split's file (tasks with a TFDS

@@ -73,8 +73,8 @@ def check_manual_dir(name: str, config: ReleaseConfig, manual_dir: str) -> dict[
             errno.ENOENT, f"{name}: no manual folder with BioBERT's datasets here: put the "
             f"datasets/ folder of its preprocessed release ({RELEASE_URL}) there, or pass "
             "--tfds_manual_dir (tfds: DownloadConfig(manual_dir=...))", manual_dir)
-    paths = {split: release_path(manual_dir, f) for split, f in config.files.items()
-             if split not in config.optional or os.path.isfile(release_path(manual_dir, f))}
+    paths = {split: release_path(manual_dir, f) for split, f in config.files.items()}
+    paths = {s: p for s, p in paths.items() if s not in config.optional or os.path.isfile(p)}
     missing = [config.files[s] for s, p in paths.items() if not os.path.isfile(p)]
     if len(missing) == len(paths):
         raise FileNotFoundError(errno.ENOENT, f"{name}: none of its files is here (expected "

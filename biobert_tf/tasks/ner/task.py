@@ -120,16 +120,11 @@ class NerTask(Task):
     tfds_builder = "biobert_ner"
 
     # ---- data --------------------------------------------------------------------------
-    def _file_flag(self, split: str) -> tuple[str, str]:
-        s = self.settings
-        return {"train": ("train_file", s.train_file), "dev": ("dev_file", s.dev_file),
-                "test": ("test_file", s.test_file)}[split]
-
     def split_path(self, split: str) -> str:
-        return os.path.join(self.settings.data_dir or "", self._file_flag(split)[1])
+        return os.path.join(self.settings.data_dir or "", self.file_flag(split)[1])
 
     def tfds_split(self, split: str) -> str:
-        flag, name = self._file_flag(split)
+        flag, name = self.file_flag(split)
         if name not in tfds_builder.TRAIN_FILE_SPLITS:
             raise ValueError(f"--{flag}={name}: with --tfds_name the files are "
                              f"{', '.join(tfds_builder.TRAIN_FILE_SPLITS)}")

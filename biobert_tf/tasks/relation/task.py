@@ -198,7 +198,7 @@ class RelationTask(Task):
 
     def split_path(self, split: str) -> str:
         s = self.settings
-        name = {"train": s.train_file, "dev": s.dev_file, "test": s.test_file}[split]
+        name = self.file_flag(split)[1]
         if name is None:
             extension = "tsv" if self.data_format in ("auto", "biobert_tsv") else "jsonl"
             name = f"{split}.{extension}"
@@ -211,9 +211,7 @@ class RelationTask(Task):
         return re_data.read_relations(path, self.data_format)
 
     def tfds_split(self, split: str) -> str:
-        s = self.settings
-        flag, name = {"train": ("train_file", s.train_file), "dev": ("dev_file", s.dev_file),
-                      "test": ("test_file", s.test_file)}[split]
+        flag, name = self.file_flag(split)
         stem = os.path.splitext(name)[0] if name else split
         if stem not in re_tfds.SPLITS:
             raise ValueError(f"--{flag}={name}: with --tfds_name the files are train, dev and "
@@ -250,8 +248,8 @@ class RelationTask(Task):
         spec = RelationSpec(tuple(re_data.label_list(examples)), mode, s.head, s.lstm_units,
                             types, placeholders)
         if len(spec.labels) < 2:
-            raise ValueError(f"{self.split_source('train')}: only one label ({spec.labels[0]!r}); a "
-                             "relation classifier needs at least two")
+            raise ValueError(f"{self.split_source('train')}: only one label "
+                             f"({spec.labels[0]!r}); a relation classifier needs at least two")
         logging.info("labels %s (negative: %s), entity mode %s, head %s, entity types %s",
                      list(spec.labels), spec.negative, spec.entity_mode, spec.head,
                      list(spec.entity_types) or "not named")
