@@ -33,7 +33,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -90,12 +90,13 @@ else:
 
 
 def run(command: list[str], output_dirs: list[str], kill_at: int = 0,
-        timeout: int = 600) -> str:
+        timeout: int = 600, python: Sequence[str] = (sys.executable,)) -> str:
     """Runs `command` (a run script and its flags) into each output directory in turn, in one
     process; with `kill_at`, the last run is killed after the checkpoint of that step. Returns
-    the log."""
+    the log. `python` is the interpreter's command line (the tests pass their fork server's:
+    the process kills itself, so it need not be a fresh one)."""
     job = {"command": command, "output_dirs": [str(d) for d in output_dirs], "kill_at": kill_at}
-    result = subprocess.run([sys.executable, "-c", KILLABLE, json.dumps(job)],
+    result = subprocess.run([*python, "-c", KILLABLE, json.dumps(job)],
                             capture_output=True, text=True, timeout=timeout, cwd=str(REPO),
                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
     if kill_at:

@@ -1,14 +1,17 @@
-"""Test helpers: paths to ../shared/data and its files, and serving a SavedModel in a fresh process."""
+"""Test helpers: paths to ../shared/data and its files, command lines through the fork server,
+and serving a SavedModel in a fresh process."""
 
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import atexit  # noqa: E402
 import itertools  # noqa: E402
 import json  # noqa: E402
 import pathlib  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -17,6 +20,25 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 MARKER_TOKENS = ["[unused0]", "[unused1]", "[unused2]", "[unused3]"]
 CORPUS = SHARED_DATA / "corpus" / "bioasq_abstracts.txt"
 NER_DIR = SHARED_DATA / "ner"
+
+
+FORK_SERVER = REPO / "tests" / "fork_server.py"
+_fork_server = {}
+
+
+def python(*args: str) -> list[str]:
+    """The command line `python ARGS` for subprocess.run or Popen, run by this test process's
+    fork server (tests/fork_server.py: no TensorFlow import per command). Commands whose test
+    is about a fresh process (import-time output, kill -9) use `sys.executable` instead."""
+    if "socket" not in _fork_server:
+        folder = tempfile.mkdtemp(prefix="fork_server-")
+        path = os.path.join(folder, "socket")
+        server = subprocess.Popen([sys.executable, str(FORK_SERVER), "--serve", path],
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+        atexit.register(server.kill)
+        assert server.stdout.readline() == "ready\n", "the fork server did not start"
+        _fork_server["socket"] = path
+    return [sys.executable, "-I", "-S", str(FORK_SERVER), _fork_server["socket"], *args]
 
 
 def shared_file(*parts) -> pathlib.Path:

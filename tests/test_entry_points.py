@@ -3,19 +3,18 @@ stderr that names the file (and line) or the flag, never a traceback."""
 
 import os
 import subprocess
-import sys
 
 import pytest
 import tensorflow as tf
 
 from biobert_tf import resources
-from helpers import REPO
+from helpers import REPO, python
 
 VOCAB = resources.path(resources.DEMO_VOCAB)
 
 
 def run(module, *args):
-    result = subprocess.run([sys.executable, "-m", module, *args], capture_output=True,
+    result = subprocess.run([*python(), "-m", module, *args], capture_output=True,
                             text=True, timeout=300, cwd=REPO)
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     assert result.returncode == 1

@@ -4,11 +4,10 @@ shared settings (not the libraries' internals), and a wrong flag is one line."""
 
 import json
 import subprocess
-import sys
 
 import pytest
 
-from helpers import REPO
+from helpers import REPO, python
 
 # command → (the settings class its flags are generated from, flags --help must show)
 COMMANDS = {
@@ -88,7 +87,7 @@ def checked():
     """CHECK_ALL's results, keyed by command (as in COMMANDS)."""
     jobs = [[str(REPO / name), target, list(SHARED + shown), OWN_DEFAULTS.get(name, {})]
             for name, (target, shown) in COMMANDS.items()]
-    result = subprocess.run([sys.executable, "-c", CHECK_ALL, json.dumps(jobs)],
+    result = subprocess.run([*python(), "-c", CHECK_ALL, json.dumps(jobs)],
                             capture_output=True, text=True, timeout=300, cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads(result.stdout.splitlines()[-1])
@@ -104,7 +103,7 @@ def test_flags_are_the_settings_fields_and_help_lists_them(checked, name):
 
 
 def test_a_wrong_flag_through_a_real_command_line():
-    wrong = subprocess.run([sys.executable, str(REPO / "run_re.py"), "--no_such_flag=1"],
+    wrong = subprocess.run([*python(), str(REPO / "run_re.py"), "--no_such_flag=1"],
                            capture_output=True, text=True, timeout=300, cwd=REPO)
     assert wrong.returncode != 0
     assert "no_such_flag" in wrong.stderr and "Traceback" not in wrong.stderr

@@ -1,12 +1,12 @@
 import subprocess
-import sys
 
 from biobert_tf import resources
+from helpers import python
 
 
 def test_selfcheck_builds_tokenizes_and_runs():
     result = subprocess.run(
-        [sys.executable, "-m", "biobert_tf.selfcheck",
+        [*python(), "-m", "biobert_tf.selfcheck",
          f"--bert_config_file={resources.path(resources.DEMO_CONFIG)}",
          "--text=IL-2 (p<0.05) rose."], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -5,7 +5,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -17,7 +16,7 @@ from biobert_tf.bert.checkpoints import CheckpointError
 from biobert_tf.bert.config import BertConfig, ConfigError
 from biobert_tf.bert.modeling import BertEncoder
 from biobert_tf.bert.tokenization import BertTokenizer
-from helpers import corpus_lines
+from helpers import corpus_lines, python
 
 
 def google_variables(config: BertConfig, seed=0) -> dict[str, np.ndarray]:
@@ -354,7 +353,7 @@ def test_keras_hub_preset_round_trip(tmp_path, tiny_config, hidden_act):
 def test_convert_command_line(google_checkpoint, tmp_path):
     prefix, variables = google_checkpoint
     out = tmp_path / "hf_out"
-    result = subprocess.run([sys.executable, "-m", "biobert_tf.bert.convert", f"--input={prefix}",
+    result = subprocess.run([*python(), "-m", "biobert_tf.bert.convert", f"--input={prefix}",
                              f"--output={out}", "--to=hf"], capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -4,7 +4,6 @@ clipping, checkpoints, and equivalence of a 2-replica MirroredStrategy step with
 import json
 import os
 import subprocess
-import sys
 import textwrap
 
 import keras
@@ -14,7 +13,7 @@ import tensorflow as tf
 
 from biobert_tf.bert.modeling import BertEncoder, BertPretrainer
 from biobert_tf.engine import optimization
-from helpers import xla_must_compile
+from helpers import python, xla_must_compile
 from biobert_tf.engine.optimization import (AdamWeightDecay, Lamb, WarmupLinearDecay,
                                             clip_gradients, create_optimizer,
                                             learning_rate_schedule, trust_ratio)
@@ -334,7 +333,7 @@ _TWO_REPLICA_SCRIPT = textwrap.dedent("""
 
 def test_two_replica_step_equals_one_device_step():
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    proc = subprocess.run([sys.executable, "-c", _TWO_REPLICA_SCRIPT], env=env,
+    proc = subprocess.run([*python(), "-c", _TWO_REPLICA_SCRIPT], env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])

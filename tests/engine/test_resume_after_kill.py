@@ -13,7 +13,7 @@ import sys
 import pytest
 import tensorflow as tf
 
-from helpers import REPO
+from helpers import REPO, python
 
 sys.path.insert(0, str(REPO / "bench"))
 import kill_resume  # noqa: E402
@@ -50,10 +50,10 @@ def test_a_killed_run_resumes_to_the_uninterrupted_weights(cases, tmp_path, name
     command = [flag for flag in cases[name].command if flag not in ("--do_predict", "--do_eval")
                ] + [f"--distribution_strategy={strategy}", "--nojit_compile"]
     straight, killed = tmp_path / "straight", tmp_path / "killed"
-    kill_resume.run(command, [straight, killed], kill_at=kill_at)
+    kill_resume.run(command, [straight, killed], kill_at=kill_at, python=python())
     end = int(tf.train.latest_checkpoint(str(straight)).rsplit("-", 1)[1])
     assert int(tf.train.latest_checkpoint(str(killed)).rsplit("-", 1)[1]) == kill_at < end
-    log = kill_resume.run(command, [killed])
+    log = kill_resume.run(command, [killed], python=python())
     assert f"restored step {kill_at}" in log
     difference = kill_resume.compare(kill_resume.final_tensors(str(straight)),
                                      kill_resume.final_tensors(str(killed)))

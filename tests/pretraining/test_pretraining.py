@@ -24,7 +24,7 @@ from biobert_tf.pretraining.run import PretrainingSettings, check_usage
 from tfrecords_tools import pipeline
 from tfrecords_tools.corpus import read_documents
 from tfrecords_tools.instances import InstanceOptions
-from helpers import REPO, shared_file
+from helpers import REPO, python, shared_file
 
 SEQ, PRED = 32, 5
 VOCAB = resources.path(resources.DEMO_VOCAB)
@@ -56,8 +56,10 @@ def data_dir(tmp_path_factory):
     return directory
 
 
-def run_pretraining(data_dir, output_dir, *extra, wait=True, env=None):
-    args = [sys.executable, str(REPO / "run_pretraining.py"), f"--input_file={data_dir}/data-*.tfrecord",
+def run_pretraining(data_dir, output_dir, *extra, wait=True, env=None, fresh=False):
+    """Runs the command and returns its log; `wait=False` returns the started process,
+    `fresh=True` makes that a real process (kill -9 must hit the process that writes)."""
+    args = [*([sys.executable] if fresh else python()), str(REPO / "run_pretraining.py"), f"--input_file={data_dir}/data-*.tfrecord",
             f"--output_dir={output_dir}", f"--bert_config_file={data_dir}/bert_config.json",
             f"--vocab_file={VOCAB}", f"--max_seq_length={SEQ}", f"--max_predictions_per_seq={PRED}",
             "--train_batch_size=8", "--learning_rate=1e-3", "--num_warmup_steps=2", *extra]
@@ -101,7 +103,7 @@ def test_train_eval_export_and_resume_after_kill(data_dir, tmp_path):
     checkpoints.load_pretraining_model(str(tmp_path / "straight" / "tf1"), require_heads=True)
     # Evaluating the run needs only its directory and the data (the config was saved).
     evaluated = subprocess.run(
-        [sys.executable, str(REPO / "run_pretraining.py"), f"--input_file={data_dir}/data-*.tfrecord",
+        [*python(), str(REPO / "run_pretraining.py"), f"--input_file={data_dir}/data-*.tfrecord",
          f"--output_dir={tmp_path / 'straight'}", f"--max_seq_length={SEQ}",
          f"--max_predictions_per_seq={PRED}", "--do_eval", "--max_eval_steps=3"],
         # As the training run: with dropout, attention is Keras' einsum path, whose sums
@@ -113,7 +115,7 @@ def test_train_eval_export_and_resume_after_kill(data_dir, tmp_path):
                 .read_text().splitlines()) == results
 
     # Kill -9 once the first checkpoint (step 2) is there, then rerun the same command.
-    process = run_pretraining(data_dir, tmp_path / "killed", *steps, wait=False)
+    process = run_pretraining(data_dir, tmp_path / "killed", *steps, wait=False, fresh=True)
     deadline = time.time() + 300
     while not tf.train.latest_checkpoint(str(tmp_path / "killed")):
         assert process.poll() is None and time.time() < deadline, process.stdout.read()[-3000:]
@@ -215,7 +217,7 @@ def test_phase_two_continues_phase_one_at_a_longer_length_with_its_own_schedule(
 
 def test_mirrored_two_cpus_and_xla_equal_one_device(data_dir, tmp_path):
     names = ("default", "mirrored", "default_xla", "mirrored_xla", "mirrored_accumulated")
-    result = subprocess.run([sys.executable, "-c", STRATEGY_SCRIPT, str(data_dir), str(tmp_path),
+    result = subprocess.run([*python(), "-c", STRATEGY_SCRIPT, str(data_dir), str(tmp_path),
                              *names], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
     one, *others = (np.load(tmp_path / n / "weights.npz") for n in names)
@@ -321,7 +323,7 @@ def test_usage_and_data_are_checked_before_anything_runs(data_dir):
 def test_bad_input_is_one_line_before_any_training(data_dir, tmp_path, flags, message):
     out = tmp_path / "out"
     result = subprocess.run(
-        [sys.executable, str(REPO / "run_pretraining.py"),
+        [*python(), str(REPO / "run_pretraining.py"),
          f"--bert_config_file={data_dir}/bert_config.json", f"--max_seq_length={SEQ}",
          f"--max_predictions_per_seq={PRED}", "--num_train_steps=2",
          *(a.replace("DATA", str(data_dir)).replace("OUT", str(out)) for a in flags)],

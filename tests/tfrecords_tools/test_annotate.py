@@ -8,14 +8,13 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from xml.sax.saxutils import escape
 
 import pytest
 
 from biobert_tf.annotation import bioc_json, pubtator
 from biobert_tf.bert.config import BertConfig
-from helpers import REPO, corpus_lines, re_vocab, shared_file
+from helpers import REPO, corpus_lines, python, re_vocab, shared_file
 from tfrecords_tools.corpus import split_sentences
 
 # The NER training data labels these words, so that the tiny model finds them in the abstracts
@@ -72,7 +71,7 @@ def inputs(tmp_path_factory):
 
 
 def run_module(module, *args, timeout=600):
-    return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True,
+    return subprocess.run([*python(), "-m", module, *map(str, args)], capture_output=True,
                           text=True, cwd=REPO, timeout=timeout)
 
 
@@ -94,7 +93,7 @@ def exports(tmp_path_factory):
               f"--vocab_file={root / 'vocab.txt'}", "--do_lower_case=false",
               "--max_seq_length=64", "--do_train", "--iterations_per_loop=50"]
     runs = [subprocess.Popen(
-        [sys.executable, str(REPO / script), *common, *flags], stdout=subprocess.PIPE,
+        [*python(), str(REPO / script), *common, *flags], stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, cwd=root)
         for script, flags in (
             ("run_ner.py", ["--data_dir=ner_data", "--train_file=train.tsv", "--output_dir=ner_run",

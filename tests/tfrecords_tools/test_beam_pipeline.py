@@ -2,13 +2,12 @@
 
 import glob
 import subprocess
-import sys
 
 import pytest
 import tensorflow as tf
 
 from biobert_tf import resources
-from helpers import REPO, shared_file
+from helpers import REPO, python, shared_file
 
 pytest.importorskip("apache_beam", reason="the beam extra: pip install -e '.[beam]'")
 
@@ -27,7 +26,7 @@ def test_beam_direct_runner_equals_single_process(tmp_path):
               "--do_whole_word_mask", "--random_seed=99"]
 
     def run(*args):
-        result = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True,
+        result = subprocess.run([*python(), "-m", *args], capture_output=True, text=True,
                                 cwd=REPO, timeout=600)
         assert result.returncode == 0, result.stderr[-3000:]
 

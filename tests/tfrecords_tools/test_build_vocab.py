@@ -2,14 +2,13 @@
 
 import collections
 import subprocess
-import sys
 
 import pytest
 import sentencepiece as spm
 import tensorflow as tf
 
 from biobert_tf.bert.tokenization import BertTokenizer, load_vocab
-from helpers import REPO, corpus_lines
+from helpers import REPO, corpus_lines, python
 from reference_tokenizer import ReferenceTokenizer
 from tfrecords_tools import build_vocab
 from tfrecords_tools.build_vocab import BuildVocabError
@@ -149,7 +148,7 @@ def test_cli(tmp_path):
     corpus.write_text("\n".join(corpus_lines()[:60]) + "\n", encoding="utf-8")
     output = tmp_path / "vocab.txt"
     result = subprocess.run(
-        [sys.executable, "-m", "tfrecords_tools.build_vocab", f"--input_file={corpus}",
+        [*python(), "-m", "tfrecords_tools.build_vocab", f"--input_file={corpus}",
          f"--output_file={output}", "--vocab_size=1000", "--do_lower_case=false",
          "--max_texts=50"],
         cwd=REPO, capture_output=True, text=True, timeout=120)

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from biobert_tf import resources
 from biobert_tf.bert.tokenization import BertTokenizer
-from helpers import REPO, shared_file
+from helpers import REPO, python, shared_file
 from tfrecords_tools import pipeline, run_record
 from tfrecords_tools.corpus import DocumentFiles
 from tfrecords_tools.instances import InstanceOptions
@@ -87,8 +87,10 @@ def test_run_record_continues_its_command_and_refuses_another(tmp_path):
         run_record.start({**command, "output_files": [foreign]}, overwrite=False)
 
 
-def _command(corpus, outputs, *flags):
-    return [sys.executable, "-m", "tfrecords_tools.create_pretraining_data", f"--input_file={corpus}",
+def _command(corpus, outputs, *flags, interpreter=None):
+    """The command line; `interpreter` [sys.executable] for a real process (kill -9 and its
+    worker processes need one)."""
+    return [*(interpreter or python()), "-m", "tfrecords_tools.create_pretraining_data", f"--input_file={corpus}",
             f"--output_file={','.join(outputs)}", f"--vocab_file={VOCAB}", "--do_lower_case=false",
             "--dupe_factor=2", "--max_seq_length=64", "--max_predictions_per_seq=10",
             "--documents_per_chunk=10", "--random_seed=3", "--noprogress", *flags]
@@ -135,7 +137,8 @@ def test_kill_9_while_writing_then_the_same_command_finishes_the_same_bytes(tmp_
         corpus.write_text("".join(f.readlines()[:200]), encoding="utf-8")
     outputs = [str(tmp_path / f"out-{i}.tfrecord") for i in range(2)]
     record = outputs[0] + ".run.json"
-    process = subprocess.Popen(_command(corpus, outputs, "--num_workers=2"), cwd=REPO,
+    process = subprocess.Popen(_command(corpus, outputs, "--num_workers=2",
+                                        interpreter=[sys.executable]), cwd=REPO,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 240
     while process.poll() is None and time.monotonic() < deadline:

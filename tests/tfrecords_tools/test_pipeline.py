@@ -5,7 +5,6 @@ import multiprocessing
 import pathlib
 import random
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -18,7 +17,7 @@ from biobert_tf.bert.tokenization import BertTokenizer
 from tfrecords_tools import pipeline
 from tfrecords_tools.corpus import read_documents
 from tfrecords_tools.instances import InstanceMaker, InstanceOptions, concatenate, truncation_lengths
-from helpers import shared_file
+from helpers import python, shared_file
 
 SEQ, PRED = 64, 10
 
@@ -289,7 +288,7 @@ def test_command_line_writes_round_robin_files_and_summary(tmp_path):
     small.write_text("".join(open(corpus, encoding="utf-8").readlines()[:30]), encoding="utf-8")
     outputs = [str(tmp_path / "out-0.tfrecord"), str(tmp_path / "out-1.tfrecord")]
     result = subprocess.run(
-        [sys.executable, "-m", "tfrecords_tools.create_pretraining_data", f"--input_file={small}",
+        [*python(), "-m", "tfrecords_tools.create_pretraining_data", f"--input_file={small}",
          f"--output_file={','.join(outputs)}", f"--vocab_file={resources.path(resources.DEMO_VOCAB)}",
          "--do_lower_case=false", "--dupe_factor=2", "--max_seq_length=64",
          "--max_predictions_per_seq=10", "--noprogress", "--num_workers=1"],
@@ -306,7 +305,7 @@ def test_command_line_mixing_and_subdomain_filter(tmp_path):
     (tmp_path / "big.txt").write_text("".join(lines[:40]), encoding="utf-8")
     (tmp_path / "small.txt").write_text("".join(lines[40:50]), encoding="utf-8")
     gene_docs = sum("gene" in line for line in lines[:50])
-    args = [sys.executable, "-m", "tfrecords_tools.create_pretraining_data",
+    args = [*python(), "-m", "tfrecords_tools.create_pretraining_data",
             f"--vocab_file={resources.path(resources.DEMO_VOCAB)}", "--do_lower_case=false",
             "--dupe_factor=1", "--noprogress", "--num_workers=1",
             f"--output_file={tmp_path}/out.tfrecord"]

@@ -5,7 +5,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -22,7 +21,7 @@ from biobert_tf.tasks.ner.metrics import get_entities
 from biobert_tf.bert.tokenization import BertTokenizer
 from biobert_tf.annotation import pubtator as pubtator_format
 from biobert_tf.engine import prediction_formats
-from helpers import REPO, serve_each_in_fresh_process, xla_compiled_functions
+from helpers import REPO, python, serve_each_in_fresh_process, xla_compiled_functions
 
 VOCAB = resources.path(resources.DEMO_VOCAB)
 DEMO_DATA = resources.path(resources.NER_DEMO_DIR)
@@ -178,7 +177,7 @@ def test_compiled_tagger_savedmodel_matches_eager_and_reloads_with_tensorflow_te
 
 
 def run_ner(*args, timeout=600):
-    result = subprocess.run([sys.executable, str(REPO / "run_ner.py"), *args],
+    result = subprocess.run([*python(), str(REPO / "run_ner.py"), *args],
                             capture_output=True, text=True, timeout=timeout)
     return result
 
@@ -398,7 +397,7 @@ print("predictions", "same" if all((tags[n] == tags["one"]).all() for n in tags)
 def test_compiled_and_mirrored_steps_and_bucketed_predictions_agree(tmp_path):
     # The CRF head: its loss and decoding compact and re-expand positions, in a compiled step
     # too (the softmax head's compiled step is the pretraining test's).
-    result = subprocess.run([sys.executable, "-c", STRATEGY_SCRIPT, "crf", str(tmp_path) + "/"],
+    result = subprocess.run([*python(), "-c", STRATEGY_SCRIPT, "crf", str(tmp_path) + "/"],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = dict(line.split() for line in result.stdout.splitlines())

@@ -6,7 +6,6 @@ import dataclasses
 import json
 import shutil
 import subprocess
-import sys
 
 import pytest
 import tensorflow as tf
@@ -18,7 +17,7 @@ from biobert_tf.engine import driver
 from biobert_tf.tasks.qa.bioasq import ANSWER_FILE
 from biobert_tf.tasks.qa.task import QaSettings, SpanQaTask, read_examples
 from biobert_tf.tasks.qa.yesno import YesNoTask
-from helpers import REPO, serve_in_fresh_process, shared_file
+from helpers import REPO, python, serve_in_fresh_process, shared_file
 
 VOCAB = resources.path(resources.DEMO_VOCAB)
 STRATEGY = tf.distribute.get_strategy()
@@ -61,7 +60,7 @@ def data_dir(tmp_path_factory):
 def test_run_qa_squad_predictions_and_savedmodel(model_dir, data_dir, tmp_path):
     out, saved = tmp_path / "squad_out", tmp_path / "saved_model"
     result = subprocess.run(
-        [sys.executable, str(REPO / "run_qa.py"), "--do_train", "--do_predict",
+        [*python(), str(REPO / "run_qa.py"), "--do_train", "--do_predict",
          f"--train_file={data_dir / 'squad.json'}", f"--predict_file={data_dir / 'squad.json'}",
          f"--output_dir={out}", f"--bert_config_file={model_dir / 'bert_config.json'}",
          f"--vocab_file={VOCAB}", "--do_lower_case=false", "--max_seq_length=96",
@@ -98,7 +97,7 @@ def test_run_qa_squad_predictions_and_savedmodel(model_dir, data_dir, tmp_path):
     assert [a[:5] for a in answers] == [[b["text"] for b in nbest[x.id]] for x in chosen]
 
     # Predict-only from the run directory with no other flag: its results in a fresh subfolder.
-    predict_only = [sys.executable, str(REPO / "run_qa.py"), f"--output_dir={out}",
+    predict_only = [*python(), str(REPO / "run_qa.py"), f"--output_dir={out}",
                     "--do_predict", f"--predict_file={data_dir / 'squad.json'}"]
     again = subprocess.run(predict_only, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-4000:]

@@ -4,7 +4,6 @@ files, cross-validation, early stopping, init from our own runs, the SavedModel.
 import dataclasses
 import json
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -20,7 +19,7 @@ from biobert_tf.tasks.relation.cross_validation import cross_validate
 from biobert_tf.tasks.relation.model import RelationSpec
 from biobert_tf.tasks.relation.task import RelationSettings, RelationTask, classify, \
     prediction_document
-from helpers import REPO, serve_in_fresh_process, shared_file, xla_compiled_functions
+from helpers import REPO, python, serve_in_fresh_process, shared_file, xla_compiled_functions
 from helpers import re_vocab
 
 STRATEGY = tf.distribute.get_strategy()
@@ -75,7 +74,7 @@ def tiny_run(model_dir, data_dir, output_dir, **settings):
 
 def test_run_re_writes_biobert_results_and_exports(model_dir, gad_dir, tmp_path):
     out, saved = tmp_path / "out", tmp_path / "saved_model"
-    args = [sys.executable, str(REPO / "run_re.py"), "--task_name=gad",
+    args = [*python(), str(REPO / "run_re.py"), "--task_name=gad",
             f"--data_dir={gad_dir / '1'}", f"--output_dir={out}",
             f"--bert_config_file={model_dir / 'bert_config.json'}",
             f"--vocab_file={model_dir / 'vocab.txt'}", "--do_lower_case=false",
@@ -123,7 +122,7 @@ def test_run_re_writes_biobert_results_and_exports(model_dir, gad_dir, tmp_path)
     # The run directory describes itself: predict-only needs no other flag, and its results
     # go to a fresh folder, never over the training run's.
     def run_re(*flags):
-        return subprocess.run([sys.executable, str(REPO / "run_re.py"), f"--output_dir={out}",
+        return subprocess.run([*python(), str(REPO / "run_re.py"), f"--output_dir={out}",
                                *flags], capture_output=True, text=True, timeout=600)
 
     before = (out / "test_results.tsv").read_text()
@@ -287,7 +286,7 @@ def test_a_malformed_test_file_fails_before_any_training(model_dir, gad_dir, tmp
     cut(gad_dir / "1" / "train.tsv", data / "train.tsv", 96)
     (data / "test.tsv").write_text("index\tsentence\tlabel\n0\t@GENE$ and @DISEASE$.\n",
                                    encoding="utf-8")
-    result = subprocess.run([sys.executable, str(REPO / "run_re.py"), "--task_name=gad",
+    result = subprocess.run([*python(), str(REPO / "run_re.py"), "--task_name=gad",
                              f"--data_dir={data}", f"--output_dir={tmp_path / 'out'}",
                              f"--bert_config_file={model_dir / 'bert_config.json'}",
                              f"--vocab_file={model_dir / 'vocab.txt'}", "--do_train",
@@ -332,7 +331,7 @@ print("same")
 
 def test_mirrored_two_cpus_trains_and_keeps_test_order(model_dir, gad_dir, tmp_path):
     # 40 test rows in batches of 6 (3 per replica): the last batch is padded, rows stay in order.
-    result = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT, str(model_dir),
+    result = subprocess.run([*python(), "-c", MIRRORED_SCRIPT, str(model_dir),
                              str(gad_dir / "1"), str(tmp_path / "out")],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0 and "same" in result.stdout, result.stderr[-3000:]

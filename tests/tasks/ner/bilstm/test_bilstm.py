@@ -4,7 +4,6 @@ learning on real PubMed text, exact weight transfer, and the BiLSTM-CRF tagger e
 import json
 import os
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -17,7 +16,7 @@ from biobert_tf.tasks.ner.data import read_conll
 from biobert_tf.tasks.ner.bilstm.task import BiLstmNerTask
 from biobert_tf.tasks.ner.task import NerSettings
 from biobert_tf.tasks.ner.bilstm.vocab import WordLookup, WordVocab, read_word_vectors
-from helpers import REPO, corpus_lines, serve_in_fresh_process
+from helpers import REPO, corpus_lines, python, serve_in_fresh_process
 from helpers import LINE_ENDINGS, with_line_endings
 
 DEMO_DATA = resources.path(resources.NER_DEMO_DIR)
@@ -116,7 +115,7 @@ def test_bilm_perplexity_falls_on_real_text(bilm_runner):
     assert {"word_vocab.json", "bilstm_config.json", "task.json"} <= set(os.listdir(out))
 
 
-BILM = [sys.executable, "-m", "biobert_tf.tasks.ner.bilstm.bilm"]
+BILM = [*python(), "-m", "biobert_tf.tasks.ner.bilstm.bilm"]
 
 
 def test_bilm_run_directory_evaluates_alone_and_refuses_contradicting_flags(bilm_runner,
@@ -164,7 +163,7 @@ def test_tagger_takes_exactly_the_bilm_encoder(bilm_runner, tmp_path):
 def test_run_ner_bilstm_crf_learns_and_exports(tmp_path):
     out, saved = tmp_path / "out", tmp_path / "saved_model"
     result = subprocess.run(
-        [sys.executable, str(REPO / "run_ner.py"), "--model=bilstm_crf",
+        [*python(), str(REPO / "run_ner.py"), "--model=bilstm_crf",
          f"--data_dir={DEMO_DATA}", "--train_file=train.tsv", "--test_file=devel.tsv",
          f"--output_dir={out}", "--do_train", "--do_predict", "--num_train_epochs=3",
          "--learning_rate=8e-3", "--train_batch_size=16", "--iterations_per_loop=50",
@@ -188,7 +187,7 @@ def test_run_ner_bilstm_crf_learns_and_exports(tmp_path):
 
     # Predicting from the run directory needs no other flag (not even --model).
     predicted = subprocess.run(
-        [sys.executable, str(REPO / "run_ner.py"), f"--output_dir={out}",
+        [*python(), str(REPO / "run_ner.py"), f"--output_dir={out}",
          f"--predict_text={texts[2]}"], capture_output=True, text=True, timeout=600)
     assert predicted.returncode == 0, predicted.stderr[-4000:]
     [fresh] = [p for p in out.iterdir() if p.name.startswith("predict-")]
