@@ -94,8 +94,8 @@ def check_tfds_usage(task_class: type[Task], settings: FineTuningSettings) -> No
                          "give one of them")
     builder = task_class.tfds_builder
     if builder is None:
-        raise ValueError(f"--tfds_name={settings.tfds_name}: the {task_class.name} task does "
-                         "not read TFDS data sets yet; give --data_dir")
+        raise ValueError(f"--tfds_name={settings.tfds_name}: the {task_class.name} task reads "
+                         "no TFDS data set; give --data_dir")
     if settings.tfds_name.split("/")[0] != builder:
         raise ValueError(f"--tfds_name={settings.tfds_name}: the {task_class.name} task reads "
                          f"{builder}/<config>")

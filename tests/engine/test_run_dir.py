@@ -203,6 +203,11 @@ def test_tfds_name_is_the_tasks_and_the_only_source(flags, message):
         driver.check_usage(NerTask, dataclasses.replace(settings, **flags))
     from biobert_tf.tasks.qa.task import QaSettings, SpanQaTask
 
-    with pytest.raises(ValueError, match="the qa task does not read TFDS data sets yet"):
-        driver.check_usage(SpanQaTask, QaSettings(output_dir="out", do_train=True,
-                                                  tfds_name="biobert_qa/bioasq_4b"))
+    qa = QaSettings(output_dir="out", do_train=True, train_file="train_factoid",
+                    tfds_name="biobert_qa/bioasq_4b")
+    driver.check_usage(SpanQaTask, qa)
+    with pytest.raises(ValueError, match="the qa task reads biobert_qa/<config>"):
+        driver.check_usage(SpanQaTask, dataclasses.replace(qa, tfds_name="biobert_ner/bc2gm"))
+    without_builder = type("NoTfdsTask", (SpanQaTask,), {"tfds_builder": None})
+    with pytest.raises(ValueError, match="the qa task reads no TFDS data set; give --data_dir"):
+        driver.check_usage(without_builder, qa)

@@ -73,17 +73,18 @@ def tune_list_threshold(merged: Merged, gold: dict) -> tuple[float, float]:
     return float(grid[best]), f1[best]
 
 
-def golden_answers(path: str, question_type: str) -> dict:
-    """{question id: gold} for the answered questions of one type in a golden file (factoid:
-    the synonyms; list: the items; yes/no: "yes"/"no"): empty for a test-set file (no
-    `exact_answer`); an error when the file has no question of the type."""
-    questions = [q for q in qa_data.read_golden(path) if q.type == question_type]
+def golden_answers(golden: Sequence[qa_data.GoldenQuestion], question_type: str,
+                   name: str) -> dict:
+    """{question id: gold} for the answered questions of one type among golden questions
+    (factoid: the synonyms; list: the items; yes/no: "yes"/"no"): empty for a test set (no
+    `exact_answer`); an error naming their file (`name`) when none is of the type."""
+    questions = [q for q in golden if q.type == question_type]
     if not questions:
-        raise qa_data.QaDataError(f"{path}: no {question_type} questions to score")
+        raise qa_data.QaDataError(f"{name}: no {question_type} questions to score")
     answered = [q for q in questions if q.exact_answer is not None]
     if answered and len(answered) < len(questions):
         logging.warning("%s: %d of %d %s questions have no exact_answer and are not scored",
-                        path, len(questions) - len(answered), len(questions), question_type)
+                        name, len(questions) - len(answered), len(questions), question_type)
     if question_type == "yesno":
         return {q.id: q.exact_answer for q in answered}
     items = {q.id: qa_data.answer_items(q) for q in answered}

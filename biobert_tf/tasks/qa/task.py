@@ -5,7 +5,9 @@ runs them through the driver.
 - **Data**: `--train_file`, `--dev_file` and `--predict_file` (Google's name for the test
   split) are SQuAD-format json (SQuAD, BioBERT's BioASQ-in-SQuAD files) or official BioASQ
   golden json; golden files give span examples for training and every (question, snippet)
-  pair otherwise (`read_examples`).
+  pair otherwise (`read_examples`). With `--tfds_name=biobert_qa/<config>` the same flags name
+  splits of that data set instead (`--predict_file=test_factoid_1`), and `--golden_file` a
+  split of the year's golden questions (`bioasq_Nb_golden`: `--golden_file=batch_1`).
 - **Scores**: a split is scored with SQuAD's EM/F1 when its examples have answers, and with
   the BioASQ measures of `--question_type` against its golden file (a golden dev file; for
   the test split `--golden_file`, else a golden predict file). The dev score that early
@@ -29,13 +31,14 @@ from absl import logging
 
 from biobert_tf import atomic_files, json_files
 from biobert_tf.bert.modeling import BertEncoder
-from biobert_tf.engine import distribute, training
+from biobert_tf.engine import distribute, tfds_source, training
 from biobert_tf.engine.settings import FineTuningSettings, option
 from biobert_tf.engine.task import DATA_SOURCE, Task
 from biobert_tf.tasks.qa import bioasq
 from biobert_tf.tasks.qa import data as qa_data
 from biobert_tf.tasks.qa import metrics as qa_metrics
-from biobert_tf.tasks.qa.data import QaExample
+from biobert_tf.tasks.qa import tfds_builder as qa_tfds
+from biobert_tf.tasks.qa.data import GoldenQuestion, QaExample
 from biobert_tf.tasks.qa.inputs import QaEncoder
 from biobert_tf.tasks.qa.model import MODEL_INPUTS, SPAN_INPUTS, QaAnswerer, QaModel, \
     SpanObjective, answer_text, top_spans
@@ -47,6 +50,8 @@ ENCODE_BATCH = 256  # examples per call of the in-graph encoder
 DECODE_BATCH = 256  # examples per call of the span decoder
 # One traced decoder for every split and epoch (a tf.function per call would retrace).
 _decode_spans = tf.function(top_spans, reduce_retracing=True)
+# Where a split's questions are: a file, or a split of a `biobert_qa` data set.
+Source = str | tfds_source.Split
 
 
 @dataclasses.dataclass
@@ -77,7 +82,8 @@ class QaSettings(FineTuningSettings):
         "also get BioASQ's submission file.")
     golden_file: str | None = option(None, "BioASQ golden json to score the predictions with "
                                      "(default: the predict file, when it is a golden file "
-                                     "with answers).")
+                                     "with answers); with --tfds_name a split of the year's "
+                                     "golden questions (batch_1..5).")
     n_best_size: int = option(20, "Answers per question in nbest_predictions.json.")
     max_answer_length: int = option(30, "Longest answer, in pieces.")
     balance_classes: bool = option(
@@ -93,17 +99,23 @@ class QaSettings(FineTuningSettings):
                                       "the SavedModel of --export_dir.")
 
 
-def read_examples(files: str, question_type: str, training_data: bool) -> list[QaExample]:
-    """Examples of comma-separated SQuAD-format or BioASQ golden files. From golden files:
-    span examples of `question_type` questions for training, else every (question,
-    snippet) pair (yes/no pairs labelled when the file has the answers). Training keeps the
-    answered questions. A question in two of the files is an error."""
-    examples, first_file = [], {}
-    for path in files.split(","):
-        found = _read_file(path, question_type, training_data)
+def describe(sources: Sequence[Source]) -> str:
+    """Sources as the flags name them, comma-separated."""
+    return ",".join(map(str, sources))
+
+
+def read_examples(sources: Sequence[Source], question_type: str,
+                  training_data: bool) -> list[QaExample]:
+    """Examples of SQuAD-format or BioASQ golden sources. From golden questions: span
+    examples of `question_type` questions for training, else every (question, snippet) pair
+    (yes/no pairs labelled when the source has the answers). Training keeps the answered
+    questions. A question in two of the sources is an error."""
+    examples, first_source = [], {}
+    for source in sources:
+        found = _read_source(source, question_type, training_data)
         for qid in {qa_data.question_id(x.id) for x in found}:
-            if first_file.setdefault(qid, path) != path:
-                raise ValueError(f"{path}: question {qid} is also in {first_file[qid]}")
+            if first_source.setdefault(qid, source) != source:
+                raise ValueError(f"{source}: question {qid} is also in {first_source[qid]}")
         examples += found
     if training_data:
         answered = [x for x in examples if (x.label if question_type == "yesno" else x.answers)]
@@ -112,23 +124,39 @@ def read_examples(files: str, question_type: str, training_data: bool) -> list[Q
                             len(examples) - len(answered))
         examples = answered
     if not examples:
-        raise ValueError(f"{files}: no {question_type} examples" +
+        raise ValueError(f"{describe(sources)}: no {question_type} examples" +
                          (" with an answer" if training_data else ""))
     return examples
 
 
-def _read_file(path: str, question_type: str, training_data: bool) -> list[QaExample]:
-    if not qa_data.is_golden(path):
+def is_golden(source: Source) -> bool:
+    """Whether a source holds BioASQ golden questions (else SQuAD-format examples)."""
+    if isinstance(source, tfds_source.Split):
+        return qa_tfds.is_golden(source.name)
+    return qa_data.is_golden(source)
+
+
+def golden_questions(source: Source) -> list[GoldenQuestion]:
+    """The questions of a golden source."""
+    if isinstance(source, tfds_source.Split):
+        return qa_tfds.golden_questions(tfds_source.load_split(source)[0])
+    return qa_data.read_golden(source)
+
+
+def _read_source(source: Source, question_type: str, training_data: bool) -> list[QaExample]:
+    if not is_golden(source):
         if question_type == "yesno":
-            raise ValueError(f"{path}: yes/no questions come from BioASQ golden files "
+            raise ValueError(f"{source}: yes/no questions come from BioASQ golden files "
                              "(their snippets and exact answers), not SQuAD files")
-        return qa_data.read_squad(path)
-    questions = qa_data.read_golden(path)
+        if isinstance(source, tfds_source.Split):
+            return qa_tfds.qa_examples(tfds_source.load_split(source)[0])
+        return qa_data.read_squad(source)
+    questions = golden_questions(source)
     if not training_data or question_type == "yesno":
         return qa_data.pair_examples(questions, (question_type,))
     found, report = qa_data.span_examples(questions, (question_type,))
     logging.info("%s: %s questions: %d of %d answered ones have an answer in a snippet; "
-                 "%d of %d snippets hold one; %d examples", path, question_type,
+                 "%d of %d snippets hold one; %d examples", source, question_type,
                  report.get("questions_with_example", 0), report.get("questions", 0),
                  report.get("snippets_with_answer", 0), report.get("snippets", 0), len(found))
     return found
@@ -143,17 +171,23 @@ class QaTask(Task):
     # Defaults for later runs on the run directory (not --predict_file: it goes with
     # --golden_file, and each prediction names its own).
     data_settings = (*DATA_SOURCE, "train_file", "dev_file")
+    tfds_builder = "biobert_qa"
     spec_file = SPEC_FILE
     main_score = "score"
     predicts_text = False
 
     # ---- data --------------------------------------------------------------------------
-    def path(self, files: str) -> str:
-        """Comma-separated file names, relative ones in --data_dir."""
-        return ",".join(os.path.join(self.settings.data_dir or "", name)
-                        for name in files.split(","))
+    def sources(self, names: str, golden: bool = False) -> tuple[Source, ...]:
+        """Comma-separated names: files (relative ones in --data_dir), or with --tfds_name
+        splits of its data set (`golden`: of the year's golden questions)."""
+        s = self.settings
+        if not s.tfds_name:
+            return tuple(os.path.join(s.data_dir or "", name) for name in names.split(","))
+        dataset = qa_tfds.golden_name(s.tfds_name) if golden else s.tfds_name
+        return tuple(tfds_source.Split(dataset, name, s.tfds_data_dir, s.tfds_manual_dir)
+                     for name in names.split(","))
 
-    def data_files(self) -> dict[str, str]:
+    def data_files(self) -> dict[str, tuple[Source, ...]]:
         s = self.settings
         if s.do_train and not s.train_file:
             raise ValueError("--do_train needs --train_file")
@@ -166,10 +200,14 @@ class QaTask(Task):
         named = {"train": s.train_file if s.do_train else None,
                  "dev": s.dev_file if uses_dev else None,
                  "test": s.predict_file if s.do_predict else None}
-        return {split: self.path(files) for split, files in named.items() if files}
+        return {split: self.sources(files) for split, files in named.items() if files}
 
     def read_file(self, path: str) -> list[QaExample]:
-        return read_examples(path, self.settings.question_type, training_data=False)
+        return self.read_source((path,))
+
+    def read_source(self, sources: Sequence[Source]) -> list[QaExample]:
+        """The examples of a split's sources (`data_files`)."""
+        return read_examples(sources, self.settings.question_type, training_data=False)
 
     def examples(self, split: str) -> list[QaExample]:
         """The examples of a split; a golden training file gives span examples instead of
@@ -181,16 +219,20 @@ class QaTask(Task):
         return read_examples(self.data_files()["train"], self.settings.question_type,
                              training_data=True)
 
-    def golden_path(self, split: str) -> str | None:
-        """The BioASQ golden file a split is scored against: a golden --dev_file; for the
-        test split --golden_file, else a golden --predict_file."""
+    def golden_source(self, split: str) -> Source | None:
+        """The BioASQ golden questions a split is scored against: a golden --dev_file; for
+        the test split --golden_file, else a golden --predict_file."""
         files = self.data_files()
         if split not in files:
             return None
         if split == "test" and self.settings.golden_file:
-            return self.path(self.settings.golden_file)
-        path = files[split]
-        return path if "," not in path and qa_data.is_golden(path) else None
+            golden = self.sources(self.settings.golden_file, golden=True)
+            if len(golden) > 1:
+                raise ValueError(f"--golden_file={self.settings.golden_file}: one golden file "
+                                 "scores the predictions")
+            return golden[0]
+        sources = files[split]
+        return sources[0] if len(sources) == 1 and is_golden(sources[0]) else None
 
     @functools.cached_property
     def bioasq_gold(self) -> dict[str, dict]:
@@ -199,14 +241,16 @@ class QaTask(Task):
         them)."""
         gold, kind = {}, self.settings.question_type
         for split in ("dev", "test"):
-            path = self.golden_path(split)
-            answers = bioasq.golden_answers(path, kind) if path else None
+            source = self.golden_source(split)
+            answers = (bioasq.golden_answers(golden_questions(source), kind, str(source))
+                       if source else None)
             if answers:
                 gold[split] = answers
-            elif path and (split == "dev" or self.settings.golden_file):
-                raise ValueError(f"{path}: no {kind} question has an exact_answer to score")
-            elif path:
-                logging.info("%s has no %s answers: its predictions are not scored", path, kind)
+            elif source and (split == "dev" or self.settings.golden_file):
+                raise ValueError(f"{source}: no {kind} question has an exact_answer to score")
+            elif source:
+                logging.info("%s has no %s answers: its predictions are not scored", source,
+                             kind)
         return gold
 
     def validate(self) -> None:
@@ -218,12 +262,12 @@ class QaTask(Task):
         files = self.data_files()
         if "dev" in files and "dev" not in self.bioasq_gold and not any(
                 x.answers for x in self.examples("dev")):
-            raise ValueError(f"{files['dev']}: --dev_file has no answers to score (a SQuAD "
-                             "file with answers or a BioASQ golden file)")
+            raise ValueError(f"{describe(files['dev'])}: --dev_file has no answers to score "
+                             "(a SQuAD file with answers or a BioASQ golden file)")
         if "train" in files:
             self._warn_of_shared_questions(files)
 
-    def _warn_of_shared_questions(self, files: dict[str, str]) -> None:
+    def _warn_of_shared_questions(self, files: dict[str, tuple[Source, ...]]) -> None:
         """Scores of questions that were trained on are not held-out scores: say so."""
         trained = {qa_data.question_id(x.id) for x in self.examples("train")}
         for split in ("dev", "test"):
@@ -233,12 +277,13 @@ class QaTask(Task):
                 if shared:
                     logging.warning("%d of the %d questions of %s are also in the training "
                                     "data (e.g. %s): their scores are not held out",
-                                    len(shared), len(asked), files[split], min(shared))
+                                    len(shared), len(asked), describe(files[split]),
+                                    min(shared))
 
     # ---- spec --------------------------------------------------------------------------
     def derive_spec(self) -> dict:
         return {"question_type": self.settings.question_type,
-                "train_file": self.data_files()["train"],
+                "train_file": describe(self.data_files()["train"]),
                 "training_examples": len(self.examples("train"))}
 
     def load_spec(self, path: str) -> dict:

@@ -106,6 +106,16 @@ class BiobertQa(tfds_source.ReleaseBuilder):
                 for split, path in paths.items()}
 
 
+def is_golden(name: str) -> bool:
+    """Whether a data set (`biobert_qa/<config>`) holds golden questions."""
+    return name.endswith("_golden")
+
+
+def golden_name(name: str) -> str:
+    """The data set of the golden questions of a year (`biobert_qa/bioasq_Nb[_golden]`)."""
+    return name if is_golden(name) else f"{name}_golden"
+
+
 def _text(value: bytes) -> str:
     return value.decode("utf-8")
 

@@ -24,7 +24,7 @@ from biobert_tf.tasks.classification import ENCODER_INPUTS, ClassificationObject
 from biobert_tf.tasks.qa import data as qa_data
 from biobert_tf.tasks.qa.data import QaExample
 from biobert_tf.tasks.qa.model import YesNoAnswerer
-from biobert_tf.tasks.qa.task import ENCODE_BATCH, QaTask
+from biobert_tf.tasks.qa.task import ENCODE_BATCH, QaTask, describe
 
 LABELS = ("no", "yes")  # the classifier's outputs, in order
 
@@ -66,7 +66,7 @@ class YesNoTask(QaTask):
         if not (s.do_train and s.balance_classes):
             return ClassificationObjective(model)
         return ClassificationObjective(model, balanced_weights(
-            self.features("train")["label_id"], self.data_files()["train"]))
+            self.features("train")["label_id"], describe(self.data_files()["train"])))
 
     def evaluate(self, trainer: training.Trainer, split: str) -> dict:
         """'yes' or 'no' per question (the mean P(yes) of its pairs against 0.5) and their

@@ -21,22 +21,25 @@ def write(tmp_path, questions):
     return str(path)
 
 
+def gold(path, question_type):
+    return bioasq.golden_answers(qa_data.read_golden(path), question_type, path)
+
+
 def test_golden_answers_of_each_type(tmp_path):
     path = write(tmp_path, QUESTIONS)
-    assert bioasq.golden_answers(path, "factoid") == {"f" * 24: ["abc", "ABC"],
-                                                      "g" * 24: ["def"]}
-    assert bioasq.golden_answers(path, "list") == {"l" * 24: [["abc"], ["def"]]}
-    assert bioasq.golden_answers(path, "yesno") == {"y" * 24: "no"}
+    assert gold(path, "factoid") == {"f" * 24: ["abc", "ABC"], "g" * 24: ["def"]}
+    assert gold(path, "list") == {"l" * 24: [["abc"], ["def"]]}
+    assert gold(path, "yesno") == {"y" * 24: "no"}
 
 
 def test_a_test_set_has_no_gold_and_partial_gold_counts_the_answered(tmp_path):
     unanswered = [{k: v for k, v in q.items() if k != "exact_answer"} for q in QUESTIONS]
     path = write(tmp_path, unanswered)
-    assert all(bioasq.golden_answers(path, kind) == {} for kind in ("factoid", "list", "yesno"))
+    assert all(gold(path, kind) == {} for kind in ("factoid", "list", "yesno"))
     path = write(tmp_path, QUESTIONS[:1] + unanswered[1:])
-    assert bioasq.golden_answers(path, "factoid") == {"f" * 24: ["abc", "ABC"]}
+    assert gold(path, "factoid") == {"f" * 24: ["abc", "ABC"]}
     with pytest.raises(qa_data.QaDataError, match="golden.json: no summary questions"):
-        bioasq.golden_answers(path, "summary")
+        gold(path, "summary")
 
 
 def test_bioasq_pairs_are_told_from_squad_ids():

@@ -4,6 +4,7 @@ stopping, predict-only from a run directory, the SavedModel, bad input before tr
 
 import dataclasses
 import json
+import pathlib
 import shutil
 import subprocess
 
@@ -131,6 +132,19 @@ def bioasq_test_set(golden, path) -> str:
     return str(path)
 
 
+def bioasq_5b_release(data_dir, tmp_path) -> pathlib.Path:
+    """BioBERT's release layout for biobert_qa/bioasq_5b(_golden): batch 1 is the fixture's
+    test.json, the other batches and every golden file are the real ones."""
+    folder = tmp_path / "release" / "QA" / "BioASQ"
+    folder.mkdir(parents=True)
+    shutil.copy(data_dir / "test.json", folder / "BioASQ-test-factoid-5b-1.json")
+    for k in range(1, 6):
+        if k > 1:
+            shutil.copy(shared_file("qa", "BioASQ", f"BioASQ-test-factoid-5b-{k}.json"), folder)
+        shutil.copy(shared_file("qa", "BioASQ", f"5B{k}_golden.json"), folder)
+    return folder.parents[1]
+
+
 def answer_file(run) -> dict:
     """The submission file of the newest predict-only run in a run directory."""
     newest = max((p for p in run.iterdir() if p.name.startswith("predict-")),
@@ -159,6 +173,15 @@ def test_bioasq_factoid_from_squad_list_and_yesno(model_dir, data_dir, tmp_path)
     unknown = driver.run(SpanQaTask(dataclasses.replace(factoid, do_train=False,
                                                         golden_file=None), STRATEGY))["test"]
     assert "bioasq" not in unknown and "score" not in unknown
+    assert answer_file(tmp_path / "factoid") == {"questions": submitted}
+    # The same batch through TFDS (run_qa.py --tfds_name=biobert_qa/bioasq_5b
+    # --predict_file=test_factoid_1 --golden_file=batch_1): the same submission and scores.
+    through_tfds = driver.run(SpanQaTask(dataclasses.replace(
+        factoid, do_train=False, predict_file="test_factoid_1", golden_file="batch_1",
+        tfds_name="biobert_qa/bioasq_5b", tfds_manual_dir=str(bioasq_5b_release(data_dir,
+                                                                               tmp_path)),
+        tfds_data_dir=str(tmp_path / "tfds")), STRATEGY))["test"]
+    assert through_tfds["bioasq"] == scores
     assert answer_file(tmp_path / "factoid") == {"questions": submitted}
     # Every factoid question of the golden batch counts, answered or not.
     assert scores["num_questions"] == 25
@@ -237,14 +260,14 @@ def test_yesno_training_data_from_several_golden_files(data_dir, tmp_path):
     """Every batch's golden file adds training pairs; a question in two files is refused;
     pairs without an answer are left out of training, with a warning."""
     train, dev = data_dir / "train_golden.json", data_dir / "dev_golden.json"
-    both = read_examples(f"{train},{dev}", "yesno", training_data=True)
-    alone = read_examples(str(train), "yesno", training_data=True)
+    both = read_examples([str(train), str(dev)], "yesno", training_data=True)
+    alone = read_examples([str(train)], "yesno", training_data=True)
     assert len(both) > len(alone) and {x.label for x in both} == {"yes", "no"}
     assert len({qa_data.question_id(x.id) for x in both}) == 24
     with pytest.raises(ValueError, match=r"copy.json: question \w{24} is also in .*"
                                          r"train_golden.json"):
-        read_examples(f"{train},{shutil.copy(train, tmp_path / 'copy.json')}", "yesno", True)
+        read_examples([str(train), shutil.copy(train, tmp_path / "copy.json")], "yesno", True)
     unanswered = bioasq_test_set(dev, tmp_path / "test_set.json")
-    assert read_examples(f"{train},{unanswered}", "yesno", True) == alone
+    assert read_examples([str(train), unanswered], "yesno", True) == alone
     with pytest.raises(ValueError, match="no yesno examples with an answer"):
-        read_examples(unanswered, "yesno", training_data=True)
+        read_examples([unanswered], "yesno", training_data=True)

@@ -78,3 +78,10 @@ def test_whole_real_years_prepare_to_the_readers_questions(tmp_path, year):
             if path.exists():
                 found, _ = rows(f"biobert_qa/{config}", split, tmp_path, manual)
                 assert convert(found) == read(str(path)), (config, split)
+
+
+def test_each_year_has_its_golden_questions():
+    assert tfds_builder.golden_name("biobert_qa/bioasq_5b") == "biobert_qa/bioasq_5b_golden"
+    assert tfds_builder.golden_name("biobert_qa/bioasq_5b_golden") == "biobert_qa/bioasq_5b_golden"
+    assert tfds_builder.is_golden("biobert_qa/bioasq_7b_golden")
+    assert not tfds_builder.is_golden("biobert_qa/bioasq_7b")
