@@ -183,8 +183,11 @@ def test_pubtator_shards_read_back_with_their_entities_relations_and_skipped_doc
 
 def test_beam_writes_the_single_process_bytes(single_run, inputs, exports, tmp_path):
     prefix = tmp_path / "ann"
+    # Two threads, not processes: each worker process would import TensorFlow and load the
+    # three models (20 s of CPU); tests/tfrecords_tools/test_beam_pipeline.py runs the
+    # multi-process DirectRunner. The DoFns are pickled into the pipeline either way.
     annotate(inputs, exports, prefix, "--", "--runner=DirectRunner", "--direct_num_workers=2",
-             "--direct_running_mode=multi_processing")
+             "--direct_running_mode=multi_threading")
     assert shard_bytes(prefix) == shard_bytes(single_run[0])
     assert sidecar(prefix, "pubmed-00001")["skipped"] == \
         sidecar(single_run[0], "pubmed-00001")["skipped"]

@@ -115,7 +115,7 @@ def test_bilm_perplexity_falls_on_real_text(bilm_runner):
     assert {"word_vocab.json", "bilstm_config.json", "task.json"} <= set(os.listdir(out))
 
 
-BILM = [*python(), "-m", "biobert_tf.tasks.ner.bilstm.bilm"]
+BILM = ["-m", "biobert_tf.tasks.ner.bilstm.bilm"]
 
 
 def test_bilm_run_directory_evaluates_alone_and_refuses_contradicting_flags(bilm_runner,
@@ -124,8 +124,9 @@ def test_bilm_run_directory_evaluates_alone_and_refuses_contradicting_flags(bilm
     same_text = [f"--input_file={s.input_file}", f"--ner_file={s.ner_file}",
                  f"--eval_fraction={s.eval_fraction}"]
     # No architecture flag: the run's task.json gives it.
-    evaluated = subprocess.run([*BILM, f"--output_dir={s.output_dir}", "--do_train=false",
-                                *same_text], capture_output=True, text=True, timeout=600)
+    evaluated = subprocess.run([*python(), *BILM, f"--output_dir={s.output_dir}",
+                                "--do_train=false", *same_text],
+                               capture_output=True, text=True, timeout=600)
     assert evaluated.returncode == 0, evaluated.stderr[-4000:]
     with open(os.path.join(s.output_dir, "eval_results.txt")) as f:
         results = dict(line.split(" = ") for line in f.read().splitlines())
@@ -135,7 +136,8 @@ def test_bilm_run_directory_evaluates_alone_and_refuses_contradicting_flags(bilm
             ([f"--output_dir={s.output_dir}", "--lstm_units=64", *same_text],
              "--lstm_units=64 contradicts the trained model's lstm_units=48"),
             ([f"--output_dir={tmp_path}"], "no text: give --input_file")):
-        result = subprocess.run([*BILM, *args], capture_output=True, text=True, timeout=600)
+        result = subprocess.run([*python(), *BILM, *args], capture_output=True, text=True,
+                                timeout=600)
         errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
         assert result.returncode == 1 and len(errors) == 1 and message in errors[0], \
             result.stderr[-3000:]
