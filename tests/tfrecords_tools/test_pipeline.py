@@ -326,7 +326,7 @@ def test_command_line_mixing_and_subdomain_filter(tmp_path):
 
 def test_appending_without_copy_file_range_survives_short_writes(tmp_path, monkeypatch):
     source, target = tmp_path / "chunk.tfrecord", tmp_path / "shard.tfrecord"
-    data = bytes(random.Random(0).getrandbits(8) for _ in range(3_000_000))
+    data = random.Random(0).randbytes(3_000_000)
     source.write_bytes(data)
     target.write_bytes(b"head")
 
