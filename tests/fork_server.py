@@ -17,7 +17,7 @@ import-time behaviour (tests/engine/test_entry.py), of a SavedModel in a fresh p
 kill -9 (whose target must be the process that writes) start real processes.
 
 Killing the launcher kills the child (its waiter sees the connection close), so a timeout in
-`subprocess.run` leaves nothing running.
+`subprocess.run` leaves nothing running; the server ends with the test process that started it.
 """
 
 import atexit
@@ -52,6 +52,11 @@ def serve(path: str) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the waiters are reaped by the kernel
     print("ready", flush=True)
     while True:
+        # Standard input is a pipe from the test process: at its end, that process is gone
+        # (even killed, when no atexit handler ran), and so goes the server.
+        ready, _, _ = select.select([listener, sys.stdin], [], [])
+        if sys.stdin in ready:
+            return
         connection, _ = listener.accept()
         if os.fork() == 0:
             listener.close()

@@ -9,6 +9,7 @@ import atexit  # noqa: E402
 import itertools  # noqa: E402
 import json  # noqa: E402
 import pathlib  # noqa: E402
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -34,7 +35,8 @@ def python(*args: str) -> list[str]:
         folder = tempfile.mkdtemp(prefix="fork_server-")
         path = os.path.join(folder, "socket")
         server = subprocess.Popen([sys.executable, str(FORK_SERVER), "--serve", path],
-                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
         atexit.register(server.kill)
         assert server.stdout.readline() == "ready\n", "the fork server did not start"
         _fork_server["socket"] = path
