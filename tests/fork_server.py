@@ -65,18 +65,26 @@ def serve(path: str) -> None:
         connection.close()
 
 
-def _receive(connection: socket.socket) -> tuple[dict, list[int]]:
+def _receive(connection: socket.socket) -> tuple[dict | None, list[int]]:
+    """The launcher's request and streams; None for a launcher that died while sending."""
     header, fds, _, _ = socket.recv_fds(connection, _HEADER.size, 3)
+    if len(header) < _HEADER.size:
+        return None, fds
     size, = _HEADER.unpack(header)
     payload = b""
     while len(payload) < size:
-        payload += connection.recv(size - len(payload))
+        part = connection.recv(size - len(payload))
+        if not part:
+            return None, fds
+        payload += part
     return json.loads(payload), fds
 
 
 def _wait_for_one(connection: socket.socket) -> None:
     """Runs one command in a child; reports its pid, then how it ended. Never returns."""
     request, fds = _receive(connection)
+    if request is None:
+        os._exit(1)
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
