@@ -110,6 +110,15 @@ def serve_each_in_fresh_process(saved_models: list, inputs: dict, cwd) -> list[d
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def tfds_rows(name: str, split: str, data_dir, manual_dir) -> tuple[list[dict], object]:
+    """`tfds_source.load_split` of a split prepared into `data_dir` from `manual_dir`: its rows
+    and the dataset's info."""
+    from biobert_tf.engine import tfds_source
+
+    return tfds_source.load_split(tfds_source.Split(name, split, str(data_dir),
+                                                    str(manual_dir)))
+
+
 def xla_must_compile(graph_def) -> int:
     """How many functions of a GraphDef's library XLA must compile."""
     return sum(f.attr["_XlaMustCompile"].b for f in graph_def.library.function)

@@ -5,10 +5,9 @@ file:line, and `tfds.load` works as the README shows."""
 import pytest
 import tensorflow_datasets as tfds
 
-from biobert_tf.engine import tfds_source
 from biobert_tf.tasks.ner import tfds_builder
 from biobert_tf.tasks.ner.data import NerDataError, label_list, read_conll
-from helpers import shared_file
+from helpers import shared_file, tfds_rows
 
 CUTS = {"NCBI-disease": (30, 10, 10), "BC5CDR-typed": (20, 5, 5)}
 
@@ -31,8 +30,7 @@ def manual_dir(tmp_path_factory):
 
 
 def load(name, split, data_dir, manual_dir):
-    rows, info = tfds_source.load_split(tfds_source.Split(name, split, str(data_dir),
-                                                          str(manual_dir)))
+    rows, info = tfds_rows(name, split, data_dir, manual_dir)
     return tfds_builder.sentences(rows, info, str(manual_dir)), info
 
 

@@ -6,10 +6,9 @@ import json
 
 import pytest
 
-from biobert_tf.engine import tfds_source
 from biobert_tf.tasks.qa import tfds_builder
 from biobert_tf.tasks.qa.data import read_golden, read_squad
-from helpers import shared_file
+from helpers import shared_file, tfds_rows
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +32,8 @@ def manual_dir(tmp_path_factory):
     return root
 
 
-def rows(name, split, data_dir, manual_dir):
-    return tfds_source.load_split(tfds_source.Split(name, split, str(data_dir),
-                                                    str(manual_dir)))
-
-
 def test_pairs_are_read_squads_examples(manual_dir, tmp_path):
-    found, info = rows("biobert_qa/bioasq_4b", "test_factoid_1", tmp_path, manual_dir)
+    found, info = tfds_rows("biobert_qa/bioasq_4b", "test_factoid_1", tmp_path, manual_dir)
     expected = read_squad(str(manual_dir / "qa" / "BioASQ" / "BioASQ-test-factoid-4b-1.json"))
     assert tfds_builder.qa_examples(found) == expected and len(expected) >= 3
     # No training file in the manual folder: no train_factoid split, the batches all there.
@@ -47,7 +41,7 @@ def test_pairs_are_read_squads_examples(manual_dir, tmp_path):
 
 
 def test_golden_questions_are_read_goldens_and_score_the_same(manual_dir, tmp_path):
-    found, info = rows("biobert_qa/bioasq_4b_golden", "batch_1", tmp_path, manual_dir)
+    found, info = tfds_rows("biobert_qa/bioasq_4b_golden", "batch_1", tmp_path, manual_dir)
     path = str(manual_dir / "qa" / "BioASQ" / "4B1_golden.json")
     questions = tfds_builder.golden_questions(found)
     assert questions == read_golden(path) and len(questions) == 12
@@ -76,7 +70,7 @@ def test_whole_real_years_prepare_to_the_readers_questions(tmp_path, year):
         for split, name in files.items():
             path = manual / name.replace("QA/", "qa/", 1)
             if path.exists():
-                found, _ = rows(f"biobert_qa/{config}", split, tmp_path, manual)
+                found, _ = tfds_rows(f"biobert_qa/{config}", split, tmp_path, manual)
                 assert convert(found) == read(str(path)), (config, split)
 
 

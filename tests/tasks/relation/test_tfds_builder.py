@@ -11,7 +11,7 @@ from biobert_tf.engine import tfds_source
 from biobert_tf.tasks.relation import tfds_builder
 from biobert_tf.tasks.relation.data import label_list, read_relations
 from biobert_tf.tasks.relation.task import RelationSettings, RelationTask
-from helpers import shared_file
+from helpers import shared_file, tfds_rows
 
 # (release folder, files, lines of each kept: the test tsv's header is a line)
 CUTS = {"GAD/1": ({"train": "train.tsv", "test": "test.tsv"}, (40, 11)),
@@ -33,8 +33,7 @@ def manual_dir(tmp_path_factory):
 
 
 def load(name, split, data_dir, manual_dir):
-    rows, info = tfds_source.load_split(tfds_source.Split(name, split, str(data_dir),
-                                                          str(manual_dir)))
+    rows, info = tfds_rows(name, split, data_dir, manual_dir)
     return tfds_builder.relation_examples(rows, info, str(manual_dir)), info
 
 
