@@ -360,10 +360,15 @@ class Trainer:
                         **{f"{m}/{part}": v for m, (num, den) in sums.items()
                            for part, v in (("num", num), ("den", den))}})
 
-    @tf.function
+    # No autograph here or below: none of the code has Python control flow on tensors, and
+    # converting it would add seconds to every run's first step.
+    @tf.function(autograph=False)
     def _train_steps(self, iterator, num_steps: tf.Tensor) -> None:
-        for _ in tf.range(num_steps):
+        def step(index):
             self.strategy.run(self._replica_step, args=(next(iterator),))
+            return (index + 1,)
+
+        tf.while_loop(lambda index: index < num_steps, step, (tf.constant(0),))
 
     def _run_steps(self, iterator, num_steps: int, report: progress.Progress) -> None:
         """`num_steps` training steps in host calls of `_call_steps` steps, reported after each.
@@ -512,7 +517,7 @@ class Trainer:
 
     # Evaluation and prediction batches may be padded per batch: let shapes generalise
     # instead of tracing once per batch length.
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def _eval_step(self, batch) -> None:
         self.strategy.run(self._replica_eval_step, args=(batch,))
 
@@ -534,7 +539,7 @@ class Trainer:
         metrics.update(global_step=self.step, eval_steps=steps)
         return metrics
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def _predict_step(self, batch):
         return self.strategy.run(self.objective.predict, args=(batch,))
 
