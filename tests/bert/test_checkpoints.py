@@ -276,9 +276,13 @@ def minilm_batch(minilm_dir):
     return {k: packed[k].numpy() for k in ("token_ids", "segment_ids", "padding_mask")}
 
 
-def test_minilm_matches_independent_numpy_bert(minilm_dir, minilm_batch):
-    _, encoder = checkpoints.load_backbone(minilm_dir)
-    out = encoder(minilm_batch)
+@pytest.fixture(scope="module")
+def minilm_encoder(minilm_dir):
+    return checkpoints.load_backbone(minilm_dir)[1]
+
+
+def test_minilm_matches_independent_numpy_bert(minilm_dir, minilm_batch, minilm_encoder):
+    out = minilm_encoder(minilm_batch)
     seq, pooled = numpy_bert.bert_forward(
         numpy_bert.load_safetensors(f"{minilm_dir}/model.safetensors"),
         json.load(open(f"{minilm_dir}/config.json")), minilm_batch["token_ids"],
@@ -291,10 +295,10 @@ def test_minilm_matches_independent_numpy_bert(minilm_dir, minilm_batch):
     assert seq_diff <= 1e-4 and pooled_diff <= 1e-4
 
 
-def test_minilm_through_tf1_and_hf_layouts_is_unchanged(minilm_dir, minilm_batch, tmp_path):
-    _, encoder = checkpoints.load_backbone(minilm_dir)
-    expected = encoder(minilm_batch)
-    checkpoints.export(encoder, str(tmp_path / "tf1"), "tf1", f"{minilm_dir}/vocab.txt")
+def test_minilm_through_tf1_and_hf_layouts_is_unchanged(minilm_dir, minilm_batch, minilm_encoder,
+                                                        tmp_path):
+    expected = minilm_encoder(minilm_batch)
+    checkpoints.export(minilm_encoder, str(tmp_path / "tf1"), "tf1", f"{minilm_dir}/vocab.txt")
     config, from_tf1 = checkpoints.load_backbone(str(tmp_path / "tf1"))
     assert config.hidden_act == "gelu_exact"
     checkpoints.export(from_tf1, str(tmp_path / "hf"), "hf", f"{minilm_dir}/vocab.txt")

@@ -5,6 +5,7 @@ keeps a good checkpoint to resume from, and no leftovers of interrupted saves.""
 import logging
 import math
 import re
+import shutil
 
 import keras
 import numpy as np
@@ -153,7 +154,7 @@ def bert_dataset(context=None, start_step=0):
     return tf.data.Dataset.from_tensor_slices(data).repeat().batch(BATCH).skip(start_step)
 
 
-def fit_bert(output_dir, num_steps, stop_at=None, jit_compile=False, dropout=0.1,
+def fit_bert(output_dir, num_steps, jit_compile=False, dropout=0.1,
              gradient_accumulation_steps=1):
     """A fit from scratch, as a new process would run it: new model, optimizer and loop."""
     keras.utils.set_random_seed(1)
@@ -166,37 +167,51 @@ def fit_bert(output_dir, num_steps, stop_at=None, jit_compile=False, dropout=0.1
                                                    jit_compile=jit_compile,
                                                    gradient_accumulation_steps=(
                                                        gradient_accumulation_steps)))
-    trainer.fit(bert_dataset, stop_at=stop_at)
+    trainer.fit(bert_dataset)
     return objective.model
+
+
+def test_a_larger_num_train_steps_continues_from_the_last_checkpoint(lines, tmp_path):
+    fit(tmp_path, 6)
+    assert fit(tmp_path, 8, save_checkpoints_steps=2).step == 8
+    assert [line.split("  ")[0] for line in lines() if line.startswith(("restored", "step "))] == [
+        "step 6/6", f"restored step 6 from {tmp_path}/ckpt-6", "step 8/8"]
 
 
 # XLA draws other dropout masks than TensorFlow's kernels (its stateless random algorithm
 # differs), so a compiled run is resumed exactly by a compiled run. With accumulation, every
-# micro-batch draws its own masks.
-@pytest.mark.parametrize("jit_compile, accumulation", [(False, 1), (True, 1), (False, 2)],
-                         ids=["eager", "xla", "eager-accumulated"])
+# micro-batch draws its own masks. The plain eager step's exact resume after kill -9 is
+# tests/pretraining/test_pretraining.py's (and, mirrored, tests/engine/test_resume_after_kill.py's).
+@pytest.mark.parametrize("jit_compile, accumulation", [(True, 1), (False, 2)],
+                         ids=["xla", "eager-accumulated"])
 def test_resuming_with_dropout_gives_the_weights_of_an_uninterrupted_run(tmp_path, jit_compile,
                                                                          accumulation):
-    def run(name, stop_at=None):
-        return fit_bert(tmp_path / name, 4, stop_at, jit_compile,
+    def run(name):
+        return fit_bert(tmp_path / name, 4, jit_compile=jit_compile,
                         gradient_accumulation_steps=accumulation)
 
     straight = run("straight")
-    run("resumed", stop_at=2)  # killed after the step-2 checkpoint
-    resumed = run("resumed")
+    # What a run killed right after its step-2 checkpoint leaves: that checkpoint (the dropout
+    # masks' random state is in no checkpoint). Copied, rather than trained again.
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    for path in (tmp_path / "straight").glob("ckpt-2.*"):
+        shutil.copy(path, killed)
+    tf.compat.v1.train.update_checkpoint_state(str(killed), str(killed / "ckpt-2"))
+    resumed = run("killed")
     for a, b in zip(straight.weights, resumed.weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
 
 
 # ---- gradient accumulation ----------------------------------------------------------------
-@pytest.mark.parametrize("jit_compile", [False, True], ids=["eager", "xla"])
-def test_accumulated_micro_batches_update_as_their_whole_batch(lines, tmp_path, jit_compile):
+# Eager: XLA-compiled micro-batches (mirrored) equal the eager whole batch in
+# tests/pretraining/test_pretraining.py::test_mirrored_two_cpus_and_xla_equal_one_device.
+def test_accumulated_micro_batches_update_as_their_whole_batch(lines, tmp_path):
     keras.utils.set_random_seed(1)  # the weights fit_bert starts from
     initial = [w.numpy() for w in TinyBertObjective().model.weights]
-    whole = fit_bert(tmp_path / "whole", 3, jit_compile=jit_compile, dropout=0.0)
+    whole = fit_bert(tmp_path / "whole", 3, dropout=0.0)
     # Micro-batches of one row: the weights the loss does not reach (the pooler) stay out.
-    micro = fit_bert(tmp_path / "micro", 3, jit_compile=jit_compile, dropout=0.0,
-                     gradient_accumulation_steps=BATCH)
+    micro = fit_bert(tmp_path / "micro", 3, dropout=0.0, gradient_accumulation_steps=BATCH)
     for a, b, start in zip(whole.weights, micro.weights, initial, strict=True):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=1e-6, err_msg=a.path)
     assert max(np.abs(w.numpy() - start).max() for w, start in zip(whole.weights, initial)) > 1e-2

@@ -46,10 +46,11 @@ def write_records(directory, seq_length):
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    """Two TFRecord files of real PubMed instances and a tiny BERT config."""
+    """Two TFRecord files of real PubMed instances and a tiny BERT config (one layer: each
+    command's cost is mostly tracing and compiling the model)."""
     directory = tmp_path_factory.mktemp("pretraining")
     tokenizer = write_records(directory, SEQ)
-    BertConfig(vocab_size=len(tokenizer.vocab), hidden_size=32, num_hidden_layers=2,
+    BertConfig(vocab_size=len(tokenizer.vocab), hidden_size=32, num_hidden_layers=1,
                num_attention_heads=2, intermediate_size=64, max_position_embeddings=SEQ,
                hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0
                ).to_json_file(str(directory / "bert_config.json"))
@@ -59,7 +60,8 @@ def data_dir(tmp_path_factory):
 def run_pretraining(data_dir, output_dir, *extra, wait=True, env=None, fresh=False):
     """Runs the command and returns its log; `wait=False` returns the started process,
     `fresh=True` makes that a real process (kill -9 must hit the process that writes)."""
-    args = [*([sys.executable] if fresh else python()), str(REPO / "run_pretraining.py"), f"--input_file={data_dir}/data-*.tfrecord",
+    args = [*([sys.executable] if fresh else python()), str(REPO / "run_pretraining.py"),
+            f"--input_file={data_dir}/data-*.tfrecord",
             f"--output_dir={output_dir}", f"--bert_config_file={data_dir}/bert_config.json",
             f"--vocab_file={VOCAB}", f"--max_seq_length={SEQ}", f"--max_predictions_per_seq={PRED}",
             "--train_batch_size=8", "--learning_rate=1e-3", "--num_warmup_steps=2", *extra]
@@ -84,12 +86,13 @@ def test_train_eval_export_and_resume_after_kill(data_dir, tmp_path):
     dropout = dataclasses.replace(BertConfig.from_json_file(str(data_dir / "bert_config.json")),
                                   hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
     dropout.to_json_file(str(tmp_path / "bert_config.json"))
-    # Not XLA-compiled (the default on CPUs): three runs would each compile; the compiled
-    # step's exact resume is tests/engine/test_training.py's, its strategies are below.
+    # Not XLA-compiled (the default on CPUs): each run would compile; the compiled step's
+    # exact resume is tests/engine/test_training.py's, its strategies are below.
     steps = ["--do_train", "--num_train_steps=8", "--save_checkpoints_steps=2",
              "--iterations_per_loop=1", "--nojit_compile",
              f"--bert_config_file={tmp_path / 'bert_config.json'}"]
-    log = run_pretraining(data_dir, tmp_path / "straight", *steps, "--do_eval", "--max_eval_steps=3")
+    log = run_pretraining(data_dir, tmp_path / "straight", *steps, "--do_eval",
+                          "--max_eval_steps=3")
     assert "step 8/8" in log and "examples/s" in log and "ETA" in log
     results = dict(line.split(" = ") for line in
                    (tmp_path / "straight" / "eval_results.txt").read_text().splitlines())
@@ -97,8 +100,9 @@ def test_train_eval_export_and_resume_after_kill(data_dir, tmp_path):
             "next_sentence_loss", "loss", "global_step"} <= set(results)
     assert int(results["global_step"]) == 8
     # The export is a Google-layout checkpoint that our loaders (and Google's) read.
-    names = {n for n, _ in tf.train.list_variables(str(tmp_path / "straight" / "tf1" / "model.ckpt-8"))}
-    assert "bert/encoder/layer_1/attention/self/query/kernel" in names
+    names = {n for n, _ in tf.train.list_variables(
+        str(tmp_path / "straight" / "tf1" / "model.ckpt-8"))}
+    assert "bert/encoder/layer_0/attention/self/query/kernel" in names
     assert "cls/seq_relationship/output_weights" in names
     checkpoints.load_pretraining_model(str(tmp_path / "straight" / "tf1"), require_heads=True)
     # Evaluating the run needs only its directory and the data (the config was saved).
@@ -126,20 +130,15 @@ def test_train_eval_export_and_resume_after_kill(data_dir, tmp_path):
     restored = int(log.split("restored step ")[1].split()[0])
     assert restored < 8  # the kill landed mid-training
     straight, resumed = final_weights(tmp_path / "straight"), final_weights(tmp_path / "killed")
-    assert straight.keys() == resumed.keys() and len(straight) > 100
+    assert straight.keys() == resumed.keys() and len(straight) > 80
     for name in straight:
         np.testing.assert_array_equal(straight[name], resumed[name], err_msg=name)
-
-    # A larger num_train_steps continues from the last checkpoint (XLA-compiled, the default).
-    log = run_pretraining(data_dir, tmp_path / "killed", *steps[:1], *steps[-1:],
-                          "--num_train_steps=10", "--save_checkpoints_steps=2",
-                          "--iterations_per_loop=2")
-    assert "restored step 8" in log and "step 10/10" in log
+    # (A larger num_train_steps continuing a finished run: tests/engine/test_training.py.)
 
 
-# Trains the same model 3 steps under each strategy named in argv[2:] (default, mirrored, and
-# either XLA-compiled: default_xla, mirrored_xla; mirrored_accumulated: each replica's batch of 4
-# in 2 micro-batches), one after the other in this one process (one TensorFlow import).
+# Trains the same model 3 steps under each strategy named in argv[2:] (default, mirrored;
+# "xla" in the name: XLA-compiled; "accumulated": each replica's batch of 4 in 2 micro-batches),
+# one after the other in this one process (one TensorFlow import).
 STRATEGY_SCRIPT = r"""
 import json, sys, numpy as np, tensorflow as tf
 tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0],
@@ -157,7 +156,8 @@ def dataset_fn(context, start_step):
     # The same 8 examples per step whatever the replica count: no shuffling, files in order.
     ds = tf.data.TFRecordDataset(sorted(tf.io.gfile.glob(data_dir + "/data-*.tfrecord")))
     ds = ds.batch(8, drop_remainder=True).map(lambda r: pretraining_data.parse_examples(r, 32, 5))
-    return ds.rebatch(context.get_per_replica_batch_size(8)) if context.num_replicas_in_sync > 1 else ds
+    return (ds.rebatch(context.get_per_replica_batch_size(8))
+            if context.num_replicas_in_sync > 1 else ds)
 for strategy_name in strategy_names:
     out = out_root + "/" + strategy_name
     strategy = (tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
@@ -204,7 +204,7 @@ def test_phase_two_continues_phase_one_at_a_longer_length_with_its_own_schedule(
     assert start_of_2.get_tensor("optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") == 1
     weights = [name for name in end_of_1.get_variable_to_shape_map()
                if name.startswith("optimizer/_trainable_variables/")]  # the model's
-    assert len(weights) > 30
+    assert len(weights) > 20
     for name in weights:
         np.testing.assert_array_equal(end_of_1.get_tensor(name), start_of_2.get_tensor(name),
                                       err_msg=name)
@@ -216,7 +216,11 @@ def test_phase_two_continues_phase_one_at_a_longer_length_with_its_own_schedule(
 
 
 def test_mirrored_two_cpus_and_xla_equal_one_device(data_dir, tmp_path):
-    names = ("default", "mirrored", "default_xla", "mirrored_xla", "mirrored_accumulated")
+    # One arm both mirrored, XLA-compiled and accumulated (each arm costs a trace per replica
+    # and an XLA compilation per device); each alone equals one device in other tests:
+    # MirroredStrategy's reduction in tests/engine/test_optimization.py, the mirrored XLA step
+    # in tests/tasks/ner/test_task.py, accumulation in tests/engine/test_training.py.
+    names = ("default", "mirrored_xla_accumulated")
     result = subprocess.run([*python(), "-c", STRATEGY_SCRIPT, str(data_dir), str(tmp_path),
                              *names], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
@@ -248,7 +252,7 @@ def test_multi_worker_mirrored_two_local_workers_agree(data_dir, tmp_path):
                                                                      "index": index}})}
         workers.append(run_pretraining(
             data_dir, tmp_path / "mwms", "--do_train", "--num_train_steps=4",
-            "--save_checkpoints_steps=2", "--iterations_per_loop=2",
+            "--save_checkpoints_steps=2", "--iterations_per_loop=2", "--nojit_compile",
             "--distribution_strategy=multi_worker_mirrored", wait=False, env=env))
     logs = [w.communicate(timeout=600)[0] for w in workers]
     assert all(w.returncode == 0 for w in workers), logs[0][-3000:] + logs[1][-3000:]
@@ -286,7 +290,8 @@ def test_nan_loss_stops_with_a_clear_message(tmp_path):
 
     strategy = tf.distribute.get_strategy()
     task = NanTask()
-    trainer = training.Trainer(strategy, task, create_optimizer(1e-3, 10, 0, aggregate_gradients=False),
+    trainer = training.Trainer(strategy, task,
+                               create_optimizer(1e-3, 10, 0, aggregate_gradients=False),
                                training.LoopConfig(str(tmp_path), 4, 2, 2, global_batch_size=2))
     with pytest.raises(training.TrainingDivergedError, match="loss is nan at step 2"):
         trainer.fit(lambda context, start: tf.data.Dataset.from_tensors(tf.ones([2, 2])).repeat())

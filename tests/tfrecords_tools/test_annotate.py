@@ -1,7 +1,7 @@
 """`python -m tfrecords_tools.annotate` end to end, with a NER model and a GAD relation model
 trained and exported here (tiny, both at once): PubTator and BioC JSON shards read back, Beam
-(DirectRunner, 2 processes) writing the single-process bytes, finished shards skipped, bad
-documents listed, the run record and its one-line error (the start-up errors are
+(DirectRunner, 2 threads) writing the single-process bytes of the unfinished shards, finished
+shards skipped, bad documents listed, the run record and its one-line error (the start-up errors are
 test_annotator's)."""
 
 import json
@@ -88,7 +88,7 @@ def exports(tmp_path_factory):
     (root / "ner_data" / "train.tsv").write_text(training_tsv(), encoding="utf-8")
     (root / "gad").mkdir()
     with open(shared_file("re", "GAD", "1", "train.tsv"), encoding="utf-8") as f:
-        (root / "gad" / "train.tsv").write_text("".join(f.readlines()[:96]), encoding="utf-8")
+        (root / "gad" / "train.tsv").write_text("".join(f.readlines()[:32]), encoding="utf-8")
     common = [f"--bert_config_file={root / 'bert_config.json'}",
               f"--vocab_file={root / 'vocab.txt'}", "--do_lower_case=false",
               "--max_seq_length=64", "--do_train", "--iterations_per_loop=50"]
@@ -97,8 +97,8 @@ def exports(tmp_path_factory):
         stderr=subprocess.PIPE, text=True, cwd=root)
         for script, flags in (
             ("run_ner.py", ["--data_dir=ner_data", "--train_file=train.tsv", "--output_dir=ner_run",
-                            "--num_train_epochs=80", "--train_batch_size=8",
-                            "--learning_rate=5e-3", f"--export_dir={root / 'ner'}"]),
+                            "--num_train_epochs=16", "--train_batch_size=8",
+                            "--learning_rate=3e-3", f"--export_dir={root / 'ner'}"]),
             ("run_re.py", ["--task_name=gad", "--data_dir=gad", "--output_dir=re_run",
                            "--num_train_epochs=1", "--train_batch_size=16",
                            "--learning_rate=1e-3", f"--export_dir={root / 're'}"]))]
@@ -181,31 +181,41 @@ def test_pubtator_shards_read_back_with_their_entities_relations_and_skipped_doc
                                      "pubmed": (inputs / "pubmed.xml").stat().st_size}
 
 
-def test_beam_writes_the_single_process_bytes(single_run, inputs, exports, tmp_path):
+def test_beam_writes_the_unfinished_shards_with_the_single_process_bytes(single_run, inputs,
+                                                                       exports, tmp_path):
+    # A rerun of the single-process run: the shards Beam writes are compared with it, and the
+    # finished shard is skipped (a rerun in a single process: the next test).
+    shutil.copytree(single_run[0].parent, tmp_path, dirs_exist_ok=True)
     prefix = tmp_path / "ann"
+    expected = shard_bytes(prefix)
+    lost = ["pubmed-00000", "pubmed-00001"]  # the second has a skipped document
+    for name in lost:
+        (tmp_path / f"ann-{name}.pubtator").unlink()
+        (tmp_path / f"ann-{name}.pubtator.done.json").unlink()
+    (tmp_path / "ann-bioc-00000.pubtator").write_text("kept: its sidecar says it is done")
     # Two threads, not processes: each worker process would import TensorFlow and load the
     # three models (20 s of CPU); tests/tfrecords_tools/test_beam_pipeline.py runs the
     # multi-process DirectRunner. The DoFns are pickled into the pipeline either way.
-    annotate(inputs, exports, prefix, "--", "--runner=DirectRunner", "--direct_num_workers=2",
-             "--direct_running_mode=multi_threading")
-    assert shard_bytes(prefix) == shard_bytes(single_run[0])
+    result = annotate(inputs, exports, prefix, "--", "--runner=DirectRunner",
+                      "--direct_num_workers=2", "--direct_running_mode=multi_threading")
+    assert "skipped 1 finished shards" in result.stderr
+    written = shard_bytes(prefix)
+    assert [written[name] for name in lost] == [expected[name] for name in lost]
+    assert written["bioc-00000"].startswith(b"kept")
     assert sidecar(prefix, "pubmed-00001")["skipped"] == \
         sidecar(single_run[0], "pubmed-00001")["skipped"]
 
 
-def test_a_rerun_writes_only_unfinished_shards_and_refuses_other_settings(single_run, inputs,
-                                                                          exports, tmp_path):
+def test_a_rerun_skips_finished_shards_and_refuses_other_settings(single_run, inputs, exports,
+                                                                 tmp_path):
     shutil.copytree(single_run[0].parent, tmp_path, dirs_exist_ok=True)
     prefix = tmp_path / "ann"
     expected = shard_bytes(prefix)
-    lost = tmp_path / "ann-pubmed-00000.pubtator"
-    lost.unlink()
-    (tmp_path / "ann-pubmed-00000.pubtator.done.json").unlink()
     (tmp_path / "ann-bioc-00000.pubtator").write_text("kept: its sidecar says it is done")
+    # Every shard is done (writing an unfinished one: the Beam test above).
     result = annotate(inputs, exports, prefix, "--single_process")
-    assert "skipped 2 finished shards" in result.stderr
-    assert lost.read_bytes() == expected["pubmed-00000"]
-    assert (tmp_path / "ann-bioc-00000.pubtator").read_text().startswith("kept")
+    assert "skipped 3 finished shards" in result.stderr
+    assert shard_bytes(prefix) == {**expected, "bioc-00000": b"kept: its sidecar says it is done"}
 
     other = run_module("tfrecords_tools.annotate", f"--input={inputs}/*.xml",
                        f"--ner_model={exports['ner']},{exports['ner']}",

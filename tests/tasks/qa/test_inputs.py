@@ -32,6 +32,21 @@ def uncased(minilm_dir):
 
 
 @pytest.fixture(scope="module")
+def encoder():
+    """`QaEncoder(tokenizer, seq_length, doc_stride, max_query_length)`, one per arguments:
+    tracing one costs seconds, so tests with the same windows share it."""
+    made = {}
+
+    def get(tokenizer, *windows):
+        key = (id(tokenizer), *windows)
+        if key not in made:
+            made[key] = QaEncoder(tokenizer, *windows)
+        return made[key]
+
+    return get
+
+
+@pytest.fixture(scope="module")
 def words(tokenizer):
     """Vocabulary words that are one wordpiece each."""
     candidates = [t for t in tokenizer.vocab[200:1500] if t.isalpha() and len(t) > 2]
@@ -64,8 +79,11 @@ def google_is_max_context(spans, current, position):
     return current == best
 
 
-@pytest.mark.parametrize("seq_length,stride,query", [(32, 7, 6), (48, 16, 8), (40, 64, 5)])
-def test_windows_and_max_context_are_googles(tokenizer, words, seq_length, stride, query):
+# Questions cut to `query` pieces; windows that overlap, or (stride > room) do not. The
+# windows of the other tests, so that they share the encoders.
+@pytest.mark.parametrize("seq_length,stride,query", [(32, 8, 8), (48, 10, 16), (40, 64, 5)])
+def test_windows_and_max_context_are_googles(tokenizer, encoder, words, seq_length, stride,
+                                             query):
     rng = np.random.default_rng(seq_length)
     questions, contexts, answers = [], [], []
     for _ in range(25):
@@ -77,7 +95,7 @@ def test_windows_and_max_context_are_googles(tokenizer, words, seq_length, strid
         questions.append(q)
         contexts.append(" ".join(c))
         answers.append((start, start + len(" ".join(c[a:b]))))
-    out = QaEncoder(tokenizer, seq_length, stride, query)(
+    out = encoder(tokenizer, seq_length, stride, query)(
         tf.constant(questions), tf.constant(contexts), tf.constant([a for a, _ in answers]),
         tf.constant([b for _, b in answers]))
     out = {k: v.numpy() for k, v in out.items()}
@@ -104,13 +122,13 @@ def test_windows_and_max_context_are_googles(tokenizer, words, seq_length, strid
                 assert s == e == 0
 
 
-def test_a_real_squad_answer_survives_striding(tokenizer):
+def test_a_real_squad_answer_survives_striding(tokenizer, encoder):
     with open(shared_file("qa", "SQuAD-v1.1", "dev-v1.1.json"), encoding="utf-8") as f:
         paragraph = json.load(f)["data"][0]["paragraphs"][0]
     qa = paragraph["qas"][3]
     answer = qa["answers"][0]
     start, end = answer["answer_start"], answer["answer_start"] + len(answer["text"])
-    out = QaEncoder(tokenizer, 48, 10, 16)(tf.constant([qa["question"]]),
+    out = encoder(tokenizer, 48, 10, 16)(tf.constant([qa["question"]]),
                                             tf.constant([paragraph["context"]]),
                                             tf.constant([start]), tf.constant([end]))
     labelled = np.flatnonzero(out["start_positions"].numpy() > 0)
@@ -135,13 +153,13 @@ def brute_force_best(start_logits, end_logits, windows, example, k, max_length):
     return candidates[:k]
 
 
-def test_top_spans_are_the_exact_best_pairs(tokenizer, words):
+def test_top_spans_are_the_exact_best_pairs(tokenizer, encoder, words):
     rng = np.random.default_rng(5)
     contexts = [" ".join(rng.choice(words, n)) for n in (3, 70, 40, 1)]
     questions = ["what is it ?"] * len(contexts)
     none = tf.constant([-1] * len(contexts))
-    windows = QaEncoder(tokenizer, 32, 8, 8)(tf.constant(questions), tf.constant(contexts),
-                                             none, none)
+    windows = encoder(tokenizer, 32, 8, 8)(tf.constant(questions), tf.constant(contexts),
+                                           none, none)
     windows = {k: v.numpy() for k, v in windows.items()}
     shape = windows["token_ids"].shape
     start_logits = rng.normal(size=shape).astype(np.float32)
@@ -163,12 +181,12 @@ def bioasq_contexts():
     return [(p["qas"][0]["question"], p["context"]) for a in data for p in a["paragraphs"]]
 
 
-def test_decoded_spans_never_start_or_end_inside_a_word(uncased):
+def test_decoded_spans_never_start_or_end_inside_a_word(uncased, encoder):
     tokenizer, reference = uncased
     questions, contexts = zip(*bioasq_contexts())
     none = tf.constant([-1] * len(contexts))
-    windows = QaEncoder(tokenizer, 96, 32, 24)(tf.constant(questions), tf.constant(contexts),
-                                               none, none)
+    windows = encoder(tokenizer, 32, 8, 8)(tf.constant(questions), tf.constant(contexts),
+                                           none, none)
     rng = np.random.default_rng(3)
     shape = windows["token_ids"].shape
     spans = top_spans(tf.constant(rng.normal(size=shape), tf.float32),
@@ -189,12 +207,12 @@ def test_decoded_spans_never_start_or_end_inside_a_word(uncased):
     assert checked == 20 * len(contexts)
 
 
-def test_the_best_whole_word_span_wins_over_a_better_part_word_one(uncased):
+def test_the_best_whole_word_span_wins_over_a_better_part_word_one(uncased, encoder):
     tokenizer, _ = uncased
     context = "the prodromal phase of aducanumab"
     none = tf.constant([-1])
-    windows = QaEncoder(tokenizer, 32, 8, 8)(tf.constant(["when?"]), tf.constant([context]),
-                                             none, none)
+    windows = encoder(tokenizer, 32, 8, 8)(tf.constant(["when?"]), tf.constant([context]),
+                                           none, none)
     pieces = [tokenizer.vocab[i] for i in windows["token_ids"][0].numpy()]
     assert pieces[4:14] == ["the", "pro", "##dro", "##mal", "phase", "of", "ad", "##uca",
                             "##num", "##ab"]
@@ -209,12 +227,12 @@ def test_the_best_whole_word_span_wins_over_a_better_part_word_one(uncased):
     assert spans["score"][0].numpy().tolist() == [15, 6, 5, 4]
 
 
-def test_labels_cover_whole_words(uncased):
+def test_labels_cover_whole_words(uncased, encoder):
     tokenizer, _ = uncased
     context = "Stem cells line the colonic crypts."
     starts, ends = [context.index("crypt"), context.index("rypts")], [context.index("s.")] * 2
-    out = QaEncoder(tokenizer, 32, 8, 8)(tf.constant(["where?"] * 2), tf.constant([context] * 2),
-                                         tf.constant(starts), tf.constant(ends))
+    out = encoder(tokenizer, 32, 8, 8)(tf.constant(["where?"] * 2), tf.constant([context] * 2),
+                                       tf.constant(starts), tf.constant(ends))
     pieces = [tokenizer.vocab[i] for i in out["token_ids"][0].numpy()]
     assert "##s" in pieces  # "crypts" is two pieces: "crypt" and "##s"
     for row in range(2):

@@ -15,6 +15,7 @@ from biobert_tf.tasks.qa import data as qa_data
 from biobert_tf import resources
 from biobert_tf.bert.config import BertConfig
 from biobert_tf.engine import driver
+from biobert_tf.tasks.qa import bioasq
 from biobert_tf.tasks.qa.bioasq import ANSWER_FILE
 from biobert_tf.tasks.qa.task import QaSettings, SpanQaTask, read_examples
 from biobert_tf.tasks.qa.yesno import YesNoTask
@@ -58,8 +59,12 @@ def data_dir(tmp_path_factory):
     return directory
 
 
-def test_run_qa_squad_predictions_and_savedmodel(model_dir, data_dir, tmp_path):
-    out, saved = tmp_path / "squad_out", tmp_path / "saved_model"
+@pytest.fixture(scope="module")
+def squad_run(model_dir, data_dir, tmp_path_factory):
+    """run_qa.py trained on the SQuAD cut, dev-scored every epoch, predicted and exported:
+    (its output_dir, its SavedModel). One run: the BioASQ runs start from it too."""
+    folder = tmp_path_factory.mktemp("squad_run")
+    out, saved = folder / "squad_out", folder / "saved_model"
     result = subprocess.run(
         [*python(), str(REPO / "run_qa.py"), "--do_train", "--do_predict",
          f"--train_file={data_dir / 'squad.json'}", f"--predict_file={data_dir / 'squad.json'}",
@@ -71,6 +76,11 @@ def test_run_qa_squad_predictions_and_savedmodel(model_dir, data_dir, tmp_path):
          f"--dev_file={data_dir / 'squad.json'}", "--early_stopping_patience=3"],
         capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
+    return out, saved
+
+
+def test_run_qa_squad_predictions_and_savedmodel(squad_run, data_dir, tmp_path):
+    out, saved = squad_run
     examples = qa_data.read_squad(str(data_dir / "squad.json"))
     nbest = json.loads((out / "nbest_predictions.json").read_text())
     predictions = json.loads((out / "predictions.json").read_text())
@@ -97,13 +107,7 @@ def test_run_qa_squad_predictions_and_savedmodel(model_dir, data_dir, tmp_path):
     answers = [row[:n] for row, n in zip(served["text"], served["num_answers"])]
     assert [a[:5] for a in answers] == [[b["text"] for b in nbest[x.id]] for x in chosen]
 
-    # Predict-only from the run directory with no other flag: its results in a fresh subfolder.
-    predict_only = [*python(), str(REPO / "run_qa.py"), f"--output_dir={out}",
-                    "--do_predict", f"--predict_file={data_dir / 'squad.json'}"]
-    again = subprocess.run(predict_only, capture_output=True, text=True, timeout=600)
-    assert again.returncode == 0, again.stderr[-4000:]
-    [fresh] = [p for p in out.iterdir() if p.name.startswith("predict-")]
-    assert json.loads((fresh / "predictions.json").read_text()) == predictions
+    # (Predict-only from the run directory, no model flag given: the BioASQ test's first run.)
     # A flag that contradicts the trained model's casing is an error naming both values
     # (in-process: run_ner's test checks that the command line prints it as one line).
     with pytest.raises(ValueError, match="--do_lower_case=true contradicts the trained "
@@ -152,65 +156,74 @@ def answer_file(run) -> dict:
     return json.loads((newest / ANSWER_FILE).read_text())
 
 
-def test_bioasq_factoid_from_squad_list_and_yesno(model_dir, data_dir, tmp_path):
-    squad = tiny_run(model_dir, tmp_path / "squad", train_file=str(data_dir / "squad.json"))
-    driver.run(SpanQaTask(squad, STRATEGY))
-
-    factoid = tiny_run(model_dir, tmp_path / "factoid", init_checkpoint=str(tmp_path / "squad"),
-                       train_file=str(data_dir / "train_golden.json"),
-                       predict_file=str(data_dir / "test.json"),
-                       golden_file=str(data_dir / "test_golden.json"), num_train_epochs=0.5,
-                       do_predict=True)
-    scores = driver.run(SpanQaTask(factoid, STRATEGY))["test"]["bioasq"]
-    submitted = json.loads((tmp_path / "factoid" / ANSWER_FILE).read_text())["questions"]
+def test_bioasq_factoid_list_and_yesno_from_squad(squad_run, model_dir, data_dir, tmp_path):
+    squad_out, _ = squad_run
+    # Factoid answers of the SQuAD model (the list run below trains on BioASQ golden
+    # examples from it), predicted from a copy of its run directory with no model flag (the
+    # run's windows and casing; the TFDS run below gives them): its results in a fresh
+    # subfolder. Without the answers (no --golden_file): submitted, not scored.
+    factoid_dir = tmp_path / "factoid"
+    shutil.copytree(squad_out, factoid_dir)
+    predict_only = subprocess.run(
+        [*python(), str(REPO / "run_qa.py"), f"--output_dir={factoid_dir}", "--do_predict",
+         f"--predict_file={data_dir / 'test.json'}", "--n_best_size=5"],
+        capture_output=True, text=True, timeout=600)
+    assert predict_only.returncode == 0, predict_only.stderr[-4000:]
+    [fresh] = factoid_dir.glob("predict-*")
+    assert {p.name for p in fresh.iterdir()} == {"predictions.json", "nbest_predictions.json",
+                                                 ANSWER_FILE}
+    submitted = answer_file(factoid_dir)["questions"]
     test_questions = {qa_data.question_id(x.id) for x in
                       qa_data.read_squad(str(data_dir / "test.json"))}
     assert {q["id"] for q in submitted} == test_questions
     for q in submitted:
         assert q["type"] == "factoid" and 1 <= len(q["exact_answer"]) <= 5
         assert all(len(a) == 1 and 0 < len(a[0]) <= 100 for a in q["exact_answer"])
-    # Without the answers (no --golden_file): the same submission, nothing scored.
-    unknown = driver.run(SpanQaTask(dataclasses.replace(factoid, do_train=False,
-                                                        golden_file=None), STRATEGY))["test"]
-    assert "bioasq" not in unknown and "score" not in unknown
-    assert answer_file(tmp_path / "factoid") == {"questions": submitted}
     # The same batch through TFDS (run_qa.py --tfds_name=biobert_qa/bioasq_5b
-    # --predict_file=test_factoid_1 --golden_file=batch_1): the same submission and scores.
-    through_tfds = driver.run(SpanQaTask(dataclasses.replace(
-        factoid, do_train=False, predict_file="test_factoid_1", golden_file="batch_1",
-        tfds_name="biobert_qa/bioasq_5b", tfds_manual_dir=str(bioasq_5b_release(data_dir,
-                                                                               tmp_path)),
+    # --predict_file=test_factoid_1 --golden_file=batch_1), with the run's settings given:
+    # the same submission, scored as batch 1's golden file scores it.
+    through_tfds = driver.run(SpanQaTask(tiny_run(
+        model_dir, factoid_dir, do_train=False, do_predict=True, predict_file="test_factoid_1",
+        golden_file="batch_1", tfds_name="biobert_qa/bioasq_5b",
+        tfds_manual_dir=str(bioasq_5b_release(data_dir, tmp_path)),
         tfds_data_dir=str(tmp_path / "tfds")), STRATEGY))["test"]
-    assert through_tfds["bioasq"] == scores
-    assert answer_file(tmp_path / "factoid") == {"questions": submitted}
+    assert answer_file(factoid_dir) == {"questions": submitted}
+    golden = qa_data.read_golden(str(data_dir / "test_golden.json"))
+    scores = through_tfds["bioasq"]
+    assert scores == bioasq.scores("factoid", bioasq.golden_answers(golden, "factoid", "5B1"),
+                                   {q["id"]: [a for [a] in q["exact_answer"]]
+                                    for q in submitted})
     # Every factoid question of the golden batch counts, answered or not.
     assert scores["num_questions"] == 25
     assert 0 <= scores["strict_accuracy"] <= scores["lenient_accuracy"] <= 1
 
-    listed = tiny_run(model_dir, tmp_path / "list", question_type="list", max_seq_length=64,
-                      init_checkpoint=str(tmp_path / "factoid"),
-                      train_file=str(data_dir / "train_golden.json"),
-                      dev_file=str(data_dir / "dev_golden.json"),
-                      predict_file=str(data_dir / "dev_golden.json"), do_predict=True,
-                      do_eval=True, early_stopping_patience=1)
-    by_split = driver.run(SpanQaTask(listed, STRATEGY))
-    result = by_split["test"]
-    assert 0.05 <= result["list_threshold"]["threshold"] <= 1.0
-    assert result["bioasq"]["num_questions"] == 12
-    # A golden-format test set without answers: predicted and submitted, not scored.
+    # List questions, trained from the SQuAD run; --do_eval and early stopping: the golden
+    # dev file's list F1 at the tuned threshold.
     test_set = bioasq_test_set(data_dir / "dev_golden.json", tmp_path / "test_set.json")
-    unknown = driver.run(SpanQaTask(dataclasses.replace(listed, do_train=False, do_eval=False,
-                                                        predict_file=test_set), STRATEGY))
-    assert "bioasq" not in unknown["test"]
-    assert answer_file(tmp_path / "list") == json.loads(
-        (tmp_path / "list" / ANSWER_FILE).read_text())
+    listed = tiny_run(model_dir, tmp_path / "list", question_type="list", max_seq_length=64,
+                      init_checkpoint=str(squad_out),
+                      train_file=str(data_dir / "train_golden.json"),
+                      dev_file=str(data_dir / "dev_golden.json"), predict_file=test_set,
+                      do_predict=True, do_eval=True, early_stopping_patience=1,
+                      predict_batch_size=8)  # = eval_batch_size: both splits batched alike
+    by_split = driver.run(SpanQaTask(listed, STRATEGY))
+    dev = by_split["dev"]
+    assert dev["score"] == dev["bioasq"]["f1"] == dev["list_threshold"]["dev_f1"]
+    assert dev["bioasq"]["num_questions"] == 12
+    assert 0.05 <= dev["list_threshold"]["threshold"] <= 1.0
+    assert len(json.loads((tmp_path / "list" / "dev_history.json").read_text())) == 1
+    # A golden-format test set without answers (the dev questions): predicted at the
+    # threshold tuned on dev, submitted, not scored.
+    result = by_split["test"]
+    assert "bioasq" not in result and result["list_threshold"] == dev["list_threshold"]
+    assert result["answers"] == dev["answers"]
+    submitted = json.loads((tmp_path / "list" / ANSWER_FILE).read_text())["questions"]
+    assert {q["id"]: q["exact_answer"] for q in submitted} == {
+        qid: [[a] for a in answers] for qid, answers in dev["answers"].items()}
+    assert len(submitted) == 12 and {q["type"] for q in submitted} == {"list"}
     with pytest.raises(ValueError, match="test_set.json: no list question has an exact_answer"):
         driver.run(SpanQaTask(dataclasses.replace(listed, do_train=False, do_eval=False,
                                                   golden_file=test_set), STRATEGY))
-    # --do_eval and early stopping: the golden dev file's list F1 at the tuned threshold.
-    dev = by_split["dev"]
-    assert dev["score"] == dev["bioasq"]["f1"] == dev["list_threshold"]["dev_f1"]
-    assert len(json.loads((tmp_path / "list" / "dev_history.json").read_text())) == 1
 
     yesno = tiny_run(model_dir, tmp_path / "yesno", question_type="yesno", max_seq_length=64,
                      train_file=str(data_dir / "train_golden.json"),

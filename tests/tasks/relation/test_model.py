@@ -80,7 +80,7 @@ def test_a_few_steps_fit_a_tiny_batch(head):
     x = {k: tf.constant(v) for k, v in inputs().items()}
     optimizer = keras.optimizers.Adam(1e-2)
 
-    @tf.function
+    @tf.function(autograph=False)  # as the training loop's steps: a quicker trace
     def step():
         with tf.GradientTape() as tape:
             loss, _ = task.compute(x, global_counts(task, x), training=True)

@@ -72,8 +72,13 @@ def tiny_run(model_dir, data_dir, output_dir, **settings):
     return RelationSettings(**values)
 
 
-def test_run_re_writes_biobert_results_and_exports(model_dir, gad_dir, tmp_path):
-    out, saved = tmp_path / "out", tmp_path / "saved_model"
+@pytest.fixture(scope="module")
+def gad_run(model_dir, gad_dir, tmp_path_factory):
+    """run_re.py trained on GAD fold 1, predicted and exported: (the finished process, its
+    output_dir, its SavedModel). Its output_dir is `cv/1`: the cross-validation test's
+    first fold too."""
+    folder = tmp_path_factory.mktemp("gad_run")
+    out, saved = folder / "cv" / "1", folder / "saved_model"
     args = [*python(), str(REPO / "run_re.py"), "--task_name=gad",
             f"--data_dir={gad_dir / '1'}", f"--output_dir={out}",
             f"--bert_config_file={model_dir / 'bert_config.json'}",
@@ -83,8 +88,13 @@ def test_run_re_writes_biobert_results_and_exports(model_dir, gad_dir, tmp_path)
     result = subprocess.run(args + [f"--export_dir={saved}",
                                     "--predict_text=@GENE$ variants raise @DISEASE$ risk."],
                             capture_output=True, text=True, timeout=600)
-    # (Resuming a finished run is the shared loop's, tested with run_ner and pretraining.)
     assert result.returncode == 0, result.stderr[-4000:]
+    return result, out, saved
+
+
+def test_run_re_writes_biobert_results_and_exports(gad_run, gad_dir, tmp_path):
+    # (Resuming a finished run is the shared loop's, tested with run_ner and pretraining.)
+    result, out, saved = gad_run
     assert json.loads(result.stdout[result.stdout.index("{"):])["label"] in ("0", "1")
     test = re_data.read_biobert_tsv(gad_dir / "1" / "test.tsv")
     rows = [[float(p) for p in line.split("\t")]
@@ -142,17 +152,25 @@ def test_run_re_writes_biobert_results_and_exports(model_dir, gad_dir, tmp_path)
             frozenset({"do_lower_case"}))
 
 
-def test_cross_validation_reports_mean_and_std_over_folds(model_dir, gad_dir, tmp_path):
-    run = tiny_run(model_dir, gad_dir, tmp_path, head="sll_att", entity_mode="markers")
+def test_cross_validation_reports_mean_and_std_over_folds(gad_run, model_dir, gad_dir):
+    # Fold 1 is run_re.py's run (`gad_run`), finished: read back, not trained again. Fold 2
+    # is trained here, with its settings.
+    out = gad_run[1].parent
+    run = tiny_run(model_dir, gad_dir, out, task_name="gad", num_train_epochs=2,
+                   iterations_per_loop=4)
+    scored = (out / "1" / "test_metrics.json").stat().st_mtime_ns
     summary = cross_validate(run, STRATEGY, folds=2)
-    folds = [json.loads((tmp_path / k / "test_metrics.json").read_text()) for k in ("1", "2")]
+    assert (out / "1" / "test_metrics.json").stat().st_mtime_ns == scored
+    folds = [json.loads((out / k / "test_metrics.json").read_text()) for k in ("1", "2")]
     assert summary["f1"]["values"] == [f["f1"] for f in folds]
     assert summary["f1"]["mean"] == pytest.approx(np.mean([f["f1"] for f in folds]))
     assert summary["f1"]["std"] == pytest.approx(np.std([f["f1"] for f in folds], ddof=1))
-    assert json.loads((tmp_path / "cv_results.json").read_text()) == summary
-    assert "±" in (tmp_path / "cv_results.txt").read_text()
-    # Scored folds are read back, not trained again.
+    assert json.loads((out / "cv_results.json").read_text()) == summary
+    assert "±" in (out / "cv_results.txt").read_text()
+    # Both folds scored now: both read back.
+    scored = (out / "2" / "test_metrics.json").stat().st_mtime_ns
     assert cross_validate(run, STRATEGY, folds=2) == summary
+    assert (out / "2" / "test_metrics.json").stat().st_mtime_ns == scored
 
 
 def test_chemprot_markers_early_stopping_and_init_from_our_run(model_dir, chemprot_dir,
