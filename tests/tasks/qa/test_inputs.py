@@ -4,6 +4,7 @@ answer texts identical to Google's final text, BioASQ merging and golden-file ex
 readers' errors."""
 
 import collections
+import functools
 import json
 
 import numpy as np
@@ -35,15 +36,7 @@ def uncased(minilm_dir):
 def encoder():
     """`QaEncoder(tokenizer, seq_length, doc_stride, max_query_length)`, one per arguments:
     tracing one costs seconds, so tests with the same windows share it."""
-    made = {}
-
-    def get(tokenizer, *windows):
-        key = (id(tokenizer), *windows)
-        if key not in made:
-            made[key] = QaEncoder(tokenizer, *windows)
-        return made[key]
-
-    return get
+    return functools.cache(QaEncoder)
 
 
 @pytest.fixture(scope="module")
