@@ -396,7 +396,11 @@ def _term_words(text: str) -> list[str]:
 
 
 def _open_binary(path: str) -> IO[bytes]:
-    return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
+    if not path.endswith(".gz"):
+        return open(path, "rb")
+    if os.path.getsize(path) == 0:  # Python's gzip reads no bytes as no data; gzip -t fails
+        raise CorpusError(f"{path}:1: truncated or corrupt gzip data (the file is empty)")
+    return gzip.open(path, "rb")
 
 
 def _numbered_lines(path: str, max_bytes: int | None = None) -> Iterator[tuple[int, bytes]]:

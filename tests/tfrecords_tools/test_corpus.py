@@ -396,6 +396,17 @@ def test_truncated_gzip_stops_after_what_was_read(tmp_path):
     assert docs[-1].sentences == [f"Document {len(docs) - 1} is here.", "It has two sentences."]
 
 
+@pytest.mark.parametrize("input_format", ["lines", "pubmed_xml"])
+def test_an_empty_gzip_file_is_an_error_not_an_empty_corpus(tmp_path, input_format):
+    # Python's gzip module reads a 0-byte file as no data; gzip itself calls it truncated.
+    path = tmp_path / "c.txt.gz"
+    path.write_bytes(b"")
+    with pytest.raises(CorpusError, match=r"c\.txt\.gz:1: truncated or corrupt gzip data "
+                                          r"\(the file is empty\); documents read from this "
+                                          r"file before the error: 0$"):
+        list(read_documents(str(path), input_format))
+
+
 @pytest.mark.parametrize("text, line", [
     ("<PubmedArticleSet>\n<PubmedArticle>\n<MedlineCitation>\n</Article>\n</PubmedArticleSet>\n", 4),
     ("<PubmedArticleSet>\n<PubmedArticle>\n", 3),  # truncated
