@@ -20,7 +20,7 @@ from absl import flags, logging
 
 from biobert_tf import atomic_files
 from biobert_tf.annotation import formats
-from biobert_tf.engine import distribute, file_prediction, prediction_formats, run_dir, \
+from biobert_tf.engine import distribute, entry, file_prediction, prediction_formats, run_dir, \
     settings as settings_lib, training
 from biobert_tf.engine.settings import FineTuningSettings, RuntimeSettings
 from biobert_tf.engine.task import DATA_SOURCE, Task
@@ -33,6 +33,7 @@ def strategy_for(settings: RuntimeSettings, seed: int) -> tf.distribute.Strategy
         "tpu" if settings.use_tpu else settings.distribution_strategy,
         tpu=settings.tpu_name or settings.master, tpu_zone=settings.tpu_zone,
         gcp_project=settings.gcp_project)
+    entry.absorb_onednn_notice()
     precision = distribute.set_mixed_precision(settings.mixed_precision, strategy)
     logging.info("precision: %s%s", precision,
                  " (auto)" if settings.mixed_precision == "auto" else "")

@@ -30,6 +30,10 @@ _DEVICES_WITHOUT_GPU = "CPU,TPU,TPU_SYSTEM"
 _CPP_LOG_LINE = re.compile(r"([IWEF])\d{4} ")
 _CPP_SEVERITIES = "IWEF"  # index = TF_CPP_MIN_LOG_LEVEL that hides the severities before it
 _ABSL_PREINIT_NOTICE = "WARNING: All log messages before absl::InitializeLog() is called"
+# Logged as an ERROR, once per process, by the first int64 transpose (every ragged concat
+# makes one) where oneDNN's kernels are on (biobert_tf/__init__.py) and the CPU lacks
+# AVX-512; Eigen's kernel then runs it, as it would without oneDNN: nothing is wrong.
+_ONEDNN_INT64_NOTICE = "oneDNN supports DT_INT64 only on platforms with AVX-512"
 # Packages whose own ValueErrors are messages for the user (see `is_user_error`).
 _OUR_PACKAGES = ("biobert_tf", "tfrecords_tools")
 
@@ -51,6 +55,16 @@ def quiet_tensorflow() -> None:
     # before they read TF_CPP_MIN_LOG_LEVEL; the level is applied to those lines here.
     with _cpp_logs_filtered(_min_log_level()):
         import tensorflow  # noqa: F401
+
+
+def absorb_onednn_notice() -> None:
+    """Makes the process's first int64 transpose with the C++ log lines filtered, so that
+    oneDNN's notice about it (`_ONEDNN_INT64_NOTICE`) is not shown. It starts TensorFlow's
+    runtime: call it once the devices are configured (the strategy exists)."""
+    import tensorflow as tf
+
+    with _cpp_logs_filtered(_min_log_level()):
+        tf.transpose(tf.zeros([1, 1], tf.int64))
 
 
 def _may_have_gpu() -> bool:
@@ -87,7 +101,7 @@ def _cpp_logs_filtered(min_level: int) -> Iterator[None]:
 
 
 def _shown(line: str, min_level: int) -> bool:
-    if line.startswith(_ABSL_PREINIT_NOTICE):
+    if line.startswith(_ABSL_PREINIT_NOTICE) or _ONEDNN_INT64_NOTICE in line:
         return False
     match = _CPP_LOG_LINE.match(line)
     return match is None or _CPP_SEVERITIES.index(match[1]) >= min_level

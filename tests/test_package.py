@@ -1,0 +1,42 @@
+"""What importing `biobert_tf` decides before TensorFlow loads: the CPU kernels (oneDNN).
+
+Each case is a fresh interpreter: the choice is made once, at import, by the environment."""
+
+import os
+import platform
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+X86_64 = platform.machine().lower() in ("x86_64", "amd64")
+
+
+def run_python(script: str, **env: str) -> str:
+    clean = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=300, cwd=REPO, env={**clean, **env})
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+CHOICE = "import os, biobert_tf; print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'))"
+
+
+@pytest.mark.skipif(not X86_64, reason="the oneDNN default is for x86-64 CPUs")
+def test_onednn_is_the_default_on_x86_64_and_tensorflow_uses_it():
+    assert run_python(CHOICE) == "1"
+    assert run_python("import biobert_tf, tensorflow\n"
+                      "from tensorflow.python.util import _pywrap_util_port\n"
+                      "print(_pywrap_util_port.IsMklEnabled())",
+                      TF_CPP_MIN_LOG_LEVEL="3") == "True"
+
+
+def test_the_users_choice_wins():
+    assert run_python(CHOICE, TF_ENABLE_ONEDNN_OPTS="0") == "0"
+
+
+def test_nothing_changes_once_tensorflow_is_loaded():
+    # Too late to choose: setting the variable would claim a choice TensorFlow never saw.
+    assert run_python("import tensorflow\n" + CHOICE, TF_CPP_MIN_LOG_LEVEL="3") == "None"
