@@ -18,8 +18,19 @@ it will meet, so XLA compiles everything before timing); then the arms take turn
 steps each per round, for `--rounds` rounds (`bench/interleaved.py`). Each arm's figure is the
 median over rounds of examples/s. The load average and CPU flags are printed with the table.
 
+Where a lead comes from: each arm also reports the positions its timed batches are padded to
+(per example), so the table gives positions/s too. An arm with the `full` option pads every
+batch to max_seq_length, as a TPU does: `ours:fp32:full` against `hf:fp32:full` compares the
+two frameworks on identical shapes, and examples/s = positions/s ÷ positions per example
+splits a ratio into the frameworks' speed per position and the padding each recipe computes.
+
     python bench/finetune_speed.py                                  # ours fp32 ± XLA vs HF fp32
     python bench/finetune_speed.py --arms ours:fp32,ours:fp32:xla,ours:bf16,hf:fp32,hf:bf16
+    python bench/finetune_speed.py --arms ours:fp32,hf:fp32,ours:fp32:full,hf:fp32:full
+    python bench/finetune_speed.py --arms ours:fp32,ours:fp32:eigen,hf:fp32   # oneDNN vs Eigen
+
+`eigen` runs ours with TensorFlow's Eigen kernels (TF_ENABLE_ONEDNN_OPTS=0) instead of the
+oneDNN kernels that `biobert_tf` turns on for x86-64 CPUs.
 
 Needs torch and transformers for the HF arms: pip install torch==2.13.0 transformers
 """
@@ -48,11 +59,14 @@ def minilm_dir() -> str:
 
 # ---- workers: load, warm up, then run steps when told ------------------------------------
 def ours_worker(arm: str, args) -> None:
+    parts = arm.split(":")
+    if "eigen" in parts:  # TensorFlow's own kernels instead of oneDNN's (our x86-64 default)
+        os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
+    import biobert_tf  # noqa: F401  (first: it picks the CPU kernels before TensorFlow loads)
     import tensorflow as tf
     from biobert_tf.engine import batching, driver
     from biobert_tf.tasks.ner.task import NerSettings, NerTask
 
-    parts = arm.split(":")
     settings = NerSettings(
         data_dir=args.data_dir, train_file="train.tsv", init_checkpoint=args.model_dir,
         output_dir=tempfile.mkdtemp(prefix="finetune_speed_"), do_train=True,
@@ -69,10 +83,13 @@ def ours_worker(arm: str, args) -> None:
     multiple = trainer.length_multiple
     widths = [batching.padded_width(int(lengths[b].max()), SEQ, multiple) for b in plan]
     timed = args.rounds * args.steps
+    full = "full" in parts
+    if full:
+        widths = [SEQ] * len(plan)
     firsts = sorted({w: i for i, w in reversed(list(enumerate(widths[:timed])))}.values())
     order = [plan[i] for i in firsts] + plan[:timed]
     iterator = iter(task.strategy.distribute_datasets_from_function(
-        lambda context: batching.make_dataset(features, order, context,
+        lambda context: batching.make_dataset(features, order, context, static_shapes=full,
                                               length_multiple=multiple)))
     for _ in firsts:
         trainer._train_steps(iterator, tf.constant(1))
@@ -82,7 +99,8 @@ def ours_worker(arm: str, args) -> None:
         trainer._train_steps(iterator, tf.constant(int(steps)))
         float(trainer.optimizer.iterations.numpy())  # waits for the steps
 
-    interleaved.serve(run, {"shapes_compiled": len(firsts), "windows": int(len(lengths))})
+    interleaved.serve(run, {"shapes_compiled": len(firsts), "windows": int(len(lengths)),
+                            "positions_per_example": sum(widths[:timed]) / timed})
 
 
 def hf_worker(arm: str, args) -> None:
@@ -100,10 +118,19 @@ def hf_worker(arm: str, args) -> None:
     labels = label_list(train)
     tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
     features = encode(tokenizer, train, {label: i for i, label in enumerate(labels)}, SEQ)[0]
-    loader = torch.utils.data.DataLoader(
-        features, batch_size=BATCH, shuffle=True, drop_last=True,
-        generator=torch.Generator().manual_seed(1),
-        collate_fn=DataCollatorForTokenClassification(tokenizer, return_tensors="pt"))
+    padding = {"padding": "max_length", "max_length": SEQ} if "full" in arm.split(":") else {}
+
+    def make_loader():
+        return torch.utils.data.DataLoader(
+            features, batch_size=BATCH, shuffle=True, drop_last=True,
+            generator=torch.Generator().manual_seed(1),
+            collate_fn=DataCollatorForTokenClassification(tokenizer, return_tensors="pt",
+                                                          **padding))
+
+    loader = make_loader()
+    # The widths of the timed batches (after the 2 warm-up steps), from an identical loader.
+    timed = args.rounds * args.steps
+    widths = [batch["input_ids"].shape[1] for _, batch in zip(range(2 + timed), make_loader())]
     model = BertForTokenClassification.from_pretrained(args.model_dir, num_labels=len(labels))
     model.train()
     no_decay = ("bias", "LayerNorm.weight")
@@ -132,14 +159,15 @@ def hf_worker(arm: str, args) -> None:
         for _ in range(int(steps)):
             step()
 
-    interleaved.serve(run, {"torch": torch.__version__, "windows": len(features)})
+    interleaved.serve(run, {"torch": torch.__version__, "windows": len(features),
+                            "positions_per_example": sum(widths[2:]) / timed})
 
 
 # ---- the parent ---------------------------------------------------------------------------
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--arms", default="ours:fp32,ours:fp32:xla,hf:fp32",
-                   help="ours:{fp32,bf16}[:xla], hf:{fp32,bf16}")
+                   help="ours:{fp32,bf16}[:xla][:eigen][:full], hf:{fp32,bf16}[:full]")
     p.add_argument("--data_dir", default=str(DEFAULT_DATA))
     p.add_argument("--model_dir", default=None)
     p.add_argument("--steps", type=int, default=10, help="steps per arm per round")
@@ -163,11 +191,14 @@ def main() -> None:
           f"{min(loads):.2f}-{max(loads):.2f}")
     print(f"NCBI-disease train.tsv, MiniLM-L6, batch {BATCH}, max_seq_length {SEQ}; "
           f"{args.rounds} rounds x {args.steps} steps per arm")
-    print(f"| arm | examples/s (median) | min-max | vs {reference} |")
-    print("|---|---|---|---|")
+    print(f"| arm | examples/s (median) | min-max | vs {reference} | positions per example "
+          f"| positions/s |")
+    print("|---|---|---|---|---|---|")
     for arm in arms:
+        positions = result["info"][arm]["positions_per_example"]
         print(f"| {arm} | {medians[arm]:.2f} | {min(rates[arm]):.2f}-{max(rates[arm]):.2f} | "
-              f"{medians[arm] / medians[reference]:.2f}x |")
+              f"{medians[arm] / medians[reference]:.2f}x | {positions:.1f} | "
+              f"{medians[arm] * positions:.0f} |")
     if args.json_out:
         pathlib.Path(args.json_out).write_text(json.dumps(
             {**result, "machine": interleaved.cpu_summary()}))

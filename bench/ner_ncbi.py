@@ -13,6 +13,10 @@ CPU) on the same weights, data and hyper-parameters in the same session, for the
 
     python bench/ner_ncbi.py                                  # NCBI-disease, softmax + CRF, 1 seed
     python bench/ner_ncbi.py --datasets NCBI-disease,BC5CDR-chem --heads softmax --seeds 1,2,3 --hf
+    python bench/ner_ncbi.py --heads softmax --precisions none,bfloat16 --seeds 1,2   # issue 18
+
+`--precisions` runs ours once per `--mixed_precision` value (same seed, data and weights), for
+the accuracy check of mixed precision.
 
 Hyper-parameters (both frameworks): max_seq_length 128, batch 32, lr 1e-4, warmup 10%, weight
 decay 0.01, --epochs (default 3) with dev early stopping (patience 1).
@@ -44,8 +48,8 @@ def parse_report(path: pathlib.Path) -> dict:
     return {"token_accuracy": accuracy, "precision": precision, "recall": recall, "f1": f1}
 
 
-def run_ours(dataset: str, head: str, seed: int, args) -> dict:
-    out = pathlib.Path(args.work_dir) / f"ours-{dataset}-{head}-{seed}"
+def run_ours(dataset: str, head: str, seed: int, precision: str, args) -> dict:
+    out = pathlib.Path(args.work_dir) / f"ours-{dataset}-{head}-{precision}-{seed}"
     subprocess.run(["rm", "-rf", str(out)], check=True)
     out.mkdir(parents=True)
     command = [sys.executable, str(REPO / "run_ner.py"), f"--data_dir={args.data_root}/{dataset}",
@@ -54,7 +58,8 @@ def run_ours(dataset: str, head: str, seed: int, args) -> dict:
                f"--num_train_epochs={args.epochs}", "--early_stopping_patience=1",
                "--max_seq_length=128", "--train_batch_size=32", "--learning_rate=1e-4",
                "--predict_batch_size=64", "--eval_batch_size=64", "--iterations_per_loop=20",
-               f"--seed={seed}", *(["--use_crf"] if head == "crf" else [])]
+               f"--seed={seed}", f"--mixed_precision={precision}",
+               *(["--use_crf"] if head == "crf" else [])]
     start = time.time()
     result = subprocess.run(command, capture_output=True, text=True)
     wall = time.time() - start
@@ -63,7 +68,8 @@ def run_ours(dataset: str, head: str, seed: int, args) -> dict:
         raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
     rates = [float(x) for x in re.findall(r"steps/s\s+([\d.]+) examples/s", result.stderr)]
     history = json.loads((out / "dev_history.json").read_text())
-    return {"framework": "ours", "dataset": dataset, "head": head, "seed": seed,
+    return {"framework": "ours", "dataset": dataset, "head": head, "precision": precision,
+            "seed": seed,
             "wall_s": round(wall, 1), "train_examples_per_s": statistics.median(rates[1:] or rates),
             "dev_f1_per_epoch": history, **parse_report(out / "test_results.txt")}
 
@@ -76,7 +82,8 @@ def run_hf(dataset: str, seed: int, args) -> dict:
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode:
         raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
-    return {"framework": "hf", "dataset": dataset, "head": "softmax", "seed": seed,
+    return {"framework": "hf", "dataset": dataset, "head": "softmax", "precision": "fp32",
+            "seed": seed,
             **json.loads(result.stdout.strip().splitlines()[-1])}
 
 
@@ -85,6 +92,8 @@ def main():
     p.add_argument("--datasets", default="NCBI-disease")
     p.add_argument("--heads", default="softmax,crf")
     p.add_argument("--seeds", default="1")
+    p.add_argument("--precisions", default="auto",
+                   help="comma-separated --mixed_precision values for our runs")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--hf", action="store_true", help="also run bench/hf_ner.py")
     p.add_argument("--model_dir", default=None)
@@ -98,8 +107,9 @@ def main():
     for dataset in args.datasets.split(","):
         for seed in map(int, args.seeds.split(",")):
             for head in args.heads.split(","):
-                rows.append(run_ours(dataset, head, seed, args))
-                print(json.dumps(rows[-1]), flush=True)
+                for precision in args.precisions.split(","):
+                    rows.append(run_ours(dataset, head, seed, precision, args))
+                    print(json.dumps(rows[-1]), flush=True)
             if args.hf:
                 rows.append(run_hf(dataset, seed, args))
                 print(json.dumps(rows[-1]), flush=True)
@@ -110,13 +120,15 @@ def main():
         return (f"{statistics.mean(values):6.2f} ± {statistics.stdev(values):4.2f}"
                 if len(values) > 1 else f"{values[0]:6.2f}       ")
 
-    print(f"\n{'dataset':14s} {'framework':9s} {'head':8s} {'seeds':>5s} {'P':>14s} {'R':>14s} "
+    print(f"\n{'dataset':14s} {'framework':9s} {'head':8s} {'precision':9s} {'seeds':>5s} "
+          f"{'P':>14s} {'R':>14s} "
           f"{'F1':>14s} {'train ex/s':>10s} {'wall s':>7s}")
     groups = {}
     for row in rows:
-        groups.setdefault((row["dataset"], row["framework"], row["head"]), []).append(row)
-    for (dataset, framework, head), group in groups.items():
-        print(f"{dataset:14s} {framework:9s} {head:8s} {len(group):5d} "
+        key = row["dataset"], row["framework"], row["head"], row["precision"]
+        groups.setdefault(key, []).append(row)
+    for (dataset, framework, head, precision), group in groups.items():
+        print(f"{dataset:14s} {framework:9s} {head:8s} {precision:9s} {len(group):5d} "
               f"{mean_std([r['precision'] for r in group])} {mean_std([r['recall'] for r in group])} "
               f"{mean_std([r['f1'] for r in group])} "
               f"{statistics.mean(r['train_examples_per_s'] for r in group):10.1f} "

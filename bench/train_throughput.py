@@ -26,7 +26,8 @@ example, random next-sentence labels).
   figures are printed for reference).
 
 Each configuration runs in a fresh subprocess (`--_worker`), so precision policies, thread
-pools and `TF_ENABLE_ONEDNN_OPTS` never leak between them. Every figure is the median of
+pools and `TF_ENABLE_ONEDNN_OPTS` never leak between them (our rows use oneDNN's kernels on
+x86-64, `biobert_tf`'s default, unless `onednn0` asks for Eigen's). Every figure is the median of
 `--steps` timed steps after `--warmup` untimed ones (the first includes tracing). "cores" is the
 worker's CPU time / wall time over the timed steps: ~2.0 on this 2-core machine means it had
 the CPU to itself; less means contention or idle threads. "sys" is the kernel's share of that
@@ -230,6 +231,7 @@ def work_kind(event: str) -> str | None:
 # ---- workers (one configuration each, in a fresh process) ------------------------------------
 
 def worker_tf(spec):
+    import biobert_tf  # noqa: F401  (first: it picks the CPU kernels, as run_pretraining.py does)
     import keras
     import tensorflow as tf
 
