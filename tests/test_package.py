@@ -27,10 +27,10 @@ CHOICE = "import os, biobert_tf; print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'))"
 @pytest.mark.skipif(not X86_64, reason="the oneDNN default is for x86-64 CPUs")
 def test_onednn_is_the_default_on_x86_64_and_tensorflow_uses_it():
     assert run_python(CHOICE) == "1"
-    assert run_python("import biobert_tf, tensorflow\n"
-                      "from tensorflow.python.util import _pywrap_util_port\n"
-                      "print(_pywrap_util_port.IsMklEnabled())",
-                      TF_CPP_MIN_LOG_LEVEL="3") == "True"
+    enabled = ("from biobert_tf.engine import distribute\n"
+               "print(distribute.onednn_enabled())")
+    assert run_python(enabled, TF_CPP_MIN_LOG_LEVEL="3") == "True"
+    assert run_python(enabled, TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="0") == "False"
 
 
 def test_the_users_choice_wins():

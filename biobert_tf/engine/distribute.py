@@ -99,10 +99,11 @@ def use_xla(requested: bool | None, strategy: tf.distribute.Strategy,
             default: str = XLA_ON_ACCELERATORS) -> bool:
     """Whether the training step is XLA-compiled: always on TPUs; else as `requested`, or by
     the job's `default` (None): XLA_ON_CPUS_TOO compiles on GPUs and, in float32, on CPUs
-    (BERT pretraining: fixed shapes, measured faster there; in bfloat16 oneDNN's kernels
-    without XLA were faster), XLA_ON_ACCELERATORS on GPUs only (fine-tuning: on CPUs the
-    compiled step was not faster and each padded length costs a compilation), XLA_NEVER not
-    at all (BiLSTM models). Figures: docs/benchmarks.md."""
+    running Eigen's kernels (BERT pretraining: fixed shapes, measured faster there; oneDNN's
+    kernels, `onednn_enabled`, were faster than XLA, and so in bfloat16),
+    XLA_ON_ACCELERATORS on GPUs only (fine-tuning: on CPUs the compiled step was not faster
+    and each padded length costs a compilation), XLA_NEVER not at all (BiLSTM models).
+    Figures: docs/benchmarks.md."""
     if isinstance(strategy, tf.distribute.TPUStrategy):
         return True
     if requested is not None:
@@ -111,5 +112,15 @@ def use_xla(requested: bool | None, strategy: tf.distribute.Strategy,
         return False
     if tf.config.list_physical_devices("GPU"):
         return True
-    return default == XLA_ON_CPUS_TOO and (
+    return default == XLA_ON_CPUS_TOO and not onednn_enabled() and (
         keras.mixed_precision.global_policy().compute_dtype == "float32")
+
+
+def onednn_enabled() -> bool:
+    """Whether this process runs TensorFlow's oneDNN CPU kernels: `biobert_tf`'s default on
+    x86-64, TensorFlow's own on CPUs with AVX512-VNNI/BF16 or AMX, TF_ENABLE_ONEDNN_OPTS
+    when set before TensorFlow loads."""
+    # TensorFlow has no public call for this; its own tests use this one.
+    from tensorflow.python.util import _pywrap_util_port
+
+    return _pywrap_util_port.IsMklEnabled()

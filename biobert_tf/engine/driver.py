@@ -35,8 +35,9 @@ def strategy_for(settings: RuntimeSettings, seed: int) -> tf.distribute.Strategy
         gcp_project=settings.gcp_project)
     entry.absorb_onednn_notice()
     precision = distribute.set_mixed_precision(settings.mixed_precision, strategy)
-    logging.info("precision: %s%s", precision,
-                 " (auto)" if settings.mixed_precision == "auto" else "")
+    logging.info("precision: %s%s; CPU kernels: %s", precision,
+                 " (auto)" if settings.mixed_precision == "auto" else "",
+                 "oneDNN" if distribute.onednn_enabled() else "Eigen")
     return strategy
 
 

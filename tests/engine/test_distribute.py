@@ -58,10 +58,14 @@ def test_auto_sets_the_policy_and_a_given_precision_wins(monkeypatch):
         distribute.set_mixed_precision("fp8", STRATEGY)
 
 
-def test_cpus_compile_float32_pretraining_only_unless_forced():
+def test_cpus_compile_float32_pretraining_only_with_eigens_kernels_unless_forced(monkeypatch):
     if tf.config.list_physical_devices("GPU"):
         pytest.fail("this test describes the CPU defaults; it ran on a GPU machine")
     keras.mixed_precision.set_global_policy("float32")
+    monkeypatch.setattr(distribute, "onednn_enabled", lambda: True)
+    assert not distribute.use_xla(None, STRATEGY, distribute.XLA_ON_CPUS_TOO)
+    assert distribute.use_xla(True, STRATEGY, distribute.XLA_ON_CPUS_TOO)
+    monkeypatch.setattr(distribute, "onednn_enabled", lambda: False)
     assert distribute.use_xla(None, STRATEGY, distribute.XLA_ON_CPUS_TOO)  # pretraining
     assert not distribute.use_xla(None, STRATEGY, distribute.XLA_ON_ACCELERATORS)  # fine-tuning
     assert not distribute.use_xla(None, STRATEGY, distribute.XLA_NEVER)  # BiLSTM models
