@@ -10,7 +10,7 @@ from typing import Callable
 
 import tensorflow as tf
 
-from biobert_tf.engine import batching
+from biobert_tf.engine import batching, entry
 
 SAVED_MODEL_FILE = tf.saved_model.SAVED_MODEL_FILENAME_PB  # "saved_model.pb"
 # Rows of an XLA-compiled serving chunk are padded up to a multiple of this.
@@ -42,6 +42,7 @@ def load(export_dir: str, flag: str) -> tf.Module:
     no SavedModel."""
     check_saved_model(export_dir, flag)
     import tensorflow_text  # noqa: F401  (registers the tokenizer ops the graph uses)
+    entry.absorb_onednn_notice()  # the model's ragged concats would print it
     return tf.saved_model.load(export_dir)
 
 

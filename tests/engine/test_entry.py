@@ -129,3 +129,25 @@ def test_tensorflow_starts_without_log_lines():
                             timeout=300, cwd=REPO, env=env)
     assert result.returncode == 0, result.stderr
     assert (result.stdout, result.stderr) == ("3.0\n", "")
+
+
+@pytest.mark.parametrize("absorbed", [False, True])
+def test_onednns_int64_notice_is_absorbed(absorbed):
+    # A ragged concat makes an int64 transpose; oneDNN logs an ERROR line about it on CPUs
+    # without AVX-512. The driver and serving.load absorb it once the runtime may start.
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    script = ("from biobert_tf.engine import entry\n"
+              "entry.quiet_tensorflow()\n"
+              f"if {absorbed}: entry.absorb_onednn_notice()\n"
+              "import tensorflow as tf\n"
+              "row = tf.ragged.constant([[1], [2, 3]])\n"
+              "print(tf.concat([row, row], axis=1).shape)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=300, cwd=REPO, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "(2, None)\n"
+    from biobert_tf.engine import distribute
+    if absorbed or "avx512f" in distribute.cpu_flags() or not distribute.onednn_enabled():
+        assert result.stderr == ""
+    else:  # what absorbing hides (so that the absorbed case shows something)
+        assert entry._ONEDNN_INT64_NOTICE in result.stderr
