@@ -68,7 +68,7 @@ def run_ours(dataset: str, head: str, seed: int, precision: str, args) -> dict:
         raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
     rates = [float(x) for x in re.findall(r"steps/s\s+([\d.]+) examples/s", result.stderr)]
     history = json.loads((out / "dev_history.json").read_text())
-    return {"framework": "ours", "dataset": dataset, "head": head, "precision": precision,
+    return {"framework": "ours", "dataset": dataset, "head": head, "mixed_precision": precision,
             "seed": seed,
             "wall_s": round(wall, 1), "train_examples_per_s": statistics.median(rates[1:] or rates),
             "dev_f1_per_epoch": history, **parse_report(out / "test_results.txt")}
@@ -82,7 +82,7 @@ def run_hf(dataset: str, seed: int, args) -> dict:
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode:
         raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
-    return {"framework": "hf", "dataset": dataset, "head": "softmax", "precision": "fp32",
+    return {"framework": "hf", "dataset": dataset, "head": "softmax", "mixed_precision": "none",
             "seed": seed,
             **json.loads(result.stdout.strip().splitlines()[-1])}
 
@@ -125,7 +125,7 @@ def main():
           f"{'F1':>14s} {'train ex/s':>10s} {'wall s':>7s}")
     groups = {}
     for row in rows:
-        key = row["dataset"], row["framework"], row["head"], row["precision"]
+        key = row["dataset"], row["framework"], row["head"], row["mixed_precision"]
         groups.setdefault(key, []).append(row)
     for (dataset, framework, head, precision), group in groups.items():
         print(f"{dataset:14s} {framework:9s} {head:8s} {precision:9s} {len(group):5d} "

@@ -42,8 +42,8 @@ softmax, LayerNorm, GELU and the optimizer are not counted):
 MLM transform + tied decoder on the P masked positions, pooler + NSP on one; 12·L·S²·H are the
 QKᵀ and attention·V products.) For BERT-base, S=128, P=20 that is 69.8 GFLOP per example.
 MFU = achieved FLOP/s ÷ the measured float32 `tf.matmul` peak (the best over the TF settings
-run: Eigen by default, oneDNN with `peak:onednn1`); MFU* divides by the best float32 matmul of
-any library measured (torch.mm uses MKL), a stricter reference.
+run: oneDNN on x86-64 by default, Eigen with `peak:onednn0`); MFU* divides by the best float32
+matmul of any library measured (torch.mm uses MKL), a stricter reference.
 
     python bench/train_throughput.py                 # the full table (~20-30 min on 2 cores)
     python bench/train_throughput.py --explore       # + XLA / oneDNN / threading variants
@@ -78,8 +78,8 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "biobert_tf" / "resources" / "biobert_base_cased_config.json"
 SEED = 12345
 DEFAULT_CONFIGS = "peak,tf:fp32,tf:fp32:xla,tf:bf16,hf:fp32,hf-gather:fp32"
-EXPLORE_CONFIGS = ("peak:onednn1,tf:fp32:onednn1,tf:bf16:onednn1,tf:bf16:xla,tf:fp32:xla:onednn1,"
-                   "tf:fp32:bfc,tf:fp32:onednn1:bfc,tf:fp32:intra2")
+EXPLORE_CONFIGS = ("peak:onednn0,tf:fp32:onednn0,tf:bf16:onednn0,tf:bf16:xla,tf:fp32:xla:onednn0,"
+                   "tf:fp32:bfc,tf:fp32:onednn0:bfc,tf:fp32:intra2")
 
 
 # ---- shared helpers -------------------------------------------------------------------------
