@@ -21,7 +21,6 @@ Also `resources` (the demo's vocab, config and data), `selfcheck` (an installati
 `text_files` (the one UTF-8 line reader).
 """
 
-
 import os
 import platform
 import sys
@@ -29,7 +28,7 @@ import sys
 __version__ = "0.1.0"
 
 # TensorFlow turns its oneDNN CPU kernels on by itself only on x86 CPUs with AVX512-VNNI,
-# AVX512-BF16 or AMX. On AVX2 CPUs they were 2.4x faster for a MiniLM fine-tuning step here
+# AVX512-BF16 or AMX. On an AVX2 CPU they made a MiniLM fine-tuning step 2.2x faster
 # (Eigen's batched matmuls of attention ran at ~12 GFLOP/s, oneDNN's at ~40-65; see
 # docs/benchmarks.md), so they are the default on every x86-64 CPU. It must be chosen before
 # TensorFlow loads; TF_ENABLE_ONEDNN_OPTS=0 in the environment keeps Eigen's kernels.

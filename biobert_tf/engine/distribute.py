@@ -99,8 +99,8 @@ def use_xla(requested: bool | None, strategy: tf.distribute.Strategy,
             default: str = XLA_ON_ACCELERATORS) -> bool:
     """Whether the training step is XLA-compiled: always on TPUs; else as `requested`, or by
     the job's `default` (None): XLA_ON_CPUS_TOO compiles on GPUs and, in float32, on CPUs
-    running Eigen's kernels (BERT pretraining: fixed shapes, measured faster there; oneDNN's
-    kernels, `onednn_enabled`, were faster than XLA, and so in bfloat16),
+    running Eigen's kernels (BERT pretraining: fixed shapes, measured faster than Eigen;
+    oneDNN's kernels, see `onednn_enabled`, were faster than XLA, also in bfloat16),
     XLA_ON_ACCELERATORS on GPUs only (fine-tuning: on CPUs the compiled step was not faster
     and each padded length costs a compilation), XLA_NEVER not at all (BiLSTM models).
     Figures: docs/benchmarks.md."""
