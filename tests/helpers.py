@@ -43,6 +43,18 @@ def python(*args: str) -> list[str]:
     return [sys.executable, "-I", "-S", str(FORK_SERVER), _fork_server["socket"], *args]
 
 
+def fresh_python(script: str, unset: tuple[str, ...] = (),
+                 **env: str) -> subprocess.CompletedProcess:
+    """`python -c SCRIPT` in a new interpreter (not the fork server: for what happens while
+    TensorFlow loads), in the repository, with the variables in `unset` removed from this
+    environment and `env` added. Asserts that it succeeded; returns the completed process."""
+    clean = {k: v for k, v in os.environ.items() if k not in unset}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=300, cwd=REPO, env={**clean, **env})
+    assert result.returncode == 0, result.stderr
+    return result
+
+
 def shared_file(*parts) -> pathlib.Path:
     """A file under ../shared/data, or a skip with the reason when the folder is absent."""
     path = SHARED_DATA.joinpath(*parts)

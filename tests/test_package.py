@@ -2,23 +2,17 @@
 
 Each case is a fresh interpreter: the choice is made once, at import, by the environment."""
 
-import os
 import platform
-import subprocess
-import sys
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from helpers import fresh_python
+
 X86_64 = platform.machine().lower() in ("x86_64", "amd64")
 
 
 def run_python(script: str, **env: str) -> str:
-    clean = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=300, cwd=REPO, env={**clean, **env})
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
+    return fresh_python(script, unset=("TF_ENABLE_ONEDNN_OPTS",), **env).stdout.strip()
 
 
 CHOICE = "import os, biobert_tf; print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'))"

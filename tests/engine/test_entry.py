@@ -2,7 +2,6 @@
 bug keeps its traceback; TensorFlow starts without log lines."""
 
 import json
-import os
 import subprocess
 import sys
 
@@ -12,7 +11,7 @@ from absl import app
 
 from biobert_tf.bert.config import BertConfig
 from biobert_tf.engine import entry, training
-from helpers import REPO
+from helpers import REPO, fresh_python
 from tfrecords_tools import corpus
 
 # A command line without TensorFlow (fast) whose main fails as --fail says.
@@ -119,15 +118,11 @@ def test_error_message_is_one_line_naming_the_file():
 
 
 def test_tensorflow_starts_without_log_lines():
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("TF_CPP_MIN_LOG_LEVEL", "TF_ENABLED_DEVICE_TYPES")}
-    script = ("from biobert_tf.engine import entry\n"
-              "entry.quiet_tensorflow()\n"
-              "import tensorflow as tf\n"
-              "print(float(tf.reduce_sum(tf.ones([3]))))\n")
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=300, cwd=REPO, env=env)
-    assert result.returncode == 0, result.stderr
+    result = fresh_python("from biobert_tf.engine import entry\n"
+                          "entry.quiet_tensorflow()\n"
+                          "import tensorflow as tf\n"
+                          "print(float(tf.reduce_sum(tf.ones([3]))))\n",
+                          unset=("TF_CPP_MIN_LOG_LEVEL", "TF_ENABLED_DEVICE_TYPES"))
     assert (result.stdout, result.stderr) == ("3.0\n", "")
 
 
@@ -135,16 +130,13 @@ def test_tensorflow_starts_without_log_lines():
 def test_onednns_int64_notice_is_absorbed(absorbed):
     # A ragged concat makes an int64 transpose; oneDNN logs an ERROR line about it on CPUs
     # without AVX-512. The driver and serving.load absorb it once the runtime may start.
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    script = ("from biobert_tf.engine import entry\n"
-              "entry.quiet_tensorflow()\n"
-              f"if {absorbed}: entry.absorb_onednn_notice()\n"
-              "import tensorflow as tf\n"
-              "row = tf.ragged.constant([[1], [2, 3]])\n"
-              "print(tf.concat([row, row], axis=1).shape)\n")
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=300, cwd=REPO, env=env)
-    assert result.returncode == 0, result.stderr
+    result = fresh_python("from biobert_tf.engine import entry\n"
+                          "entry.quiet_tensorflow()\n"
+                          f"if {absorbed}: entry.absorb_onednn_notice()\n"
+                          "import tensorflow as tf\n"
+                          "row = tf.ragged.constant([[1], [2, 3]])\n"
+                          "print(tf.concat([row, row], axis=1).shape)\n",
+                          unset=("TF_CPP_MIN_LOG_LEVEL",))
     assert result.stdout == "(2, None)\n"
     from biobert_tf.engine import distribute
     if absorbed or "avx512f" in distribute.cpu_flags() or not distribute.onednn_enabled():
