@@ -13,6 +13,7 @@ This module imports no TensorFlow itself, so that scripts can import it first.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 import sys
@@ -57,6 +58,7 @@ def quiet_tensorflow() -> None:
         import tensorflow  # noqa: F401
 
 
+@functools.cache  # oneDNN logs its notice once per process: one transpose absorbs it
 def absorb_onednn_notice() -> None:
     """Makes the process's first int64 transpose with the C++ log lines filtered, so that
     oneDNN's notice about it (`_ONEDNN_INT64_NOTICE`) is not shown. It starts TensorFlow's
