@@ -81,11 +81,10 @@ def ours_worker(arm: str, args) -> None:
     task.initialize()
     # Warm-up: one step for each padded length the timed steps will meet (XLA compiles each).
     multiple = trainer.length_multiple
-    widths = [batching.padded_width(int(lengths[b].max()), SEQ, multiple) for b in plan]
-    timed = args.rounds * args.steps
     full = "full" in parts
-    if full:
-        widths = [SEQ] * len(plan)
+    widths = [SEQ if full else batching.padded_width(int(lengths[b].max()), SEQ, multiple)
+              for b in plan]
+    timed = args.rounds * args.steps
     firsts = sorted({w: i for i, w in reversed(list(enumerate(widths[:timed])))}.values())
     order = [plan[i] for i in firsts] + plan[:timed]
     iterator = iter(task.strategy.distribute_datasets_from_function(
