@@ -14,8 +14,9 @@ Every step runs through the project's own commands (subprocesses of
    arm.
 3. Pretraining TFRecords (`create_pretraining_data`) per corpus (and the biomedical one again
    with MiniLM's vocab; with --subdomain, the chemical–protein documents only).
-4. Pretraining (`run_pretraining.py`, MLM + NSP) of a small BERT (4 layers, hidden 256, 4 heads,
-   intermediate 1024, 128 positions), one run per arm with the same steps, batch and schedule:
+4. Pretraining (`run_pretraining.py`, MLM + NSP) of a small BERT (by default 4 layers, hidden
+   256, 4 heads, intermediate 1024, 128 positions; --num_layers, --hidden_size and
+   --max_seq_length size it), one run per arm with the same steps, batch and schedule:
    (a) none (random init), (b) general, (c) biomedical, (d) general then biomedical (from
    (b)'s export, BioBERT's recipe), (e, --subdomain) (d) continued on chemical–protein
    documents (Su & Vijay-Shanker's extra stage, for ChemProt); MiniLM as shipped vs MiniLM
@@ -26,8 +27,10 @@ Every step runs through the project's own commands (subprocesses of
    F1 averaged over folds), ChemProt (run_re.py, markers, early stopping on dev, micro F1) and,
    with --tasks=...,bioasq, BioASQ factoid (run_qa.py trained on 4B golden, MRR on 5B golden;
    not held out from pretraining: the PubMed corpus is BioASQ's own abstracts).
-6. `WORK/results.md` (arm × task, mean ± std over seeds, wall time of every stage),
-   `WORK/results.json` (every raw number) and the plot --plot (F1 vs pretraining steps, (c)/(d)).
+6. `WORK/results-TAG.md` (arm × task, mean ± std over seeds, wall time of every stage),
+   `WORK/results-TAG.json` (every raw number) and the plot --plot (F1 vs pretraining steps,
+   (c)/(d)); TAG names the fine-tuning recipe (`lr0.0001-epochs3`), whose runs are under
+   `WORK/finetune/TAG/`, so that recipes can be compared on the same pretrained models.
 
 Every stage skips work whose outputs exist in --work_dir, and the project's tools resume an
 interrupted run, so re-running the same command continues a killed experiment. The settings
@@ -37,6 +40,11 @@ error (use another --work_dir).
     python bench/domain_pretraining.py                      # full: many hours on 2 cores
     python bench/domain_pretraining.py --quick --work_dir=/tmp/domain_quick --plot=/tmp/q.png
     python bench/domain_pretraining.py --arms=minilm --tasks=ncbi   # the real-weights arm only
+    # (a)-(d) in one session (~1.5 h on 2 cores, NCBI-disease and BC5CDR-chem): a 2-layer,
+    # 128-wide BERT on windows of 64
+    python bench/domain_pretraining.py --arms=small --tasks=ncbi,bc5cdr --hidden_size=128 \
+        --num_layers=2 --max_seq_length=64 --max_predictions_per_seq=10 --vocab_size=8000 \
+        --pretrain_steps=3000 --curve_points=2
 
 Time on 2 CPU cores (the full run is an estimate, from the quick run and docs/benchmarks.md:
 MiniLM pretrains at ~6.5 and fine-tunes at ~16-20 examples/s, the small BERT costs ~1/3 of MiniLM
@@ -77,9 +85,8 @@ DATA = REPO_ROOT.parent / "shared" / "data"
 DEFAULT_PLOT = REPO_ROOT / "docs" / "img" / "domain_pretraining.png"
 NER_SETS = {"ncbi": "NCBI-disease", "bc5cdr": "BC5CDR-chem"}
 TASKS = ("ncbi", "bc5cdr", "gad", "chemprot", "bioasq")
-SMALL_BERT = {"hidden_size": 256, "num_hidden_layers": 4, "num_attention_heads": 4,
-              "intermediate_size": 1024, "max_position_embeddings": 128, "type_vocab_size": 2,
-              "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
+# The small BERT's fixed settings; its size and length are flags (see `small_bert_config`).
+SMALL_BERT = {"type_vocab_size": 2, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
               "attention_probs_dropout_prob": 0.1, "initializer_range": 0.02}
 # Documents of the chemical–protein sub-domain: those naming both an interaction of the kinds
 # ChemProt labels and a protein class (a generic regex rather than ChemProt's own words, so as
@@ -98,7 +105,9 @@ RANDOM_INIT, MINILM = "(a) random init", "MiniLM"
 # next-sentence prediction has neighbours to pair.
 SENTENCES_PER_DOCUMENT = 10
 # Settings that do not change any output already written (safe to change on a rerun).
-FREE_SETTINGS = {"work_dir", "plot", "seeds", "tasks", "quick", "subdomain", "arms"}
+# Fine-tuning settings are free too: their runs and results go under `finetune_tag`.
+FREE_SETTINGS = {"work_dir", "plot", "seeds", "tasks", "quick", "subdomain", "arms",
+                 "finetune_learning_rate", "epochs"}
 ARMS = ("small", "minilm")
 QUICK = {"corpus_words": 15000, "dupe_factor": 2, "vocab_size": 4000, "pretrain_steps": 20,
          "minilm_steps": 6, "subdomain_steps": 6, "train_batch_size": 8, "curve_points": 2,
@@ -117,6 +126,12 @@ def parse_args() -> argparse.Namespace:
                    help="words per corpus (0: as many as the smaller corpus has)")
     p.add_argument("--vocab_size", type=int, default=16000)
     p.add_argument("--dupe_factor", type=int, default=10)
+    p.add_argument("--hidden_size", type=int, default=256,
+                   help="the small BERT's width (heads of 64, feed-forward 4x)")
+    p.add_argument("--num_layers", type=int, default=4, help="the small BERT's depth")
+    p.add_argument("--max_seq_length", type=int, default=128,
+                   help="pieces per pretraining instance and fine-tuning window")
+    p.add_argument("--max_predictions_per_seq", type=int, default=20)
     p.add_argument("--pretrain_steps", type=int, default=6000, help="per small-BERT arm")
     p.add_argument("--minilm_steps", type=int, default=1000)
     p.add_argument("--train_batch_size", type=int, default=32)
@@ -283,8 +298,10 @@ def make_records(args, timer: Timer, name: str, corpus: pathlib.Path, vocab: str
         timer.run(f"records {name}", [
             sys.executable, "-m", "tfrecords_tools.create_pretraining_data",
             f"--input_file={corpus}", "--input_format=lines", f"--output_file={records}",
-            f"--vocab_file={vocab}", "--do_lower_case=true", "--max_seq_length=128",
-            "--max_predictions_per_seq=20", f"--dupe_factor={args.dupe_factor}",
+            f"--vocab_file={vocab}", "--do_lower_case=true",
+            f"--max_seq_length={args.max_seq_length}",
+            f"--max_predictions_per_seq={args.max_predictions_per_seq}",
+            f"--dupe_factor={args.dupe_factor}",
             "--random_seed=12345", "--noprogress", *extra], work / "records" / f"{name}.log")
     return records
 
@@ -306,8 +323,10 @@ def pretrain(args, timer: Timer, name: str, records: pathlib.Path, init: list[st
         run_dir.parent.mkdir(exist_ok=True)
         timer.run(f"pretrain {name}", [
             sys.executable, "run_pretraining.py", f"--input_file={records}",
-            f"--output_dir={run_dir}", *init, "--do_train", "--max_seq_length=128",
-            "--max_predictions_per_seq=20", f"--train_batch_size={args.train_batch_size}",
+            f"--output_dir={run_dir}", *init, "--do_train",
+            f"--max_seq_length={args.max_seq_length}",
+            f"--max_predictions_per_seq={args.max_predictions_per_seq}",
+            f"--train_batch_size={args.train_batch_size}",
             f"--learning_rate={learning_rate}", f"--num_train_steps={steps}",
             f"--num_warmup_steps={max(1, int(args.warmup_fraction * steps))}",
             f"--save_checkpoints_steps={every}", f"--keep_checkpoint_max={steps // every + 1}",
@@ -329,7 +348,7 @@ def curve_steps(steps: int, points: int) -> list[int]:
     return sorted({i * steps // points // every * every for i in range(1, points)} - {0, steps})
 
 
-def export_intermediate(timer: Timer, name: str, step: int, records: pathlib.Path,
+def export_intermediate(args, timer: Timer, name: str, step: int, records: pathlib.Path,
                         work: pathlib.Path) -> str:
     """The TF1 export of checkpoint `step` of run `name`: run_pretraining.py only exports the
     final step, so a copy of the run that holds just that checkpoint is 'continued' to
@@ -346,6 +365,8 @@ def export_intermediate(timer: Timer, name: str, step: int, records: pathlib.Pat
         timer.run(f"export {name}", [
             sys.executable, "run_pretraining.py", f"--input_file={records}",
             f"--output_dir={copy}", f"--vocab_file={vocab}", "--do_train",
+            f"--max_seq_length={args.max_seq_length}",
+            f"--max_predictions_per_seq={args.max_predictions_per_seq}",
             f"--num_train_steps={step}", f"--num_warmup_steps={step}", "--alsologtostderr"],
             work / "pretrain" / f"{name}-step{step}.log")
     return export_prefix(copy)
@@ -370,6 +391,15 @@ def pretrain_all(args, timer: Timer, work: pathlib.Path) -> tuple[dict, dict]:
     return models, curves
 
 
+def small_bert_config(args, vocab_size: int) -> dict:
+    """The small BERT's bert_config.json: heads of 64 dimensions, as in BERT-base."""
+    return {**SMALL_BERT, "vocab_size": vocab_size, "hidden_size": args.hidden_size,
+            "num_hidden_layers": args.num_layers,
+            "num_attention_heads": max(1, args.hidden_size // 64),
+            "intermediate_size": 4 * args.hidden_size,
+            "max_position_embeddings": args.max_seq_length}
+
+
 def pretrain_small_bert(args, timer: Timer, corpora: dict,
                         work: pathlib.Path) -> tuple[dict, dict]:
     """Arms (a)-(d) (and (e)) of the small BERT, with its own vocab."""
@@ -378,7 +408,7 @@ def pretrain_small_bert(args, timer: Timer, corpora: dict,
                for name, path in corpora.items()}
     config = work / "small_bert_config.json"
     n_vocab = sum(1 for _ in open(vocab, encoding="utf-8"))
-    config.write_text(json.dumps({**SMALL_BERT, "vocab_size": n_vocab}, indent=1))
+    config.write_text(json.dumps(small_bert_config(args, n_vocab), indent=1))
     scratch = [f"--bert_config_file={config}", f"--vocab_file={vocab}"]
     lr, steps = args.learning_rate, args.pretrain_steps
     exports = {"general": pretrain(args, timer, "general", records["general"], scratch, steps,
@@ -404,7 +434,7 @@ def pretrain_small_bert(args, timer: Timer, corpora: dict,
     for arm, points in curves.items():
         for step in curve_steps(steps, args.curve_points):
             label = f"{LABELS[arm]} @{step}"
-            prefix = export_intermediate(timer, arm, step, records["biomedical"], work)
+            prefix = export_intermediate(args, timer, arm, step, records["biomedical"], work)
             models[label] = [f"--init_checkpoint={prefix}"]
             points.append((step, label))
         points.append((steps, LABELS[arm]))
@@ -458,7 +488,7 @@ def task_data(args, work: pathlib.Path) -> dict[str, pathlib.Path]:
 
 def finetune_command(task: str, data_dir: pathlib.Path, args) -> tuple[list[str], str]:
     """The task's command (without model and output flags) and the file its score is in."""
-    common = ["--do_lower_case=true", "--do_train", "--max_seq_length=128",
+    common = ["--do_lower_case=true", "--do_train", f"--max_seq_length={args.max_seq_length}",
               "--train_batch_size=32", f"--learning_rate={args.finetune_learning_rate}",
               f"--num_train_epochs={args.epochs}", "--eval_batch_size=64",
               "--predict_batch_size=64", "--iterations_per_loop=20", "--alsologtostderr"]
@@ -473,11 +503,12 @@ def finetune_command(task: str, data_dir: pathlib.Path, args) -> tuple[list[str]
                  "--entity_mode=markers", "--do_eval", "--do_predict",
                  "--early_stopping_patience=1", *common], "test_metrics.json")
     # BioASQ factoid: trained on the 4B golden questions (answers found in snippets), scored
-    # on 5B's (never cut); the small BERT has 128 positions, hence the short windows.
+    # on 5B's (never cut); the small BERT's few positions call for short windows.
     bioasq = DATA / "qa" / "BioASQ"
     return (["run_qa.py", f"--train_file={bioasq / '4B_golden.json'}", "--do_predict",
-             f"--predict_file={bioasq / '5B_golden.json'}", "--doc_stride=64",
-             "--max_query_length=32", *common], "qa_metrics.json")
+             f"--predict_file={bioasq / '5B_golden.json'}",
+             f"--doc_stride={args.max_seq_length // 2}",
+             f"--max_query_length={args.max_seq_length // 4}", *common], "qa_metrics.json")
 
 
 def read_score(task: str, path: pathlib.Path) -> float:
@@ -492,6 +523,12 @@ def read_score(task: str, path: pathlib.Path) -> float:
     return 100 * result["bioasq"]["mrr"]
 
 
+def finetune_tag(args) -> str:
+    """The folder of one fine-tuning recipe's runs, so that recipes can be compared on the same
+    pretrained models."""
+    return f"lr{args.finetune_learning_rate:g}-epochs{args.epochs}"
+
+
 def finetune_all(args, timer: Timer, models: dict, work: pathlib.Path) -> list[dict]:
     data = task_data(args, work)
     rows = []
@@ -502,15 +539,18 @@ def finetune_all(args, timer: Timer, models: dict, work: pathlib.Path) -> list[d
             command, result_file = finetune_command(task, data.get(task), args)
             model_dir = re.sub(r"\W+", "_", model).strip("_")
             for seed in (int(s) for s in args.seeds.split(",")):
-                out = work / "finetune" / model_dir / f"{task}-seed{seed}"
+                out = work / "finetune" / finetune_tag(args) / model_dir / f"{task}-seed{seed}"
                 seconds = None  # done by an earlier invocation
                 if not (out / result_file).exists():  # a partial run resumes
                     out.mkdir(parents=True, exist_ok=True)
                     seconds = timer.run(f"finetune {task}", [
                         sys.executable, *command, *weights, f"--output_dir={out}",
                         f"--seed={seed}"], out / "bench.log")
+                history = out / "dev_history.json"  # the early-stopping score per epoch
                 rows.append({"model": model, "task": task, "seed": seed,
-                             "f1": read_score(task, out / result_file), "wall_s": seconds})
+                             "f1": read_score(task, out / result_file), "wall_s": seconds,
+                             "dev_history": json.loads(history.read_text())
+                             if history.exists() else None})
                 print(json.dumps(rows[-1], ensure_ascii=False), flush=True)
     return rows
 
@@ -537,7 +577,7 @@ def report(rows: list[dict], timings: dict, args, work: pathlib.Path) -> str:
     lines += ["", "| stage | wall s (all invocations) |", "|---|---|"]
     lines += [f"| {stage} | {seconds:.0f} |" for stage, seconds in timings.items()]
     text = "\n".join(lines) + "\n"
-    (work / "results.md").write_text(text)
+    (work / f"results-{finetune_tag(args)}.md").write_text(text)
     return text
 
 
@@ -582,7 +622,7 @@ def main():
     start = time.perf_counter()
     models, curves = pretrain_all(args, timer, work)
     rows = finetune_all(args, timer, models, work)
-    (work / "results.json").write_text(json.dumps(
+    (work / f"results-{finetune_tag(args)}.json").write_text(json.dumps(
         {"settings": vars(args), "models": models, "curves": curves, "timings_s": timer.seconds,
          "rows": rows}, indent=1))
     print("\n" + report(rows, timer.seconds, args, work))
