@@ -36,10 +36,13 @@ BIOBERT_LICENSE = ("The BioBERT authors' preprocessed release (MIT); the corpus 
 class ReleaseConfig(tfds.core.BuilderConfig):
     """One data set of the release: the files of its splits (relative to the manual folder,
     e.g. {"train": "NER/NCBI-disease/train.tsv"}; the `optional` splits' files may be absent:
-    the split is then left out) and its dataset card."""
+    the split is then left out), the splits that are the others `combined` in order when their
+    own file is absent (BioASQ's `test`: the year's file, or its five batch files) and the
+    dataset card."""
 
     files: dict[str, str] = dataclasses.field(default_factory=dict)
     optional: tuple[str, ...] = ()
+    combined: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     homepage: str = RELEASE_URL
     citation: str = ""
     license: str = ""
@@ -66,7 +69,8 @@ def source_path(source: bytes, info: tfds.core.DatasetInfo, manual_dir: str | No
 
 
 def check_manual_dir(name: str, config: ReleaseConfig, manual_dir: str) -> dict[str, str]:
-    """{split: path} of a config's files under `manual_dir` (optional ones when present); a
+    """{split: path} of the config's files found under `manual_dir`, when they make every split
+    that is not optional (a `combined` split: its own file or all of its parts'); a
     FileNotFoundError naming the missing files (and the ones found) otherwise."""
     if not os.path.isdir(manual_dir) or not os.listdir(manual_dir):
         raise FileNotFoundError(
@@ -74,16 +78,23 @@ def check_manual_dir(name: str, config: ReleaseConfig, manual_dir: str) -> dict[
             f"datasets/ folder of its preprocessed release ({RELEASE_URL}) there, or pass "
             "--tfds_manual_dir (tfds: DownloadConfig(manual_dir=...))", manual_dir)
     paths = {split: release_path(manual_dir, f) for split, f in config.files.items()}
-    paths = {s: p for s, p in paths.items() if s not in config.optional or os.path.isfile(p)}
-    missing = [config.files[s] for s, p in paths.items() if not os.path.isfile(p)]
-    if len(missing) == len(paths):
+    found = {split: path for split, path in paths.items() if os.path.isfile(path)}
+
+    def missing(split: str) -> str | None:  # what the split lacks, if it cannot be made
+        parts = config.combined.get(split, ())
+        if split in found or split in config.optional or (parts and set(parts) <= set(found)):
+            return None
+        lacking = [config.files[part] for part in parts if part not in found]
+        return config.files[split] + (f" (or {', '.join(lacking)})" if lacking else "")
+
+    lacking = [m for m in map(missing, config.files) if m]
+    if not found:
         raise FileNotFoundError(errno.ENOENT, f"{name}: none of its files is here (expected "
-                                f"{', '.join(missing)})", manual_dir)
-    if missing:
-        found = [config.files[s] for s, p in paths.items() if os.path.isfile(p)]
-        raise FileNotFoundError(errno.ENOENT, f"{name}: missing {', '.join(missing)} (found "
-                                f"{', '.join(found)})", manual_dir)
-    return paths
+                                f"{', '.join(lacking)})", manual_dir)
+    if lacking:
+        raise FileNotFoundError(errno.ENOENT, f"{name}: missing {', '.join(lacking)} (found "
+                                f"{', '.join(config.files[s] for s in found)})", manual_dir)
+    return found
 
 
 class ReleaseBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
@@ -112,10 +123,16 @@ class ReleaseBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
             disable_shuffling=True)
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-        paths = check_manual_dir(f"{self.name}/{self.builder_config.name}",
-                                 self.builder_config, str(dl_manager.manual_dir))
-        return {split: self._generate_examples(examples)
-                for split, examples in self._examples(paths).items()}
+        config = self.builder_config
+        paths = check_manual_dir(f"{self.name}/{config.name}", config,
+                                 str(dl_manager.manual_dir))
+        examples = self._examples(paths)
+        for split, parts in config.combined.items():
+            if split not in examples and set(parts) <= set(examples):
+                # Keys prefixed by the part: unique across the parts.
+                examples[split] = [(f"{part}/{key}", example) for part in parts
+                                   for key, example in examples[part]]
+        return {split: self._generate_examples(found) for split, found in examples.items()}
 
     def _generate_examples(self, examples: list[tuple[str, dict]]):
         yield from examples

@@ -203,7 +203,7 @@ def test_tfds_name_is_the_tasks_and_the_only_source(flags, message):
         driver.check_usage(NerTask, dataclasses.replace(settings, **flags))
     from biobert_tf.tasks.qa.task import QaSettings, SpanQaTask
 
-    qa = QaSettings(output_dir="out", do_train=True, train_file="train_factoid",
+    qa = QaSettings(output_dir="out", do_train=True, train_file="train",
                     tfds_name="biobert_qa/bioasq_4b")
     driver.check_usage(SpanQaTask, qa)
     with pytest.raises(ValueError, match="the qa task reads biobert_qa/<config>"):

@@ -54,6 +54,22 @@ def test_an_optional_file_that_is_absent_leaves_its_split_out(tmp_path):
         tfds_source.check_manual_dir("b/toy", config, str(tmp_path))
 
 
+def test_a_combined_split_is_its_own_file_or_else_all_of_its_parts(tmp_path):
+    config = ReleaseConfig(name="toy", files={"test": "QA/all.json", "b1": "QA/b1.json",
+                                              "b2": "QA/b2.json"},
+                           optional=("b1", "b2"), combined={"test": ("b1", "b2")})
+    (tmp_path / "QA").mkdir()
+    (tmp_path / "QA" / "b1.json").write_text("{}")
+    with pytest.raises(FileNotFoundError, match=r"b/toy: missing QA/all.json \(or QA/b2.json\) "
+                                                r"\(found QA/b1.json\)"):
+        tfds_source.check_manual_dir("b/toy", config, str(tmp_path))
+    (tmp_path / "QA" / "b2.json").write_text("{}")  # the parts make the split
+    assert list(tfds_source.check_manual_dir("b/toy", config, str(tmp_path))) == ["b1", "b2"]
+    (tmp_path / "QA" / "all.json").write_text("{}")  # its own file, besides the parts
+    assert list(tfds_source.check_manual_dir("b/toy", config, str(tmp_path))) == [
+        "test", "b1", "b2"]
+
+
 def test_unknown_data_sets_and_configs_are_one_line(tmp_path):
     with pytest.raises(ValueError, match=r"^--tfds_name=mnist: not one of BioBERT's data sets"):
         tfds_source.builder("mnist")

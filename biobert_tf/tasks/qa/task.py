@@ -6,8 +6,9 @@ runs them through the driver.
   split) are SQuAD-format json (SQuAD, BioBERT's BioASQ-in-SQuAD files) or official BioASQ
   golden json; golden files give span examples for training and every (question, snippet)
   pair otherwise (`read_examples`). With `--tfds_name=biobert_qa/<config>` the same flags name
-  splits of that data set instead (`--predict_file=test_factoid_1`), and `--golden_file` a
-  split of the year's golden questions (`bioasq_Nb_golden`: `--golden_file=batch_1`).
+  splits of that data set instead (`--predict_file=test_batch_1`, or `test` for the five
+  batches), and `--golden_file` the same split of the year's golden questions
+  (`bioasq_Nb_golden`).
 - **Scores**: a split is scored with SQuAD's EM/F1 when its examples have answers, and with
   the BioASQ measures of `--question_type` against its golden file (a golden dev file; for
   the test split `--golden_file`, else a golden predict file). The dev score that early
@@ -83,7 +84,7 @@ class QaSettings(FineTuningSettings):
     golden_file: str | None = option(None, "BioASQ golden json to score the predictions with "
                                      "(default: the predict file, when it is a golden file "
                                      "with answers); with --tfds_name a split of the year's "
-                                     "golden questions (batch_1..5).")
+                                     "golden questions (test_batch_1..5, test).")
     n_best_size: int = option(20, "Answers per question in nbest_predictions.json.")
     max_answer_length: int = option(30, "Longest answer, in pieces.")
     balance_classes: bool = option(

@@ -2,18 +2,26 @@
 
     import biobert_tf.tasks.qa.tfds_builder  # registers biobert_qa
     import tensorflow_datasets as tfds
-    batch = tfds.load("biobert_qa/bioasq_4b", split="test_factoid_1", download_and_prepare_kwargs={
+    pairs = tfds.load("biobert_qa/bioasq_4b", split="test", download_and_prepare_kwargs={
         "download_config": tfds.download.DownloadConfig(manual_dir="datasets")})
 
-- `bioasq_Nb` (N = 4…7): BioBERT's SQuAD-format files, an example per (question, snippet)
-  pair as `data.read_squad` reads it: `id` (`<24-char question id>_NNN`), `question`,
+Splits: `test` is the year's test questions: its whole-year file, or else its five batch
+files in order. Each batch is also a split of its own (`test_batch_1..5`) when its file is
+there, since BioASQ and BioBERT score batch by batch and report the mean (BioBERT's first
+release has the batch files; biobert-pytorch's has the whole-year files). `train` is the
+year's training file when the folder has it. BioASQ has no validation set (BioBERT tunes on
+none), so neither config has a `validation` split.
+
+- `bioasq_Nb` (N = 4…7): BioBERT's SQuAD-format factoid files, an example per (question,
+  snippet) pair as `data.read_squad` reads it: `id` (`<24-char question id>_NNN`), `question`,
   `context`, `answers` (`text`, `answer_start`: a character offset into the context; none in
-  the test batches), `where` (the file and JSON location). Splits `test_factoid_1..5`, and
-  `train_factoid` when the release has that year's training file (optional).
-- `bioasq_Nb_golden`: the official golden files, a question per example as `data.read_golden`
-  reads it: `id`, `type`, `body`, `snippets`, `exact_answer` (canonical JSON of the file's
-  value, `null` when absent: its shape depends on the type and year, and BioASQ's scorers need
-  it unchanged). Splits `batch_1..5` and `whole_year` (the year's whole golden file, optional).
+  the test batches), `where` (the file and JSON location). Files:
+  `BioASQ-{train,test}-factoid-Nb.json`, `BioASQ-test-factoid-Nb-k.json`.
+- `bioasq_Nb_golden`: the official golden files of the test set (`NB_golden.json`,
+  `NBk_golden.json`), a question of any type per example as `data.read_golden` reads it:
+  `id`, `type`, `body`,
+  `snippets`, `exact_answer` (canonical JSON of the file's value, `null` when absent: its
+  shape depends on the type and year, and BioASQ's scorers need it unchanged), `source`.
 """
 
 from __future__ import annotations
@@ -38,6 +46,10 @@ _LICENSE = (BIOBERT_LICENSE + " BioASQ's data needs a registration at bioasq.org
             "terms of use.")
 YEARS = (4, 5, 6, 7)
 BATCHES = 5
+# Version 2 named the splits train, test and test_batch_k (1.0.0: train_factoid,
+# test_factoid_k, batch_k and whole_year).
+_VERSION = tfds.core.Version("2.0.0")
+TEST_BATCHES = tuple(f"test_batch_{k}" for k in range(1, BATCHES + 1))
 
 
 @dataclasses.dataclass
@@ -48,25 +60,28 @@ class QaConfig(ReleaseConfig):
 
 
 def _pairs(year: int) -> QaConfig:
-    files = {f"test_factoid_{k}": f"QA/BioASQ/BioASQ-test-factoid-{year}b-{k}.json"
-             for k in range(1, BATCHES + 1)}
-    files["train_factoid"] = f"QA/BioASQ/BioASQ-train-factoid-{year}b.json"
+    files = {"train": f"QA/BioASQ/BioASQ-train-factoid-{year}b.json",
+             "test": f"QA/BioASQ/BioASQ-test-factoid-{year}b.json",
+             **{split: f"QA/BioASQ/BioASQ-test-factoid-{year}b-{k}.json"
+                for k, split in enumerate(TEST_BATCHES, 1)}}
     return QaConfig(
-        name=f"bioasq_{year}b", version=tfds.core.Version("1.0.0"),
+        name=f"bioasq_{year}b", version=_VERSION,
         description=f"BioASQ {year}b factoid questions in BioBERT's SQuAD format: a (question, "
-        "snippet) pair per example; the test batches have no answers (score them with "
-        f"bioasq_{year}b_golden).", files=files, optional=("train_factoid",),
-        citation=_BIOASQ + "\n" + BIOBERT, license=_LICENSE)
+        "snippet) pair per example; the test questions have no answers (score them with "
+        f"bioasq_{year}b_golden).", files=files, optional=("train", *TEST_BATCHES),
+        combined={"test": TEST_BATCHES}, citation=_BIOASQ + "\n" + BIOBERT, license=_LICENSE)
 
 
 def _golden(year: int) -> QaConfig:
-    files = {f"batch_{k}": f"QA/BioASQ/{year}B{k}_golden.json" for k in range(1, BATCHES + 1)}
-    files["whole_year"] = f"QA/BioASQ/{year}B_golden.json"
+    files = {"test": f"QA/BioASQ/{year}B_golden.json",
+             **{split: f"QA/BioASQ/{year}B{k}_golden.json"
+                for k, split in enumerate(TEST_BATCHES, 1)}}
     return QaConfig(
-        name=f"bioasq_{year}b_golden", version=tfds.core.Version("1.0.0"),
+        name=f"bioasq_{year}b_golden", version=_VERSION,
         description=f"BioASQ {year}b's official golden questions (all types) with their "
-        "snippets and exact answers, per test batch.", files=files, optional=("whole_year",),
-        citation=_BIOASQ + "\n" + BIOBERT, license=_LICENSE, golden=True)
+        "snippets and exact answers.", files=files, optional=TEST_BATCHES,
+        combined={"test": TEST_BATCHES}, citation=_BIOASQ + "\n" + BIOBERT, license=_LICENSE,
+        golden=True)
 
 
 CONFIGS = [config for year in YEARS for config in (_pairs(year), _golden(year))]
@@ -75,7 +90,9 @@ CONFIGS = [config for year in YEARS for config in (_pairs(year), _golden(year))]
 class BiobertQa(tfds_source.ReleaseBuilder):
     """BioBERT's BioASQ data sets (module docstring)."""
 
-    VERSION = tfds.core.Version("1.0.0")
+    VERSION = _VERSION
+    RELEASE_NOTES = {"2.0.0": "Splits train, test (the whole year) and test_batch_1..5.",
+                     "1.0.0": "First release."}
     BUILDER_CONFIGS = CONFIGS
 
     def _features(self) -> tfds.features.FeaturesDict:

@@ -11,6 +11,10 @@ Each example is a sentence with its two entities as `data.read_relations` reads 
 `e2` (start, end: character offsets of the placeholder, e.g. `@GENE$`, in the BioBERT tsv sets;
 of the mention in the marker-free sentence in SciBERT's ChemProt), the reader's `id`, and where
 it came from (`source`, `line`). GAD and EU-ADR have no validation split, as in the release.
+
+The release has `RE/GAD/1..10/` and `RE/euadr/1..10/`. ChemProt and DDI are not in it: their
+tsv files are BLUE's (Peng et al. 2019), read from BLUE's folders put under `RE/`
+(`RE/ChemProt/`, `RE/ddi2013-type/`); SciBERT's ChemProt jsonl goes in `RE/ChemProt/` too.
 """
 
 from __future__ import annotations
@@ -47,6 +51,10 @@ _DDI = """@article{herrero2013ddi,
   title={The {DDI} corpus: An annotated corpus with pharmacological substances and drug--drug interactions},
   author={Herrero-Zazo, Mar{\\'\\i}a and Segura-Bedmar, Isabel and Mart{\\'\\i}nez, Paloma and Declerck, Thierry},
   journal={Journal of Biomedical Informatics}, volume={46}, number={5}, pages={914--920}, year={2013}}"""
+_BLUE = """@inproceedings{peng2019transfer,
+  title={Transfer Learning in Biomedical Natural Language Processing: An Evaluation of {BERT} and {ELMo} on Ten Benchmarking Datasets},
+  author={Peng, Yifan and Yan, Shankai and Lu, Zhiyong}, booktitle={BioNLP Workshop},
+  pages={58--65}, year={2019}}"""
 FOLDS = 10
 # The split each file of the run scripts' data folders (train.tsv, dev.jsonl, ...) stands for.
 SPLITS = {"train": "train", "dev": "validation", "test": "test"}
@@ -84,14 +92,14 @@ CONFIGS = [
     *_fold_configs("euadr", "euadr", "EU-ADR gene-disease relations (binary)", _EUADR),
     _config("chemprot", _three("ChemProt", "tsv"), "biobert_tsv",
             "ChemProt chemical-protein relations as BioBERT/BLUE's tsv (CPR:3,4,5,6,9 and false; "
-            "entities blinded as @CHEMICAL$, @GENE$).", _CHEMPROT),
+            "entities blinded as @CHEMICAL$, @GENE$).", _CHEMPROT + "\n" + _BLUE),
     _config("chemprot_scibert", _three("ChemProt", "jsonl"), "scibert_jsonl",
             "ChemProt as SciBERT's jsonl (13 labels; entities marked << >> and [[ ]], the "
             "markers removed and the mentions' spans kept).", _CHEMPROT + "\n" + _SCIBERT,
             "Apache-2.0 (SciBERT's release); the corpus from BioCreative VI under its terms."),
-    _config("ddi", _three("DDI", "tsv"), "biobert_tsv",
+    _config("ddi", _three("ddi2013-type", "tsv"), "biobert_tsv",
             "DDI 2013 drug-drug interactions as BLUE's tsv (advise, effect, int, mechanism and "
-            "false; entities blinded as @DRUG$).", _DDI),
+            "false; entities blinded as @DRUG$).", _DDI + "\n" + _BLUE),
 ]
 
 

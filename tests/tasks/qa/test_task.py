@@ -180,11 +180,11 @@ def test_bioasq_factoid_list_and_yesno_from_squad(squad_run, model_dir, data_dir
         assert q["type"] == "factoid" and 1 <= len(q["exact_answer"]) <= 5
         assert all(len(a) == 1 and 0 < len(a[0]) <= 100 for a in q["exact_answer"])
     # The same batch through TFDS (run_qa.py --tfds_name=biobert_qa/bioasq_5b
-    # --predict_file=test_factoid_1 --golden_file=batch_1), with the run's settings given:
+    # --predict_file=test_batch_1 --golden_file=test_batch_1), with the run's settings given:
     # the same submission, scored as batch 1's golden file scores it.
     through_tfds = driver.run(SpanQaTask(tiny_run(
-        model_dir, factoid_dir, do_train=False, do_predict=True, predict_file="test_factoid_1",
-        golden_file="batch_1", tfds_name="biobert_qa/bioasq_5b",
+        model_dir, factoid_dir, do_train=False, do_predict=True, predict_file="test_batch_1",
+        golden_file="test_batch_1", tfds_name="biobert_qa/bioasq_5b",
         tfds_manual_dir=str(bioasq_5b_release(data_dir, tmp_path)),
         tfds_data_dir=str(tmp_path / "tfds")), STRATEGY))["test"]
     assert answer_file(factoid_dir) == {"questions": submitted}
