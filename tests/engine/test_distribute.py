@@ -58,6 +58,19 @@ def test_auto_sets_the_policy_and_a_given_precision_wins(monkeypatch):
         distribute.set_mixed_precision("fp8", STRATEGY)
 
 
+def test_forcing_a_precision_the_hardware_emulates_warns(monkeypatch, caplog):
+    caplog.set_level("WARNING")
+    monkeypatch.setattr(distribute, "cpu_flags", lambda: frozenset({"avx2"}))
+    assert distribute.set_mixed_precision("bfloat16", STRATEGY) == "bfloat16"
+    assert ("--mixed_precision=bfloat16: this hardware has no native bfloat16 matmul, so it is "
+            "emulated and usually slower than float32") in caplog.text
+    caplog.clear()
+    monkeypatch.setattr(distribute, "cpu_flags", lambda: frozenset({"amx_bf16"}))
+    distribute.set_mixed_precision("bfloat16", STRATEGY)
+    distribute.set_mixed_precision("none", STRATEGY)
+    assert "--mixed_precision" not in caplog.text
+
+
 def test_cpus_compile_float32_pretraining_only_with_eigens_kernels_unless_forced(monkeypatch):
     if tf.config.list_physical_devices("GPU"):
         pytest.fail("this test describes the CPU defaults; it ran on a GPU machine")
