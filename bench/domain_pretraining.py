@@ -40,11 +40,14 @@ error (use another --work_dir).
     python bench/domain_pretraining.py                      # full: many hours on 2 cores
     python bench/domain_pretraining.py --quick --work_dir=/tmp/domain_quick --plot=/tmp/q.png
     python bench/domain_pretraining.py --arms=minilm --tasks=ncbi   # the real-weights arm only
-    # (a)-(d) in one session (~1.5 h on 2 cores, NCBI-disease and BC5CDR-chem): a 2-layer,
-    # 128-wide BERT on windows of 64
+    # (a)-(d) in one session: a 2-layer, 128-wide BERT on windows of 64 (the run in
+    # docs/benchmarks.md). ~25 min of data and pretraining (3,000 steps per arm at ~7 steps/s),
+    # then ~80 s per NER or ChemProt fine-tuning run and ~140 s per GAD run (3 folds), 18 runs
+    # (6 models x 3 seeds) per task: ~1.2 h for NCBI-disease and BC5CDR-chem, ~2.3 h for all
+    # four (--tasks=ncbi,bc5cdr,chemprot,gad; --subdomain adds ~6 min)
     python bench/domain_pretraining.py --arms=small --tasks=ncbi,bc5cdr --hidden_size=128 \
         --num_layers=2 --max_seq_length=64 --max_predictions_per_seq=10 --vocab_size=8000 \
-        --pretrain_steps=3000 --curve_points=2
+        --pretrain_steps=3000 --curve_points=2 --finetune_learning_rate=3e-4
 
 Time on 2 CPU cores (the full run is an estimate, from the quick run and docs/benchmarks.md:
 MiniLM pretrains at ~6.5 and fine-tunes at ~16-20 examples/s, the small BERT costs ~1/3 of MiniLM
