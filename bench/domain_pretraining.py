@@ -19,7 +19,8 @@ Every step runs through the project's own commands (subprocesses of
    --max_seq_length size it), one run per arm with the same steps, batch and schedule:
    (a) none (random init), (b) general, (c) biomedical, (d) general then biomedical (from
    (b)'s export, BioBERT's recipe), (e, --subdomain) (d) continued on chemical–protein
-   documents (Su & Vijay-Shanker's extra stage, for ChemProt); MiniLM as shipped vs MiniLM
+   documents (Su & Vijay-Shanker's extra stage, for ChemProt) and its control (e′), (d)
+   continued as long on the whole biomedical corpus; MiniLM as shipped vs MiniLM
    continued on the biomedical corpus. Checkpoints of (c) and (d) at --curve_points step counts
    are exported too, for the F1-vs-steps curve.
 5. Fine-tuning and test scores per model × task × seed: NCBI-disease and BC5CDR-chem NER
@@ -98,10 +99,13 @@ SUBDOMAIN_PATTERN = (r"(?i)^(?=.*\b(?:inhibit\w*|agonist\w*|antagonist\w*|substr
                      r"upregulat\w*|downregulat\w*|activat\w*)\b)"
                      r"(?=.*\b(?:receptor|enzyme|kinase|protein|transporter|channel)s?\b)")
 SUBDOMAIN_MODEL = "general+biomedical+chemprot-subdomain"
+# (e)'s control: the same extra steps and restarted schedule on the whole biomedical corpus.
+SUBDOMAIN_CONTROL = "general+biomedical+biomedical"
 # The table's name of each pretraining run's model.
 LABELS = {"general": "(b) general", "biomedical": "(c) biomedical",
           "general+biomedical": "(d) general → biomedical",
           SUBDOMAIN_MODEL: "(e) (d) → chem-prot sub-domain",
+          SUBDOMAIN_CONTROL: "(e′) (d) → biomedical, (e)'s steps",
           "minilm+biomedical": "MiniLM → biomedical"}
 RANDOM_INIT, MINILM = "(a) random init", "MiniLM"
 # The task sentences grouped into pseudo-documents of this many sentences, so that
@@ -425,10 +429,12 @@ def pretrain_small_bert(args, timer: Timer, corpora: dict,
         records["chemprot-subdomain"] = make_records(
             args, timer, "chemprot-subdomain", corpora["biomedical"], str(vocab), work,
             (f"--filter_pattern={SUBDOMAIN_PATTERN}",))
-        exports[SUBDOMAIN_MODEL] = pretrain(
-            args, timer, SUBDOMAIN_MODEL, records["chemprot-subdomain"],
-            [f"--init_checkpoint={exports['general+biomedical']}"], args.subdomain_steps, lr,
-            work)
+        for name, source in ((SUBDOMAIN_MODEL, "chemprot-subdomain"),
+                             (SUBDOMAIN_CONTROL, "biomedical")):
+            exports[name] = pretrain(
+                args, timer, name, records[source],
+                [f"--init_checkpoint={exports['general+biomedical']}"], args.subdomain_steps,
+                lr, work)
 
     models = {RANDOM_INIT: scratch}
     models.update({LABELS[arm]: [f"--init_checkpoint={prefix}"] for arm, prefix in exports.items()})
@@ -537,7 +543,8 @@ def finetune_all(args, timer: Timer, models: dict, work: pathlib.Path) -> list[d
     rows = []
     for model, weights in models.items():
         for task in args.tasks.split(","):
-            if model == LABELS[SUBDOMAIN_MODEL] and task != "chemprot":  # (e) vs (d) there
+            if (model in (LABELS[SUBDOMAIN_MODEL], LABELS[SUBDOMAIN_CONTROL])
+                    and task != "chemprot"):  # (e) against (d) and (e′) there
                 continue
             command, result_file = finetune_command(task, data.get(task), args)
             model_dir = re.sub(r"\W+", "_", model).strip("_")
