@@ -297,6 +297,12 @@ def build_vocab(args, timer: Timer, corpora: dict, work: pathlib.Path) -> pathli
     return vocab
 
 
+def length_flags(args) -> list[str]:
+    """The instance length and masks, the same for the records and every pretraining run."""
+    return [f"--max_seq_length={args.max_seq_length}",
+            f"--max_predictions_per_seq={args.max_predictions_per_seq}"]
+
+
 def make_records(args, timer: Timer, name: str, corpus: pathlib.Path, vocab: str,
                  work: pathlib.Path, extra: tuple[str, ...] = ()) -> pathlib.Path:
     records = work / "records" / f"{name}.tfrecord"
@@ -305,9 +311,7 @@ def make_records(args, timer: Timer, name: str, corpus: pathlib.Path, vocab: str
         timer.run(f"records {name}", [
             sys.executable, "-m", "tfrecords_tools.create_pretraining_data",
             f"--input_file={corpus}", "--input_format=lines", f"--output_file={records}",
-            f"--vocab_file={vocab}", "--do_lower_case=true",
-            f"--max_seq_length={args.max_seq_length}",
-            f"--max_predictions_per_seq={args.max_predictions_per_seq}",
+            f"--vocab_file={vocab}", "--do_lower_case=true", *length_flags(args),
             f"--dupe_factor={args.dupe_factor}",
             "--random_seed=12345", "--noprogress", *extra], work / "records" / f"{name}.log")
     return records
@@ -330,9 +334,7 @@ def pretrain(args, timer: Timer, name: str, records: pathlib.Path, init: list[st
         run_dir.parent.mkdir(exist_ok=True)
         timer.run(f"pretrain {name}", [
             sys.executable, "run_pretraining.py", f"--input_file={records}",
-            f"--output_dir={run_dir}", *init, "--do_train",
-            f"--max_seq_length={args.max_seq_length}",
-            f"--max_predictions_per_seq={args.max_predictions_per_seq}",
+            f"--output_dir={run_dir}", *init, "--do_train", *length_flags(args),
             f"--train_batch_size={args.train_batch_size}",
             f"--learning_rate={learning_rate}", f"--num_train_steps={steps}",
             f"--num_warmup_steps={max(1, int(args.warmup_fraction * steps))}",
@@ -371,9 +373,7 @@ def export_intermediate(args, timer: Timer, name: str, step: int, records: pathl
         vocab = source / "tf1" / "vocab.txt"
         timer.run(f"export {name}", [
             sys.executable, "run_pretraining.py", f"--input_file={records}",
-            f"--output_dir={copy}", f"--vocab_file={vocab}", "--do_train",
-            f"--max_seq_length={args.max_seq_length}",
-            f"--max_predictions_per_seq={args.max_predictions_per_seq}",
+            f"--output_dir={copy}", f"--vocab_file={vocab}", "--do_train", *length_flags(args),
             f"--num_train_steps={step}", f"--num_warmup_steps={step}", "--alsologtostderr"],
             work / "pretrain" / f"{name}-step{step}.log")
     return export_prefix(copy)

@@ -80,16 +80,17 @@ def set_mixed_precision(precision: str, strategy: tf.distribute.Strategy | None 
     float16 also needs loss scaling, which the training loop adds. Returns the precision."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r} (expected one of {', '.join(PRECISIONS)})")
-    fast = fast_precision(strategy or tf.distribute.get_strategy())
-    # bfloat16 where auto does not pick it (CPUs without it, GPUs before Ampere), float16 on
-    # CPUs: emulated there.
-    if ((precision == "bfloat16" and fast != "bfloat16")
-            or (precision == "float16" and fast == "none")):
-        logging.warning("--mixed_precision=%s: this hardware has no native %s matmul, so it is "
-                        "emulated and usually slower than %s (what auto picks here)", precision,
-                        precision, "float32" if fast == "none" else fast)
-    if precision == "auto":
-        precision = fast
+    if precision != "none":  # auto, or a reduced precision the hardware may only emulate
+        fast = fast_precision(strategy or tf.distribute.get_strategy())
+        # bfloat16 where auto does not pick it (CPUs without it, GPUs before Ampere), float16
+        # on CPUs: emulated there.
+        if ((precision == "bfloat16" and fast != "bfloat16")
+                or (precision == "float16" and fast == "none")):
+            logging.warning("--mixed_precision=%s: this hardware has no native %s matmul, so "
+                            "it is emulated and usually slower than %s (what auto picks here)",
+                            precision, precision, "float32" if fast == "none" else fast)
+        if precision == "auto":
+            precision = fast
     keras.mixed_precision.set_global_policy("float32" if precision == "none"
                                             else f"mixed_{precision}")
     return precision

@@ -84,8 +84,8 @@ def check_manual_dir(name: str, config: ReleaseConfig, manual_dir: str) -> dict[
         parts = config.combined.get(split, ())
         if split in found or split in config.optional or (parts and set(parts) <= set(found)):
             return None
-        lacking = [config.files[part] for part in parts if part not in found]
-        return config.files[split] + (f" (or {', '.join(lacking)})" if lacking else "")
+        absent_parts = [config.files[part] for part in parts if part not in found]
+        return config.files[split] + (f" (or {', '.join(absent_parts)})" if absent_parts else "")
 
     lacking = [m for m in map(missing, config.files) if m]
     if not found:

@@ -6,8 +6,8 @@ runs them through the driver.
   split) are SQuAD-format json (SQuAD, BioBERT's BioASQ-in-SQuAD files) or official BioASQ
   golden json; golden files give span examples for training and every (question, snippet)
   pair otherwise (`read_examples`). With `--tfds_name=biobert_qa/<config>` the same flags name
-  splits of that data set instead (`--predict_file=test_batch_1`, or `test` for the five
-  batches), and `--golden_file` the same split of the year's golden questions
+  splits of that data set instead (`--predict_file=test_batch_1`, or `test` for the whole
+  year), and `--golden_file` the same split of the year's golden questions
   (`bioasq_Nb_golden`).
 - **Scores**: a split is scored with SQuAD's EM/F1 when its examples have answers, and with
   the BioASQ measures of `--question_type` against its golden file (a golden dev file; for

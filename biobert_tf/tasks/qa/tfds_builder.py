@@ -19,9 +19,9 @@ none), so neither config has a `validation` split.
   `BioASQ-{train,test}-factoid-Nb.json`, `BioASQ-test-factoid-Nb-k.json`.
 - `bioasq_Nb_golden`: the official golden files of the test set (`NB_golden.json`,
   `NBk_golden.json`), a question of any type per example as `data.read_golden` reads it:
-  `id`, `type`, `body`,
-  `snippets`, `exact_answer` (canonical JSON of the file's value, `null` when absent: its
-  shape depends on the type and year, and BioASQ's scorers need it unchanged), `source`.
+  `id`, `type`, `body`, `snippets`, `exact_answer` (canonical JSON of the file's value, `null`
+  when absent: its shape depends on the type and year, and BioASQ's scorers need it
+  unchanged), `source`.
 """
 
 from __future__ import annotations
