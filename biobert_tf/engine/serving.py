@@ -6,15 +6,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from typing import Callable
+from typing import Callable, Sequence
 
 import tensorflow as tf
 
 from biobert_tf.engine import batching, entry
 
 SAVED_MODEL_FILE = tf.saved_model.SAVED_MODEL_FILENAME_PB  # "saved_model.pb"
-# Rows of an XLA-compiled serving chunk are padded up to a multiple of this.
-ROW_BUCKET = 8
 
 
 def save(module: tf.Module, export_dir: str) -> None:
@@ -65,59 +63,83 @@ def _warnings_and_above(record: logging.LogRecord) -> bool:
 
 
 def map_in_chunks(fn: Callable[[dict], dict], features: dict[str, tf.Tensor], chunk_size: int,
-                  seq_length: int, output_dtypes: dict[str, tf.DType],
-                  jit_compile: bool = False) -> dict[str, tf.Tensor]:
-    """`fn` over `features` ([rows, seq_length] tensors) `chunk_size` rows at a time, inside a
-    tf.function, so that a long document's many windows never go through the model in one
-    batch. Each chunk is cut to its longest row (`padding_mask`); `fn` returns
-    [chunk, width] tensors (`output_dtypes`), padded back to `seq_length` and joined.
+                  seq_length: int, outputs: dict[str, tf.TensorSpec], jit_compile: bool = False,
+                  sequence_keys: Sequence[str] | None = None) -> dict[str, tf.Tensor]:
+    """`fn` over `features` ([rows, ...] tensors) at most `chunk_size` rows at a time, inside
+    a tf.function, so that a long document's many windows never go through the model in one
+    batch. In each chunk, `sequence_keys` ([rows, seq_length]; default: every feature) are cut
+    to the longest row of `padding_mask`. `outputs` gives the dtype and shape of one row of
+    each of `fn`'s results: `[None]` for one value per position (`fn` returns [chunk, width];
+    padded back to `seq_length`), a fixed shape otherwise. Returns them for all rows.
 
     With `jit_compile`, `fn` is XLA-compiled (the encoder: 1.3x faster on CPUs, see
-    docs/benchmarks.md), and XLA compiles once per shape, so each chunk is padded up to a
-    multiple of `ROW_BUCKET` rows and `batching.LENGTH_BUCKET` positions: a few dozen shapes
-    at most, each compiled on its first call."""
-    num_chunks = (tf.shape(features["padding_mask"])[0] + chunk_size - 1) // chunk_size
-    shape = tf.TensorShape([None, seq_length])
-    keys = list(output_dtypes)
-    run = compiled(fn) if jit_compile else fn
+    docs/benchmarks.md), and XLA compiles once per shape. So a chunk is `chunk_size` rows or
+    else the largest power of two the rows left hold: 13 rows run as 8 + 4 + 1, so no row is
+    padding (rows padded up to a multiple of 8 made QA's ~12 windows per call cost 16), and
+    its width is rounded up to a multiple of `batching.LENGTH_BUCKET` positions: a few dozen
+    shapes at most, each compiled on its first call."""
+    sequence_keys = list(features) if sequence_keys is None else list(sequence_keys)
+    total = tf.shape(features["padding_mask"])[0]
+    keys = list(outputs)
+    run = _compiled(fn) if jit_compile else fn
 
-    def chunk(i, arrays):
-        part = {k: v[i * chunk_size:(i + 1) * chunk_size] for k, v in features.items()}
-        rows = tf.shape(part["padding_mask"])[0]
-        outputs = run(cut_to_longest(part, list(part), seq_length, jit_compile))
-        return i + 1, tuple(
-            array.write(i, tf.ensure_shape(
-                tf.pad(outputs[k][:rows], [[0, 0], [0, seq_length - tf.shape(outputs[k])[1]]]),
-                shape))
+    def chunk(i, start, arrays):
+        part = {k: v[start:start + _chunk_rows(total - start, chunk_size, jit_compile)]
+                for k, v in features.items()}
+        results = run(_cut_to_longest(part, sequence_keys, seq_length, jit_compile))
+        return i + 1, start + tf.shape(part["padding_mask"])[0], tuple(
+            array.write(i, _pad_to_length(results[k], outputs[k], seq_length))
             for k, array in zip(keys, arrays))
 
     # An explicit loop: the serving functions are traced without autograph, whose conversion
     # of every function they call took seconds.
-    arrays = tuple(tf.TensorArray(output_dtypes[k], size=0, dynamic_size=True,
-                                  infer_shape=False, element_shape=shape) for k in keys)
-    _, arrays = tf.while_loop(lambda i, _: i < num_chunks, chunk, (tf.constant(0), arrays))
+    arrays = tuple(tf.TensorArray(outputs[k].dtype, size=0, dynamic_size=True, infer_shape=False,
+                                  element_shape=_rows_of(outputs[k], seq_length))
+                   for k in keys)
+    _, _, arrays = tf.while_loop(lambda i, start, _: start < total, chunk,
+                                 (tf.constant(0), tf.constant(0), arrays))
     return {k: array.concat() for k, array in zip(keys, arrays)}
 
 
-def compiled(fn: Callable) -> Callable:
+def _chunk_rows(rows_left: tf.Tensor, chunk_size: int, jit_compile: bool) -> tf.Tensor:
+    """How many rows the next chunk takes (see `map_in_chunks`)."""
+    if not jit_compile:
+        return tf.minimum(rows_left, chunk_size)
+    sizes = [chunk_size] + [2 ** k for k in reversed(range(chunk_size.bit_length()))
+                            if 2 ** k < chunk_size]
+    # The first (largest) size that fits; the last is 1, which always does.
+    return tf.gather(sizes, tf.argmax(tf.cast(tf.constant(sizes) <= rows_left, tf.int32)))
+
+
+def _rows_of(row_spec: tf.TensorSpec, seq_length: int) -> tf.TensorShape:
+    """The shape of a chunk of rows of an output whose one row is `row_spec`."""
+    if row_spec.shape.as_list() == [None]:
+        return tf.TensorShape([None, seq_length])
+    return tf.TensorShape([None]).concatenate(row_spec.shape)
+
+
+def _pad_to_length(values: tf.Tensor, row_spec: tf.TensorSpec, seq_length: int) -> tf.Tensor:
+    """A chunk's output, a per-position one padded from its chunk's width to `seq_length`."""
+    if row_spec.shape.as_list() == [None]:
+        values = tf.pad(values, [[0, 0], [0, seq_length - tf.shape(values)[1]]])
+    return tf.ensure_shape(values, _rows_of(row_spec, seq_length))
+
+
+def _compiled(fn: Callable) -> Callable:
     """`fn` XLA-compiled, for use inside a serving function's trace: made there, not kept on
     the module, so that the SavedModel holds the one copy that trace made."""
     return tf.function(fn, jit_compile=True, autograph=False)
 
 
-def cut_to_longest(features: dict[str, tf.Tensor], sequence_keys: list[str], seq_length: int,
-                   jit_compile: bool = False) -> dict[str, tf.Tensor]:
+def _cut_to_longest(features: dict[str, tf.Tensor], sequence_keys: list[str], seq_length: int,
+                    jit_compile: bool = False) -> dict[str, tf.Tensor]:
     """`features` ([rows, ...] tensors) with those of `sequence_keys` ([rows, seq_length]) cut
     to the longest row of `padding_mask`, the padding no row needs. For an XLA-compiled model,
     which compiles once per shape, the width is rounded up to a multiple of
-    `batching.LENGTH_BUCKET` and every tensor padded to a multiple of `ROW_BUCKET` rows."""
+    `batching.LENGTH_BUCKET`."""
     width = tf.reduce_max(tf.reduce_sum(features["padding_mask"], 1))
     if jit_compile:
         width = tf.minimum(_round_up(width, batching.LENGTH_BUCKET), seq_length)
-        rows = tf.shape(features["padding_mask"])[0]
-        extra_rows = _round_up(rows, ROW_BUCKET) - rows
-        features = {k: tf.pad(v, [[0, extra_rows]] + [[0, 0]] * (v.shape.rank - 1))
-                    for k, v in features.items()}
     return {k: v[:, :width] if k in sequence_keys else v for k, v in features.items()}
 
 

@@ -247,5 +247,6 @@ class NerTagger(tf.Module):
             return {"tags": tags, "confidence": confidence}
 
         out = map_in_chunks(tag, features, self.batch_windows, self.seq_length,
-                            {"tags": tf.int32, "confidence": tf.float32}, self.jit_compile)
+                            {"tags": tf.TensorSpec([None], tf.int32),
+                             "confidence": tf.TensorSpec([None], tf.float32)}, self.jit_compile)
         return out["tags"], out["confidence"]

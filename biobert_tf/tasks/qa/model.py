@@ -173,7 +173,8 @@ class QaAnswerer(tf.Module):
 
         out = map_in_chunks(logits, {k: windows[k] for k in MODEL_INPUTS}, self.batch_windows,
                             self.encoder.seq_length,
-                            {"start_logits": tf.float32, "end_logits": tf.float32},
+                            {"start_logits": tf.TensorSpec([None], tf.float32),
+                             "end_logits": tf.TensorSpec([None], tf.float32)},
                             self.jit_compile)
         spans = top_spans(out["start_logits"], out["end_logits"], windows,
                           tf.shape(questions)[0], self.num_answers, self.max_answer_length)

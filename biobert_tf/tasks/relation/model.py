@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from biobert_tf.bert.modeling import BertEncoder
 from biobert_tf.engine.run_dir import SavedDataclass
-from biobert_tf.engine.serving import compiled, cut_to_longest
+from biobert_tf.engine.serving import map_in_chunks
 from biobert_tf.tasks.relation.inputs import RelationEncoder
 from biobert_tf.tasks.relation.metrics import find_negative
 
@@ -155,24 +155,26 @@ class RelationClassifier(tf.Module):
     """
 
     def __init__(self, model: RelationModel, encoder: RelationEncoder, labels: Sequence[str],
-                 jit_compile: bool = False):
+                 batch_rows: int = 64, jit_compile: bool = False):
         super().__init__(name="relation_classifier")
         self.model, self.encoder = model, encoder
         self.labels = tf.constant(list(labels))
-        self.jit_compile = jit_compile  # the model's part, as the NER tagger's
-
-    def _logits(self, features: dict[str, tf.Tensor]) -> tf.Tensor:
-        return self.model(features, training=False)
+        self.batch_rows = batch_rows  # sentences per pass through the model
+        self.jit_compile = jit_compile  # the model's part (see serving.map_in_chunks)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
     def __call__(self, texts: tf.Tensor) -> dict[str, tf.Tensor]:
         inputs = self.encoder(texts)
-        features = cut_to_longest({k: inputs[k] for k in MODEL_INPUTS},
-                                  ["token_ids", "segment_ids", "padding_mask"],
-                                  self.encoder.seq_length, self.jit_compile)
-        logits_of = compiled(self._logits) if self.jit_compile else self._logits
-        logits = logits_of(features)[:tf.shape(texts)[0]]  # less the rows XLA's shape added
-        probabilities = tf.nn.softmax(logits)
+
+        def classify(part):
+            return {"logits": self.model(part, training=False)}
+
+        out = map_in_chunks(classify, {k: inputs[k] for k in MODEL_INPUTS}, self.batch_rows,
+                            self.encoder.seq_length,
+                            {"logits": tf.TensorSpec(self.labels.shape, tf.float32)},
+                            self.jit_compile,
+                            sequence_keys=["token_ids", "segment_ids", "padding_mask"])
+        probabilities = tf.nn.softmax(out["logits"])
         best = tf.argmax(probabilities, -1, output_type=tf.int32)
         return {"probabilities": probabilities, "label": tf.gather(self.labels, best),
                 "score": tf.reduce_max(probabilities, -1), "valid": inputs["valid"],
