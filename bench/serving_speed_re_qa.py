@@ -55,7 +55,9 @@ flags are printed with it; torch runs with 2 threads.
 Needs torch and transformers for the HF arms (pip install torch==2.13.0 transformers), and for
 the QA one a transformers that still has the question-answering pipeline:
     pip install --target DIR --no-deps transformers==5.2.0 'huggingface-hub>=1.3,<2' \
-        'tokenizers>=0.22,<=0.23.0' && pip install --target DIR 'httpx<1'
+        'tokenizers>=0.22,<=0.23.0' kernels==0.12.3 && pip install --target DIR 'httpx<1'
+(kernels pinned: transformers 5.2 fails on import beside kernels 0.19, should that be
+installed.)
 """
 
 import os
