@@ -31,7 +31,8 @@ Every step runs through the project's own commands (subprocesses of
 6. `WORK/results-TAG.md` (arm × task, mean ± std over seeds, wall time of every stage),
    `WORK/results-TAG.json` (every raw number) and the plot --plot (F1 vs pretraining steps,
    (c)/(d)); TAG names the fine-tuning recipe (`lr0.0001-epochs3`), whose runs are under
-   `WORK/finetune/TAG/`, so that recipes can be compared on the same pretrained models.
+   `WORK/finetune/TAG/`, so that recipes can be compared on the same pretrained models. An
+   invocation with fewer --tasks or --seeds keeps the earlier invocations' other rows.
 
 Every stage skips work whose outputs exist in --work_dir, and the project's tools resume an
 interrupted run, so re-running the same command continues a killed experiment. The settings
@@ -73,6 +74,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import argparse
 import glob
 import json
+import operator
 import pathlib
 import random
 import re
@@ -566,6 +568,17 @@ def finetune_all(args, timer: Timer, models: dict, work: pathlib.Path) -> list[d
 
 
 # ---- 6. report -----------------------------------------------------------------------------
+def with_earlier_rows(results: pathlib.Path, rows: list[dict]) -> list[dict]:
+    """`rows` after the rows of earlier invocations (`results`, the same recipe's
+    results-TAG.json) for other models, tasks or seeds, so that an invocation with fewer
+    --tasks adds to the table instead of replacing it."""
+    if not results.exists():
+        return rows
+    key = operator.itemgetter("model", "task", "seed")
+    now = {key(row) for row in rows}
+    return [row for row in json.loads(results.read_text())["rows"] if key(row) not in now] + rows
+
+
 def mean_std(values: list[float]) -> str:
     if not values:
         return "—"
@@ -607,6 +620,8 @@ def plot(rows: list[dict], curves: dict, path: str) -> None:
             steps, means, stds = [], [], []
             for step, model in points:
                 values = [r["f1"] for r in rows if r["model"] == model and r["task"] == task]
+                if not values:  # a point no invocation fine-tuned on this task
+                    continue
                 steps.append(step)
                 means.append(statistics.mean(values))
                 stds.append(statistics.stdev(values) if len(values) > 1 else 0.0)
@@ -631,8 +646,9 @@ def main():
     timer = Timer(work / "timings.json")
     start = time.perf_counter()
     models, curves = pretrain_all(args, timer, work)
-    rows = finetune_all(args, timer, models, work)
-    (work / f"results-{finetune_tag(args)}.json").write_text(json.dumps(
+    results = work / f"results-{finetune_tag(args)}.json"
+    rows = with_earlier_rows(results, finetune_all(args, timer, models, work))
+    results.write_text(json.dumps(
         {"settings": vars(args), "models": models, "curves": curves, "timings_s": timer.seconds,
          "rows": rows}, indent=1))
     print("\n" + report(rows, timer.seconds, args, work))
