@@ -62,7 +62,7 @@ def encode_examples(columns: dict[str, np.ndarray]) -> list[bytes]:
     features_size = np.zeros(num_rows, dtype=np.int64)
     for name, values in columns.items():
         if np.issubdtype(values.dtype, np.integer):
-            payload = _varints(values.astype(np.int64, copy=False))
+            payload = _varints(values)
             list_tag = _INT64_LIST_TAG
         else:
             payload = _all_used(np.ascontiguousarray(values, dtype="<f4").view(np.uint8))
@@ -131,20 +131,28 @@ def _validate(columns: dict[str, np.ndarray]) -> int:
 
 
 def _varints(values: np.ndarray) -> _Rows:
-    """The varint encodings of an int64 [N, k] array, concatenated row by row."""
-    # Negative values are encoded as their 64-bit two's complement, which always takes 10 bytes.
-    unsigned = values.view(np.uint64)
+    """The varint encodings of an integer [N, k] array, concatenated row by row."""
+    if values.min(initial=0) < 0:
+        # Negative values are encoded as their 64-bit two's complement: always 10 bytes.
+        unsigned = values.astype(np.int64, copy=False).view(np.uint64)
+    else:
+        # Shifting 32-bit words is twice as fast, and token ids need no more.
+        fits_32 = values.max(initial=0) < 1 << 32
+        unsigned = values.astype(np.uint32 if fits_32 else np.uint64, copy=False)
     # Only the thresholds the largest value reaches matter: token ids need at most 3 bytes.
     thresholds = _VARINT_THRESHOLDS[_VARINT_THRESHOLDS <= unsigned.max(initial=0)]
+    if not thresholds.size:  # every value is one byte (masks, segment ids, positions < 128)
+        return _all_used(unsigned.astype(np.uint8))
     sizes = np.ones(values.shape, dtype=np.uint8)  # bytes per value
-    for threshold in thresholds:
+    for threshold in thresholds.astype(unsigned.dtype):
         sizes += unsigned >= threshold
     # One plane per byte position keeps the temporaries small (not [N, k, 10] uint64) and fast.
     width = len(thresholds) + 1
     byte_matrix = np.empty(values.shape + (width,), dtype=np.uint8)
     used = np.empty(values.shape + (width,), dtype=bool)
+    word = unsigned.dtype.type
     for j in range(width):
-        low_bits = ((unsigned >> np.uint64(7 * j)) & np.uint64(0x7F)).astype(np.uint8)
+        low_bits = ((unsigned >> word(7 * j)) & word(0x7F)).astype(np.uint8)
         # Every byte but a value's last has the continuation bit set.
         byte_matrix[..., j] = low_bits | ((sizes > j + 1).astype(np.uint8) << 7)
         used[..., j] = sizes > j

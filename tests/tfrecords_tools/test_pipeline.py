@@ -102,6 +102,30 @@ def test_number_of_predictions_and_80_10_10(made, tokenizer):
     assert not inst.masked_lm_positions[inst.masked_lm_weights == 0].any()
 
 
+def test_masked_positions_are_uniform_over_the_candidates(made):
+    """Every candidate is equally likely: the random keys carry the position only in their
+    lowest bits, to break ties, so no part of a row is preferred."""
+    _, inst = made
+    full = inst.input_mask.sum(axis=1) == SEQ
+    rows, slots = np.nonzero(inst.masked_lm_weights[full])
+    counts = np.bincount(inst.masked_lm_positions[full][rows, slots], minlength=SEQ)
+    # Positions 1..SEQ-4 hold tokens or the middle [SEP]: the quarters of a row compared.
+    quarters = counts[1:SEQ - 3].reshape(4, -1).sum(axis=1)
+    rate = quarters / quarters.sum()
+    assert full.sum() > 1000
+    np.testing.assert_allclose(rate, 0.25, atol=0.02)
+
+
+@pytest.mark.parametrize("seq_length", [512, 4096])
+def test_long_sequences_mask_exactly_num_to_predict(tokenizer, documents, seq_length):
+    """Keys of 53 random bits and the position: above 2048 positions fewer random bits fit."""
+    _, inst = _instances(tokenizer, documents[:40], max_seq_length=seq_length,
+                         max_predictions_per_seq=80)
+    lengths = inst.input_mask.sum(axis=1)
+    expected = np.minimum(80, np.maximum(1, np.rint(lengths * 0.15)))
+    np.testing.assert_array_equal(inst.masked_lm_weights.sum(axis=1), expected)
+
+
 def test_whole_word_masking_never_splits_a_word(tokenizer, documents):
     _, inst = _instances(tokenizer, documents, do_whole_word_mask=True)
     ids = _original_ids(inst)
