@@ -98,6 +98,8 @@ def plot(ratios: dict[str, float], path: pathlib.Path, title: str) -> None:
                  color="tab:red", label="target", zorder=3)
     axes.axhline(1.0, color="grey", linewidth=0.8)
     axes.set_yscale("log")
+    # Room above the tallest bar for its label.
+    axes.set_ylim(top=1.8 * max(*ratios.values(), *(t for t in TARGETS.values() if t)))
     axes.set_ylabel("speed ratio (log)")
     for x, name in enumerate(names):
         axes.annotate(f"{ratios[name]:.2f}×", (x, ratios[name]), ha="center", va="bottom")
