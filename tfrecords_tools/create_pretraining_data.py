@@ -102,6 +102,7 @@ def main(argv):
     for path in output_files:
         os.makedirs(os.path.dirname(path), exist_ok=True)
     total = record.summary
+    earlier = total.instances  # made by the interrupted run this one continues: not in its rate
     # The maker is left first: its workers stop writing into the writer's scratch directory.
     with pipeline.RoundRobinWriter(output_files, record.shards) as writer, \
             pipeline.ExampleMaker(FLAGS.vocab_file, FLAGS.do_lower_case, options,
@@ -119,8 +120,9 @@ def main(argv):
             record.chunks_done, record.shards = index + 1, writer.progress()
             record.save()
             bar.update(documents)
+            made_now = total.instances - earlier
             bar.set_postfix(instances=total.instances,
-                            per_s=f"{total.instances / max(bar.format_dict['elapsed'], 1e-9):.0f}")
+                            per_s=f"{made_now / max(bar.format_dict['elapsed'], 1e-9):.0f}")
         if not total.instances:  # the writer deletes its empty files on the way out
             record.remove()
             raise corpus.CorpusError(f"--input_file={FLAGS.input_file}: {nothing_made(stats, total)}; "
@@ -129,8 +131,10 @@ def main(argv):
     record.save()
     seconds = time.perf_counter() - start
     print(f"read: {stats}")
-    print(f"wrote: {total} in {seconds:.1f} s ({total.instances / seconds:.0f} instances/s) "
-          f"to {', '.join(output_files)}")
+    rate = f"{(total.instances - earlier) / seconds:.0f} instances/s"
+    if earlier:
+        rate += f" for the {total.instances - earlier} made after the interrupted run's {earlier}"
+    print(f"wrote: {total} in {seconds:.1f} s ({rate}) to {', '.join(output_files)}")
 
 
 def keyed_chunks(streams: list) -> Iterator[tuple[pipeline.Key, list[corpus.Document]]]:

@@ -6,6 +6,7 @@ processes too, which end with a killed run."""
 import json
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -166,6 +167,11 @@ def test_kill_9_while_writing_then_the_same_command_finishes_the_same_bytes(tmp_
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     done = int(rerun.stdout.split("after its first ")[1].split()[0])
     assert 3 <= done < 12  # 120 documents: 12 chunks
+    # Its rate counts only what it made, not the interrupted run's instances.
+    total, made_now, earlier = map(int, re.search(
+        r"wrote: .* (\d+) instances, .*instances/s for the (\d+) made after the interrupted "
+        r"run's (\d+)\)", rerun.stdout).groups())
+    assert made_now > 0 and made_now + earlier == total
     assert [_records(p) for p in outputs] == _uninterrupted_shards(corpus, 2)
     assert sorted(os.listdir(tmp_path)) == ["corpus.txt", "out-0.tfrecord", "out-0.tfrecord.run.json",
                                             "out-1.tfrecord"]
