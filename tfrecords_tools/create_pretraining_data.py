@@ -131,9 +131,10 @@ def main(argv):
     record.save()
     seconds = time.perf_counter() - start
     print(f"read: {stats}")
-    rate = f"{(total.instances - earlier) / seconds:.0f} instances/s"
+    made_now = total.instances - earlier
+    rate = f"{made_now / seconds:.0f} instances/s"
     if earlier:
-        rate += f" for the {total.instances - earlier} made after the interrupted run's {earlier}"
+        rate += f" for the {made_now} made after the interrupted run's {earlier}"
     print(f"wrote: {total} in {seconds:.1f} s ({rate}) to {', '.join(output_files)}")
 
 
