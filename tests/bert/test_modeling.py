@@ -82,3 +82,15 @@ def test_other_google_activations_build(tiny_config, hidden_act):
     import dataclasses
     encoder = BertEncoder.from_bert_config(dataclasses.replace(tiny_config, hidden_act=hidden_act))
     assert np.isfinite(encoder(_inputs())["pooled_output"].numpy()).all()
+
+
+def test_exact_gelu_is_keras_exact_gelu():
+    from biobert_tf.bert.modeling import gelu_erf
+    x = np.linspace(-8, 8, 2001, dtype=np.float32)
+    # 1 + erf cancels for x below about -5: absolute errors of float32's epsilon.
+    np.testing.assert_allclose(gelu_erf(x), keras.activations.gelu(x, approximate=False),
+                               atol=1e-6, rtol=1e-6)
+    # In bfloat16 the two differ by bfloat16's rounding only.
+    x16 = keras.ops.cast(x, "bfloat16")
+    np.testing.assert_allclose(keras.ops.cast(gelu_erf(x16), "float32"),
+                               keras.activations.gelu(x, approximate=False), atol=0.04, rtol=0.01)
