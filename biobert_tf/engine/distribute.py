@@ -16,6 +16,8 @@ PRECISIONS = ("auto", "none", "bfloat16", "float16")
 XLA_ON_CPUS_TOO, XLA_ON_ACCELERATORS, XLA_NEVER = "cpus_too", "accelerators", "never"
 # /proc/cpuinfo flags of CPUs that multiply bfloat16 matrices natively (oneDNN uses them).
 BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+# What the log says of an export whose encoder is compiled (see `xla_in_serving`).
+SERVING_COMPILED = "XLA-compiled"
 
 
 def create_strategy(name: str = "default", tpu: str | None = None, tpu_zone: str | None = None,
@@ -98,10 +100,16 @@ def set_mixed_precision(precision: str, strategy: tf.distribute.Strategy | None 
 
 def xla_in_serving(default: str) -> bool:
     """Whether an exported model XLA-compiles its encoder (the serving function's chunks):
-    unless the job is never compiled (`default` XLA_NEVER: BiLSTM models), and in float32
-    (in bfloat16 on CPUs oneDNN's kernels without XLA were faster). Compiled serving was 1.3x
-    faster on CPUs (docs/benchmarks.md), and the SavedModel may be served on any device."""
-    return default != XLA_NEVER and keras.mixed_precision.global_policy().compute_dtype == "float32"
+    unless the job is never compiled (`default` XLA_NEVER: BiLSTM models), in float32 only
+    (XLA computes bfloat16 products in float32), and only where this process runs Eigen's CPU
+    kernels, not oneDNN's: against Eigen the compiled MiniLM encoder was 1.5x faster, against
+    oneDNN 1.3x (AVX2) to 2x (AVX512) slower (docs/benchmarks.md). GPUs and TPUs compile."""
+    compiled = (default != XLA_NEVER
+                and keras.mixed_precision.global_policy().compute_dtype == "float32"
+                and (bool(tf.config.list_physical_devices("GPU")) or not onednn_enabled()))
+    logging.info("the exported model's encoder is %s", SERVING_COMPILED if compiled
+                 else "not compiled")
+    return compiled
 
 
 def use_xla(requested: bool | None, strategy: tf.distribute.Strategy,
