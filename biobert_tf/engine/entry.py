@@ -33,7 +33,8 @@ _CPP_SEVERITIES = "IWEF"  # index = TF_CPP_MIN_LOG_LEVEL that hides the severiti
 _ABSL_PREINIT_NOTICE = "WARNING: All log messages before absl::InitializeLog() is called"
 # Logged as an ERROR, once per process, by the first int64 transpose (every ragged concat
 # makes one) where oneDNN's kernels are on (biobert_tf/__init__.py) and the CPU lacks
-# AVX-512; Eigen's kernel then runs it, as it would without oneDNN: nothing is wrong.
+# AVX-512 (seen too on an AMD EPYC that has it); Eigen's kernel then runs it, as it would
+# without oneDNN: nothing is wrong.
 _ONEDNN_INT64_NOTICE = "oneDNN supports DT_INT64 only on platforms with AVX-512"
 # Packages whose own ValueErrors are messages for the user (see `is_user_error`).
 _OUR_PACKAGES = ("biobert_tf", "tfrecords_tools")

@@ -129,7 +129,8 @@ def test_tensorflow_starts_without_log_lines():
 @pytest.mark.parametrize("absorbed", [False, True])
 def test_onednns_int64_notice_is_absorbed(absorbed):
     # A ragged concat makes an int64 transpose; oneDNN logs an ERROR line about it on CPUs
-    # without AVX-512. The driver and serving.load absorb it once the runtime may start.
+    # without AVX-512 (and on an AMD EPYC with AVX-512). The driver and serving.load absorb it
+    # once the runtime may start.
     result = fresh_python("from biobert_tf.engine import entry\n"
                           "entry.quiet_tensorflow()\n"
                           f"if {absorbed}: entry.absorb_onednn_notice()\n"
@@ -139,7 +140,10 @@ def test_onednns_int64_notice_is_absorbed(absorbed):
                           unset=("TF_CPP_MIN_LOG_LEVEL",))
     assert result.stdout == "(2, None)\n"
     from biobert_tf.engine import distribute
-    if absorbed or "avx512f" in distribute.cpu_flags() or not distribute.onednn_enabled():
+    if absorbed or not distribute.onednn_enabled():
         assert result.stderr == ""
-    else:  # what absorbing hides (so that the absorbed case shows something)
+    elif "avx512f" not in distribute.cpu_flags():  # what absorbing hides
         assert entry._ONEDNN_INT64_NOTICE in result.stderr
+    else:  # AVX-512: some CPUs print it, some don't; nothing else
+        assert result.stderr == "" or (entry._ONEDNN_INT64_NOTICE in result.stderr
+                                       and result.stderr.count("\n") == 1)

@@ -164,9 +164,12 @@ def test_bioasq_factoid_list_and_yesno_from_squad(squad_run, model_dir, data_dir
     # subfolder. Without the answers (no --golden_file): submitted, not scored.
     factoid_dir = tmp_path / "factoid"
     shutil.copytree(squad_out, factoid_dir)
+    # float32 in both (auto is bfloat16 on AVX512-BF16, where batches cut otherwise round
+    # differently and may move an answer).
     predict_only = subprocess.run(
         [*python(), str(REPO / "run_qa.py"), f"--output_dir={factoid_dir}", "--do_predict",
-         f"--predict_file={data_dir / 'test.json'}", "--n_best_size=5"],
+         f"--predict_file={data_dir / 'test.json'}", "--n_best_size=5",
+         "--mixed_precision=none"],
         capture_output=True, text=True, timeout=600)
     assert predict_only.returncode == 0, predict_only.stderr[-4000:]
     [fresh] = factoid_dir.glob("predict-*")
@@ -184,7 +187,7 @@ def test_bioasq_factoid_list_and_yesno_from_squad(squad_run, model_dir, data_dir
     # the same submission, scored as batch 1's golden file scores it.
     through_tfds = driver.run(SpanQaTask(tiny_run(
         model_dir, factoid_dir, do_train=False, do_predict=True, predict_file="test_batch_1",
-        golden_file="test_batch_1", tfds_name="biobert_qa/bioasq_5b",
+        golden_file="test_batch_1", tfds_name="biobert_qa/bioasq_5b", mixed_precision="none",
         tfds_manual_dir=str(bioasq_5b_release(data_dir, tmp_path)),
         tfds_data_dir=str(tmp_path / "tfds")), STRATEGY))["test"]
     assert answer_file(factoid_dir) == {"questions": submitted}
