@@ -32,6 +32,7 @@ XLA-compiled; and HF's model alone on its windows, to tell the encoders from the
 
     python bench/serving_speed.py --num_docs=100 --rounds=3 --profile_docs=32
     python bench/serving_speed.py --arms=ours:8,ours:32,hf:1,hf:8,hf:32
+    python bench/serving_speed.py --arms=ours:8,ours:8:/tmp/fp32_export,hf:8
 
 Needs torch and transformers for the HF arms: pip install torch==2.13.0 transformers
 """
@@ -155,12 +156,14 @@ def export_hf(args) -> None:
 
 
 # ---- workers: load, warm up, then tag the documents when told -----------------------------
-def ours_worker(work_dir: str, batch_size: int, documents: list[str]) -> None:
+def ours_worker(work_dir: str, batch_size: int, documents: list[str],
+                export_dir: str | None = None) -> None:
+    """Serves work_dir's SavedModel, or `export_dir`'s (another export of the same run)."""
     import tensorflow as tf
     # Imports tensorflow_text (through the tokenizer), which registers the SavedModel's ops.
     from biobert_tf.tasks.ner.task import tag_texts
 
-    tagger = tf.saved_model.load(str(pathlib.Path(work_dir) / "saved_model"))
+    tagger = tf.saved_model.load(export_dir or str(pathlib.Path(work_dir) / "saved_model"))
     signature = tagger.signatures["serving_default"]
 
     def call(texts):  # tag_texts passes the batch positionally; signatures take keywords
@@ -370,7 +373,10 @@ def print_profile(report: dict, hf_report: dict) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--arms", default="ours:8,hf:8",
-                   help="ours:DOCS_PER_CALL, hf:WINDOWS_PER_FORWARD, comma-separated")
+                   help="ours:DOCS_PER_CALL[:EXPORT_DIR], hf:WINDOWS_PER_FORWARD, "
+                        "comma-separated (EXPORT_DIR: another export of the run, e.g. "
+                        "run_ner.py --output_dir=WORK_DIR/run --export_dir=DIR "
+                        "--mixed_precision=none)")
     p.add_argument("--num_docs", type=int, default=100)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--profile_docs", type=int, default=0,
@@ -387,13 +393,15 @@ def main() -> None:
     args.model_dir = args.model_dir or minilm_dir()
     documents = read_documents(args.corpus, args.num_docs)
     if args._worker:
-        kind, number = args._worker.split(":")
+        kind, number, *export_dir = args._worker.split(":", 2)
         if kind.startswith("profile-"):
             measure = ours_profile if kind == "profile-ours" else hf_profile
             print(json.dumps(measure(args.work_dir, int(number), documents)), flush=True)
         else:
-            worker = ours_worker if kind == "ours" else hf_worker
-            worker(args.work_dir, int(number), documents)
+            if kind == "ours":
+                ours_worker(args.work_dir, int(number), documents, *export_dir)
+            else:
+                hf_worker(args.work_dir, int(number), documents)
         return
 
     train_and_export(args)

@@ -41,9 +41,10 @@ softmax, LayerNorm, GELU and the optimizer are not counted):
 (6 = 2 FLOPs per multiply-add × 3 for forward + backward; encoder weights on all S tokens, the
 MLM transform + tied decoder on the P masked positions, pooler + NSP on one; 12·L·S²·H are the
 QKᵀ and attention·V products.) For BERT-base, S=128, P=20 that is 69.8 GFLOP per example.
-MFU = achieved FLOP/s ÷ the measured float32 `tf.matmul` peak (the best over the TF settings
-run: oneDNN on x86-64 by default, Eigen with `peak:onednn0`); MFU* divides by the best float32
-matmul of any library measured (torch.mm uses MKL), a stricter reference.
+MFU = achieved FLOP/s ÷ the measured `tf.matmul` peak of the row's precision (float32 or
+bfloat16; the best over the TF settings run: oneDNN on x86-64 by default, Eigen with
+`peak:onednn0`); MFU* divides by the best matmul of that precision of any library measured
+(torch.mm uses MKL), a stricter reference.
 
     python bench/train_throughput.py                 # the full table (~20-30 min on 2 cores)
     python bench/train_throughput.py --explore       # + XLA / oneDNN / threading variants
@@ -212,9 +213,12 @@ def work_kind(event: str) -> str | None:
     if "::" in event:
         return "runtime (TF executor, XLA thunk executor)"
     if ":" in event:
+        op_type = event.rsplit(":", 1)[1]
+        # An uncompiled step (bfloat16's default) is all TF ops: by type, matmuls together.
         return ("TF optimizer update" if "adam_weight_decay" in event or "lamb" in event
                 else "TF gradient clipping" if "global_norm" in event or "clip" in event
-                else "TF other ops")
+                else "TF matmul" if "MatMul" in op_type
+                else f"TF {op_type.lstrip('_').removeprefix('Mkl')}")
     name = event.split(".")[0].lower()
     if name.startswith("matmul") or "dot" in name:
         return "XLA matmul"
@@ -492,10 +496,12 @@ def print_profile(title: str, profile: dict) -> None:
     step = profile.get("step")
     print(f"\nprofile of {title} (seconds per step, share of the step's "
           f"{step or float('nan'):.3f} s):")
-    for kind, seconds in profile.items():
-        if kind != "step":
-            share = f"{seconds / step:6.1%}" if step else ""
-            print(f"  {kind:42s} {seconds:7.3f} {share}")
+    kinds = [(kind, seconds) for kind, seconds in profile.items() if kind != "step"]
+    # The 20 largest (an uncompiled step has dozens of op types), then the rest together.
+    rest = sum(seconds for _, seconds in kinds[20:])
+    for kind, seconds in kinds[:20] + ([("the other kinds", rest)] if kinds[20:] else []):
+        share = f"{seconds / step:6.1%}" if step else ""
+        print(f"  {kind:42s} {seconds:7.3f} {share}")
 
 
 def main():
@@ -550,21 +556,25 @@ def main():
 
     # ---- peak ----
     peak_rows = {k: v for k, v in results.items() if k.startswith("peak") and "error" not in v}
-    fp32_peaks = {k: max(v for key, v in r.items()
-                         if key.startswith("tf_float32_") and not key.endswith("_skipped"))
-                  for k, r in peak_rows.items()}
-    peak = max(fp32_peaks.values()) if fp32_peaks else None
+
+    def best_peak(prefix: str) -> float | None:
+        """The best median GFLOP/s of the peak rows' keys starting with `prefix`."""
+        return max([v for r in peak_rows.values() for key, v in r.items()
+                    if key.startswith(prefix) and not key.endswith("_skipped")] or [0.0]) or None
+
+    # MFU against TF's peak of the row's precision; MFU* against any library's.
+    peaks = {precision: (best_peak(f"tf_{dtype}_"), max(
+        filter(None, (best_peak(f"tf_{dtype}_"), best_peak(f"torch_{dtype}_"))), default=None))
+        for precision, dtype in (("fp32", "float32"), ("bf16", "bfloat16"))}
     print("\nmatmul peak (median GFLOP/s, square n x n):")
     for k, r in peak_rows.items():
         for key in sorted(x for x in r if x.startswith(("tf_", "torch_"))):
             value = "skipped (too slow)" if key.endswith("_skipped") else f"{r[key]:8.1f}"
             print(f"  {k:14s} {key.replace('_skipped', ''):22s} {value}")
-    best = max([v for r in peak_rows.values() for key, v in r.items()
-                if "float32_" in key and not key.endswith("_skipped")] or [0.0]) or None
-    if peak:
-        print(f"  fp32 tf.matmul peak used for MFU: {peak:.1f} GFLOP/s "
-              f"({max(fp32_peaks, key=fp32_peaks.get)}); best fp32 matmul of any library "
-              f"(MFU*): {best:.1f} GFLOP/s")
+    for precision, (tf_peak, best) in peaks.items():
+        if tf_peak:
+            print(f"  {precision} tf.matmul peak used for MFU: {tf_peak:.1f} GFLOP/s; best "
+                  f"{precision} matmul of any library (MFU*): {best:.1f} GFLOP/s")
 
     # ---- table ----
     header = (f"\n{'framework':22s} {'precision':9s} {'batch':>5s} {'s/step':>8s} "
@@ -588,7 +598,8 @@ def main():
             t = r[str(batch_size)]
             eps = batch_size / t["s_per_step"]
             gflops = eps * flops / 1e9
-            mfu = f"{gflops / peak:6.1%} {gflops / best:6.1%}" if peak else "   n/a    n/a"
+            tf_peak, best = peaks.get(parts[1], (None, None))
+            mfu = f"{gflops / tf_peak:6.1%} {gflops / best:6.1%}" if tf_peak else "   n/a    n/a"
             ref = hf_ref.get(str(batch_size))
             ratio = f"{ref['s_per_step'] / t['s_per_step']:9.2f}x" if ref else "       n/a"
             print(f"{label:22s} {parts[1]:9s} {batch_size:5d} {t['s_per_step']:8.3f} "
@@ -606,7 +617,8 @@ def main():
     if args.json_out:
         with open(args.json_out, "w") as f:
             json.dump({"args": vars(args), "flops_per_example": flops, "params": params,
-                       "fp32_peak_gflops": peak, "results": results}, f, indent=1)
+                       "fp32_peak_gflops": peaks["fp32"][0],
+                       "bf16_peak_gflops": peaks["bf16"][0], "results": results}, f, indent=1)
 
 
 if __name__ == "__main__":
