@@ -102,8 +102,9 @@ def xla_in_serving(default: str) -> bool:
     """Whether an exported model XLA-compiles its encoder (the serving function's chunks):
     unless the job is never compiled (`default` XLA_NEVER: BiLSTM models), in float32 only
     (XLA computes bfloat16 products in float32), and only where this process runs Eigen's CPU
-    kernels, not oneDNN's: against Eigen the compiled MiniLM encoder was 1.5x faster, against
-    oneDNN 1.3x (AVX2) to 2x (AVX512) slower (docs/benchmarks.md). GPUs and TPUs compile."""
+    kernels, or a GPU: against Eigen the compiled MiniLM encoder was 1.5x faster, against
+    oneDNN 1.3x (AVX2) to 1.8x (AVX512) slower alone, and no faster in a whole serving call
+    (docs/benchmarks.md)."""
     compiled = (default != XLA_NEVER
                 and keras.mixed_precision.global_policy().compute_dtype == "float32"
                 and (bool(tf.config.list_physical_devices("GPU")) or not onednn_enabled()))
