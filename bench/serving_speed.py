@@ -397,11 +397,10 @@ def main() -> None:
         if kind.startswith("profile-"):
             measure = ours_profile if kind == "profile-ours" else hf_profile
             print(json.dumps(measure(args.work_dir, int(number), documents)), flush=True)
+        elif kind == "ours":
+            ours_worker(args.work_dir, int(number), documents, *export_dir)
         else:
-            if kind == "ours":
-                ours_worker(args.work_dir, int(number), documents, *export_dir)
-            else:
-                hf_worker(args.work_dir, int(number), documents)
+            hf_worker(args.work_dir, int(number), documents)
         return
 
     train_and_export(args)

@@ -563,9 +563,11 @@ def main():
                     if key.startswith(prefix) and not key.endswith("_skipped")] or [0.0]) or None
 
     # MFU against TF's peak of the row's precision; MFU* against any library's.
-    peaks = {precision: (best_peak(f"tf_{dtype}_"), max(
-        filter(None, (best_peak(f"tf_{dtype}_"), best_peak(f"torch_{dtype}_"))), default=None))
-        for precision, dtype in (("fp32", "float32"), ("bf16", "bfloat16"))}
+    peaks = {}
+    for precision, dtype in (("fp32", "float32"), ("bf16", "bfloat16")):
+        tf_peak = best_peak(f"tf_{dtype}_")
+        peaks[precision] = (tf_peak, max(filter(None, (tf_peak, best_peak(f"torch_{dtype}_"))),
+                                         default=None))
     print("\nmatmul peak (median GFLOP/s, square n x n):")
     for k, r in peak_rows.items():
         for key in sorted(x for x in r if x.startswith(("tf_", "torch_"))):

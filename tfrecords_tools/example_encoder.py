@@ -135,12 +135,13 @@ def _varints(values: np.ndarray) -> _Rows:
     if values.min(initial=0) < 0:
         # Negative values are encoded as their 64-bit two's complement: always 10 bytes.
         unsigned = values.astype(np.int64, copy=False).view(np.uint64)
+        largest = int(unsigned.max())
     else:
+        largest = int(values.max(initial=0))
         # Shifting 32-bit words is twice as fast, and token ids need no more.
-        fits_32 = values.max(initial=0) < 1 << 32
-        unsigned = values.astype(np.uint32 if fits_32 else np.uint64, copy=False)
+        unsigned = values.astype(np.uint32 if largest < 1 << 32 else np.uint64, copy=False)
     # Only the thresholds the largest value reaches matter: token ids need at most 3 bytes.
-    thresholds = _VARINT_THRESHOLDS[_VARINT_THRESHOLDS <= unsigned.max(initial=0)]
+    thresholds = _VARINT_THRESHOLDS[_VARINT_THRESHOLDS <= largest]
     if not thresholds.size:  # every value is one byte (masks, segment ids, positions < 128)
         return _all_used(unsigned.astype(np.uint8))
     sizes = np.ones(values.shape, dtype=np.uint8)  # bytes per value
