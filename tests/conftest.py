@@ -4,9 +4,18 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import keras  # noqa: E402
 import pytest  # noqa: E402
 
 from biobert_tf.bert.config import BertConfig  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def float32_policy():
+    """Every test starts from Keras' float32 policy. The policy is global, and a run in this
+    process with --mixed_precision=auto (the default) sets mixed_bfloat16 on CPUs with
+    AVX512-BF16 or AMX, so later tests in the same worker would build bfloat16 models."""
+    keras.mixed_precision.set_global_policy("float32")
 
 
 @pytest.fixture(scope="session")

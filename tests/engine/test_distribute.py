@@ -9,12 +9,6 @@ from biobert_tf.engine import distribute
 STRATEGY = tf.distribute.get_strategy()
 
 
-@pytest.fixture(autouse=True)
-def float32_policy_after():
-    yield
-    keras.mixed_precision.set_global_policy("float32")
-
-
 def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\n\n"
