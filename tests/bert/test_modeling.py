@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from biobert_tf.bert.config import BertConfig
-from biobert_tf.bert.modeling import BertEncoder, BertPretrainer
+from biobert_tf.bert.modeling import BertEncoder, BertLayer, BertPretrainer, gelu_erf
 
 
 def _inputs(batch=2, length=12, vocab=64, seed=0):
@@ -22,6 +22,32 @@ def test_encoder_shapes_and_google_defaults(tiny_config):
     layer = encoder.transformer_layers[0]
     assert layer.layer_norm_epsilon == 1e-12 and encoder.embeddings_layer_norm.epsilon == 1e-12
     assert encoder.bert_config() == tiny_config
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_bert_layer_computes_keras_hubs_transformer_encoder(training):
+    """The same weights (paths too), outputs and, in training, dropout masks."""
+    from keras_hub.layers import TransformerEncoder
+
+    inputs = keras.random.normal((2, 12, 16), seed=3)
+    mask = _inputs()["padding_mask"]
+    outputs, layers = [], []
+    for layer_class in (TransformerEncoder, BertLayer):
+        keras.utils.set_random_seed(7)  # the dropout layers draw their seeds when built
+        layer = layer_class(num_heads=4, intermediate_dim=32, activation=gelu_erf, dropout=0.1,
+                            layer_norm_epsilon=1e-12, name="layer")
+        layer(inputs, padding_mask=mask)
+        if layers:
+            layer.set_weights(layers[0].get_weights())
+        layers.append(layer)
+        outputs.append(layer(inputs, padding_mask=mask, training=training).numpy())
+    assert [w.path for w in layers[0].weights] == [w.path for w in layers[1].weights]
+    np.testing.assert_allclose(outputs[1], outputs[0], atol=1e-6)
+    if training:  # dropout was on, so the comparison above covered its masks
+        inference = layers[1](inputs, padding_mask=mask, training=False).numpy()
+        assert np.abs(outputs[1] - inference).max() > 0.1
+    with pytest.raises(ValueError, match="post-norm"):
+        BertLayer(num_heads=4, intermediate_dim=32, normalize_first=True)
 
 
 def test_bert_base_has_the_published_parameter_count():
