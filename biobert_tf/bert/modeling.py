@@ -19,8 +19,6 @@ import keras_hub
 from absl import logging
 from keras.layers import ReversibleEmbedding
 from keras_hub.layers import MaskedLMHead, PositionEmbedding, TransformerEncoder
-from keras_hub.src.layers.modeling.transformer_layer_utils import \
-    merge_padding_and_attention_mask
 
 from biobert_tf.bert.config import BertConfig
 
@@ -59,12 +57,17 @@ def _initializer(stddev: float):
 @keras.saving.register_keras_serializable(package="biobert_tf")
 class BertLayer(TransformerEncoder):
     """One BERT layer: keras-hub's post-norm `TransformerEncoder` (the same sublayers, names
-    and weights) whose feed-forward block runs on a [tokens, hidden] matrix.
+    and weights, so checkpoints move between them), computed on [tokens, hidden] matrices.
 
-    Keras' Dense on a [batch, seq, hidden] input reshapes around its matmul, which keeps
-    TensorFlow's graph optimizer from fusing the matmul, bias and GELU into one oneDNN
-    kernel; on a matrix it fuses them (the bfloat16 feed-forward block of MiniLM ran 1.38x
-    faster, docs/benchmarks.md). Dropout draws the same masks as keras-hub's layer.
+    Keras computes its projections on [batch, seq, ...] tensors, reshaping around each
+    matmul (Dense) or running an einsum (the attention's EinsumDense), which keeps
+    TensorFlow's graph optimizer from fusing matmul, bias and GELU into one oneDNN kernel.
+    Here each projection is a matrix product with its bias (and GELU) right after it, which
+    fuses; and the padding is masked by adding -10000 to the scores of padded keys, as Google
+    BERT does, one pass where Keras' masked softmax makes two. A MiniLM encoder ran 1.2x
+    (bfloat16) faster, docs/benchmarks.md. Outputs equal keras-hub's, and in training the
+    dropout layers draw the same masks (tests/bert/test_modeling.py); only a row without any
+    real position (all padding) differs, and its output is never used.
     """
 
     def __init__(self, *args, normalize_first: bool = False, **kwargs):
@@ -73,16 +76,41 @@ class BertLayer(TransformerEncoder):
         super().__init__(*args, **kwargs)
 
     def call(self, inputs, padding_mask=None, training=None):
-        mask = merge_padding_and_attention_mask(inputs, padding_mask, None)
-        x = self._self_attention_layer(query=inputs, value=inputs, attention_mask=mask,
-                                       training=training)
+        hidden = inputs.shape[-1]
+        tokens = keras.ops.reshape(inputs, (-1, hidden))
+        x = self._attention(tokens, keras.ops.shape(inputs), padding_mask, training)
         x = self._self_attention_layer_norm(
             self._self_attention_dropout(x, training=training) + inputs)
-        tokens = keras.ops.reshape(x, (-1, x.shape[-1]))
-        y = self._feedforward_output_dense(self._feedforward_intermediate_dense(tokens))
+        y = self._feedforward_output_dense(self._feedforward_intermediate_dense(
+            keras.ops.reshape(x, (-1, hidden))))
         y = self._feedforward_dropout(keras.ops.reshape(y, keras.ops.shape(x)),
                                       training=training)
         return self._feedforward_layer_norm(y + x)
+
+    def _attention(self, tokens, shape, padding_mask, training):
+        """Keras' MultiHeadAttention (its weights, its dropout) of [batch * seq, hidden]
+        `tokens`; returns [batch, seq, hidden]."""
+        attention, ops, hidden = self._self_attention_layer, keras.ops, tokens.shape[-1]
+
+        def heads(dense):  # [batch, heads, seq, head size]
+            kernel = ops.reshape(dense.kernel, (hidden, -1))
+            projected = ops.matmul(tokens, kernel) + ops.reshape(dense.bias, (-1,))
+            return ops.transpose(ops.reshape(projected, (shape[0], shape[1], self.num_heads, -1)),
+                                 (0, 2, 1, 3))
+
+        query = heads(attention._query_dense) * ops.cast(attention._inverse_sqrt_key_dim,
+                                                         tokens.dtype)
+        scores = ops.matmul(query, ops.transpose(heads(attention._key_dense), (0, 1, 3, 2)))
+        if padding_mask is not None:
+            padded = 1.0 - ops.cast(padding_mask, scores.dtype)[:, None, None, :]
+            scores = scores + padded * -10000.0
+        probabilities = attention._dropout_layer(ops.softmax(scores, axis=-1), training=training)
+        context = ops.transpose(ops.matmul(probabilities, heads(attention._value_dense)),
+                                (0, 2, 1, 3))
+        output = attention._output_dense
+        context = ops.matmul(ops.reshape(context, (-1, hidden)),
+                             ops.reshape(output.kernel, (-1, hidden))) + output.bias
+        return ops.reshape(context, shape)
 
 
 @keras.saving.register_keras_serializable(package="biobert_tf")
