@@ -62,10 +62,10 @@ class BertLayer(TransformerEncoder):
     Keras computes its projections on [batch, seq, ...] tensors, reshaping around each
     matmul (Dense) or running an einsum (the attention's EinsumDense), which keeps
     TensorFlow's graph optimizer from fusing matmul, bias and GELU into one oneDNN kernel.
-    Here each projection is a matrix product with its bias (and GELU) right after it, which
-    fuses, query, key and value in one product; the padding is masked by adding -10000 to
-    the scores of padded keys, as Google BERT does, one pass where Keras' masked softmax
-    makes two. On an AVX512-BF16 CPU the bfloat16 BERT-base pretraining step took ~6 % less
+    Here every projection is a matrix product followed directly by its bias (and GELU),
+    which oneDNN fuses; query, key and value share one product; and the padding is masked by
+    adding -10000 to the scores of padded keys, as Google BERT does: one pass where Keras'
+    masked softmax makes two. On an AVX512-BF16 CPU the bfloat16 BERT-base pretraining step took ~6 % less
     time, and MiniLM's NER export served 1.19x faster (docs/benchmarks.md). Outputs equal
     keras-hub's, and in training the dropout layers draw the same masks
     (tests/bert/test_modeling.py); only a row without any real position (all padding)
@@ -78,15 +78,14 @@ class BertLayer(TransformerEncoder):
         super().__init__(*args, **kwargs)
 
     def call(self, inputs, padding_mask=None, training=None):
-        hidden = inputs.shape[-1]
-        tokens = keras.ops.reshape(inputs, (-1, hidden))
-        x = self._attention(tokens, keras.ops.shape(inputs), padding_mask, training)
+        shape, hidden = keras.ops.shape(inputs), inputs.shape[-1]
+        x = self._attention(keras.ops.reshape(inputs, (-1, hidden)), shape, padding_mask,
+                            training)
         x = self._self_attention_layer_norm(
             self._self_attention_dropout(x, training=training) + inputs)
         y = self._feedforward_output_dense(self._feedforward_intermediate_dense(
             keras.ops.reshape(x, (-1, hidden))))
-        y = self._feedforward_dropout(keras.ops.reshape(y, keras.ops.shape(x)),
-                                      training=training)
+        y = self._feedforward_dropout(keras.ops.reshape(y, shape), training=training)
         return self._feedforward_layer_norm(y + x)
 
     def _attention(self, tokens, shape, padding_mask, training):
