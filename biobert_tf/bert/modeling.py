@@ -65,9 +65,9 @@ class BertLayer(TransformerEncoder):
     Here every projection is a matrix product followed directly by its bias (and GELU),
     which oneDNN fuses; query, key and value share one product; and the padding is masked by
     adding -10000 to the scores of padded keys, as Google BERT does: one pass where Keras'
-    masked softmax makes two. On an AVX512-BF16 CPU the bfloat16 BERT-base pretraining step took ~6 % less
-    time, and MiniLM's NER export served 1.19x faster (docs/benchmarks.md). Outputs equal
-    keras-hub's, and in training the dropout layers draw the same masks
+    masked softmax makes two. On an AVX512-BF16 CPU the bfloat16 BERT-base pretraining step
+    took ~6 % less time, and MiniLM's NER export served 1.19x faster (docs/benchmarks.md).
+    Outputs equal keras-hub's, and in training the dropout layers draw the same masks
     (tests/bert/test_modeling.py); only a row without any real position (all padding)
     differs, and its output is never used.
     """

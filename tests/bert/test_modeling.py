@@ -111,7 +111,6 @@ def test_other_google_activations_build(tiny_config, hidden_act):
 
 
 def test_exact_gelu_is_keras_exact_gelu():
-    from biobert_tf.bert.modeling import gelu_erf
     x = np.linspace(-8, 8, 2001, dtype=np.float32)
     # 1 + erf cancels for x below about -5: absolute errors of float32's epsilon.
     np.testing.assert_allclose(gelu_erf(x), keras.activations.gelu(x, approximate=False),

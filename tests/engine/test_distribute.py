@@ -68,7 +68,6 @@ def test_forcing_a_precision_the_hardware_emulates_warns(monkeypatch, caplog):
 def test_cpus_compile_float32_pretraining_only_with_eigens_kernels_unless_forced(monkeypatch):
     if tf.config.list_physical_devices("GPU"):
         pytest.fail("this test describes the CPU defaults; it ran on a GPU machine")
-    keras.mixed_precision.set_global_policy("float32")
     monkeypatch.setattr(distribute, "onednn_enabled", lambda: True)
     assert not distribute.use_xla(None, STRATEGY, distribute.XLA_ON_CPUS_TOO)
     assert distribute.use_xla(True, STRATEGY, distribute.XLA_ON_CPUS_TOO)
@@ -87,7 +86,6 @@ def test_cpus_compile_float32_pretraining_only_with_eigens_kernels_unless_forced
 def test_exports_compile_float32_encoders_only_with_eigens_kernels(monkeypatch):
     if tf.config.list_physical_devices("GPU"):
         pytest.fail("this test describes the CPU defaults; it ran on a GPU machine")
-    keras.mixed_precision.set_global_policy("float32")
     monkeypatch.setattr(distribute, "onednn_enabled", lambda: False)
     assert distribute.xla_in_serving(distribute.XLA_ON_ACCELERATORS)
     assert not distribute.xla_in_serving(distribute.XLA_NEVER)  # BiLSTM models
@@ -96,4 +94,3 @@ def test_exports_compile_float32_encoders_only_with_eigens_kernels(monkeypatch):
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     monkeypatch.setattr(distribute, "onednn_enabled", lambda: False)
     assert not distribute.xla_in_serving(distribute.XLA_ON_ACCELERATORS)
-    keras.mixed_precision.set_global_policy("float32")
