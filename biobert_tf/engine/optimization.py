@@ -13,8 +13,10 @@ This reproduces google-research/bert `optimization.py`:
 The update of each large variable is one XLA-compiled function (`jit_compile=True`, the
 default): TF runs the same arithmetic as a dozen kernels that each read and write every
 parameter, which took ~1 s of a 7.4 s BERT-base step on 2 CPU cores; fused, it is one pass
-(docs/benchmarks.md). Small variables (biases, LayerNorm) stay plain ops: a compiled call
-costs ~0.7 ms to launch on a CPU, more than their update.
+(docs/benchmarks.md). The function assigns the variable and its moments itself, so XLA
+writes them in place: returning new values to assign outside took 1.5x as long (fresh
+buffers for 3 x 109 M floats every step). Small variables (biases, LayerNorm) stay plain
+ops: a compiled call costs ~0.7 ms to launch on a CPU, more than their update.
 
 Calling pattern in a custom loop under a `tf.distribute` strategy (Mirrored,
 MultiWorkerMirrored, TPU), the one `tests/test_optimization.py` checks against a single
@@ -144,8 +146,8 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
         self.aggregate_gradients = bool(aggregate_gradients)
         self.jit_compile = bool(jit_compile)
         # A function, not state: set past Keras' tracking, so checkpoints do not list it.
-        object.__setattr__(self, "_compiled_next_values", tf.function(
-            self.next_values, jit_compile=True, autograph=False))
+        object.__setattr__(self, "_compiled_update", tf.function(
+            self._update, jit_compile=True, autograph=False))
 
     def is_excluded(self, variable) -> bool:
         """Whether `variable`'s path matches an exclusion (LayerNorm weights and biases)."""
@@ -171,20 +173,28 @@ class DecoupledWeightDecay(keras.optimizers.Optimizer):
         self._adapts = tuple(not self.is_excluded(variable) for variable in var_list)
 
     def update_step(self, gradient, variable, learning_rate):
+        # `variable` is a tf.Variable: under a strategy, the copy on the device being updated.
         index = self._get_variable_index(variable)
-        m, v = self._m[index], self._v[index]
         dtype = variable.dtype
         compiled = (self.jit_compile and
                     variable.shape.num_elements() >= COMPILED_UPDATE_MIN_SIZE)
-        next_values = self._compiled_next_values if compiled else self.next_values
+        update = self._compiled_update if compiled else self._update
         # Dense like Google's update: sparse embedding gradients are densified.
-        next_p, next_m, next_v = next_values(
-            tf.cast(tf.convert_to_tensor(gradient), dtype), tf.convert_to_tensor(variable),
-            tf.convert_to_tensor(m), tf.convert_to_tensor(v), tf.cast(learning_rate, dtype),
-            tf.cast(self.iterations + 1, dtype), self._decays[index], self._adapts[index])
-        self.assign(m, next_m)
-        self.assign(v, next_v)
-        self.assign(variable, next_p)
+        update(tf.cast(tf.convert_to_tensor(gradient), dtype), variable,
+               local_copy(self._m[index], variable), local_copy(self._v[index], variable),
+               tf.cast(learning_rate, dtype), tf.cast(self.iterations + 1, dtype),
+               self._decays[index], self._adapts[index])
+
+    def _update(self, gradient: tf.Tensor, variable: tf.Variable, m: tf.Variable,
+                v: tf.Variable, learning_rate: tf.Tensor, step: tf.Tensor, decays: bool,
+                adapts: bool) -> None:
+        """Assigns `next_values` to the variable and its moments (tf.Variables)."""
+        next_p, next_m, next_v = self.next_values(
+            gradient, variable.read_value(), m.read_value(), v.read_value(), learning_rate,
+            step, decays, adapts)
+        m.assign(next_m)
+        v.assign(next_v)
+        variable.assign(next_p)
 
     def next_values(self, gradient: tf.Tensor, weights: tf.Tensor, m: tf.Tensor,
                     v: tf.Tensor, learning_rate: tf.Tensor, step: tf.Tensor, decays: bool,
@@ -281,6 +291,13 @@ class Lamb(DecoupledWeightDecay):
         if adapts:
             update *= trust_ratio(weights, update)
         return weights - learning_rate * update, m, v
+
+
+def local_copy(slot, variable: tf.Variable) -> tf.Variable:
+    """The tf.Variable of `slot` (a Keras optimizer variable) on `variable`'s device: under a
+    strategy, the optimizer updates each device's copy of a variable on its own."""
+    copies = tf.distribute.get_strategy().experimental_local_results(slot.value)
+    return copies[0] if len(copies) == 1 else {c.device: c for c in copies}[variable.device]
 
 
 def trust_ratio(weights: tf.Tensor, update: tf.Tensor) -> tf.Tensor:

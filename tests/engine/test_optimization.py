@@ -316,8 +316,11 @@ _TWO_REPLICA_SCRIPT = textwrap.dedent("""
             step(*(strategy.experimental_distribute_values_from_function(
                 lambda ctx: tf.constant(values[s][ctx.replica_id_in_sync_group * 4:][:4]))
                 for values in (ids, targets)))
-        got = [v.numpy() for v in model.trainable_variables + adam.variables]
-        return max(float(np.abs(a - b).max()) for a, b in zip(got, expected))
+        # Every replica's copy: each device updates its own.
+        got = [strategy.experimental_local_results(v.value)
+               for v in model.trainable_variables + adam.variables]
+        return max(float(np.abs(copy.numpy() - b).max())
+                   for copies, b in zip(got, expected) for copy in copies)
 
     print(json.dumps({
         "replicas": strategy.num_replicas_in_sync, "grad_norms": grad_norms,
