@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from biobert_tf.bert.config import BertConfig
-from biobert_tf.bert.modeling import BertEncoder, BertLayer, BertPretrainer, gelu_erf
+from biobert_tf.bert.modeling import (BertEncoder, BertLayer, BertPretrainer, compiled,
+                                     gelu_erf, keras_activation)
 
 
 def _inputs(batch=2, length=12, vocab=64, seed=0):
@@ -26,12 +27,14 @@ def test_encoder_shapes_and_google_defaults(tiny_config):
 
 @pytest.mark.parametrize("training", [False, True])
 def test_bert_layer_computes_keras_hubs_transformer_encoder(training):
-    """The same weights (paths too), outputs and, in training, dropout masks."""
+    """The same weights (paths too), outputs, gradients and, in training, dropout masks."""
+    import tensorflow as tf
     from keras_hub.layers import TransformerEncoder
 
     inputs = keras.random.normal((2, 12, 16), seed=3)
     mask = _inputs()["padding_mask"]
-    outputs, layers = [], []
+    upstream = keras.random.normal((2, 12, 16), seed=4)
+    outputs, gradients, layers = [], [], []
     for layer_class in (TransformerEncoder, BertLayer):
         keras.utils.set_random_seed(7)  # the dropout layers draw their seeds when built
         layer = layer_class(num_heads=4, intermediate_dim=32, activation=gelu_erf, dropout=0.1,
@@ -40,9 +43,16 @@ def test_bert_layer_computes_keras_hubs_transformer_encoder(training):
         if layers:
             layer.set_weights(layers[0].get_weights())
         layers.append(layer)
-        outputs.append(layer(inputs, padding_mask=mask, training=training).numpy())
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            output = layer(inputs, padding_mask=mask, training=training)
+        outputs.append(output.numpy())
+        gradients.append([g.numpy() for g in tape.gradient(
+            output, [inputs, *layer.trainable_variables], upstream)])
     assert [w.path for w in layers[0].weights] == [w.path for w in layers[1].weights]
     np.testing.assert_allclose(outputs[1], outputs[0], atol=1e-6)
+    for got, expected in zip(gradients[1], gradients[0]):
+        np.testing.assert_allclose(got, expected, atol=2e-5)
     if training:  # dropout was on, so the comparison above covered its masks
         inference = layers[1](inputs, padding_mask=mask, training=False).numpy()
         assert np.abs(outputs[1] - inference).max() > 0.1
@@ -119,3 +129,30 @@ def test_exact_gelu_is_keras_exact_gelu():
     x16 = keras.ops.cast(x, "bfloat16")
     np.testing.assert_allclose(keras.ops.cast(gelu_erf(x16), "float32"),
                                keras.activations.gelu(x, approximate=False), atol=0.04, rtol=0.01)
+
+
+@pytest.mark.parametrize("hidden_act", ["gelu", "gelu_exact"])
+def test_compiled_activation_computes_the_activation_and_its_gradient(hidden_act):
+    import tensorflow as tf
+
+    activation = keras_activation(hidden_act)
+    x = tf.linspace(-6.0, 6.0, 1001)
+    upstream = tf.sin(3.0 * x) + 1.5
+    results = []
+    for fn in (activation, compiled(activation)):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = fn(x)
+        results.append((y.numpy(), tape.gradient(y, x, upstream).numpy()))
+    (y, dx), (compiled_y, compiled_dx) = results
+    np.testing.assert_allclose(compiled_y, y, atol=1e-6)
+    np.testing.assert_allclose(compiled_dx, dx, atol=1e-5)
+    assert dx.min() < 0 < dx.max()  # the gradient is the activation's, not the upstream's
+    # bfloat16 in, bfloat16 out (computed in float32 in between).
+    x16 = tf.cast(x, tf.bfloat16)
+    with tf.GradientTape() as tape:
+        tape.watch(x16)
+        y16 = compiled(activation)(x16)
+    dx16 = tape.gradient(y16, x16, tf.cast(upstream, tf.bfloat16))
+    assert y16.dtype == dx16.dtype == tf.bfloat16
+    np.testing.assert_allclose(tf.cast(dx16, tf.float32).numpy(), dx, atol=0.05, rtol=0.02)
