@@ -14,6 +14,8 @@ uses exact GELU and ε 1e-5, so it cannot host Google's `cls/predictions` weight
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 
 import keras
@@ -88,6 +90,22 @@ def compiled(fn):
     return compiled_fn
 
 
+# Read when a layer is traced: whether training runs its elementwise work `compiled`.
+_ELEMENTWISE_XLA = contextvars.ContextVar("elementwise_xla", default=True)
+
+
+@contextlib.contextmanager
+def elementwise_xla(enabled: bool):
+    """Whether layers traced inside run their training-mode activation and LayerNorms
+    `compiled` (the default) or as TensorFlow's ops: off for jobs that ask for no XLA at all
+    (--nojit_compile)."""
+    token = _ELEMENTWISE_XLA.set(enabled)
+    try:
+        yield
+    finally:
+        _ELEMENTWISE_XLA.reset(token)
+
+
 @functools.cache
 def layer_norm(epsilon: float):
     """LayerNorm over the last axis as Keras' `LayerNormalization` computes it (in float32),
@@ -137,18 +155,19 @@ class BertLayer(TransformerEncoder):
         y = self._feedforward_dropout(keras.ops.reshape(y, shape), training=training)
         return self._normalize(self._feedforward_layer_norm, y + x, training)
 
-    # In training, activation and LayerNorm run `compiled`; inference keeps Keras' layers.
+    # In training, activation and LayerNorm run `compiled` (unless `elementwise_xla(False)`);
+    # inference keeps Keras' layers.
     def _intermediate(self, tokens, training):
         """The feed-forward block's first projection and its activation."""
         dense = self._feedforward_intermediate_dense
-        if not training:
+        if not (training and _ELEMENTWISE_XLA.get()):
             return dense(tokens)
         return compiled(dense.activation)(
             tf.nn.bias_add(keras.ops.matmul(tokens, dense.kernel), dense.bias))
 
     def _normalize(self, norm, x, training):
         """`norm` (a Keras LayerNormalization over the last axis) of `x`."""
-        if not training:
+        if not (training and _ELEMENTWISE_XLA.get()):
             return norm(x)
         gamma, beta = (tf.convert_to_tensor(w) for w in (norm.gamma, norm.beta))
         return compiled(layer_norm(norm.epsilon))(x, gamma, beta)

@@ -127,7 +127,9 @@ class RuntimeSettings:
     jit_compile: bool | None = option(
         None, "XLA-compile the forward and backward pass (fine-tuning batches then padded to "
         "multiples of 32). Default: on TPUs (always) and GPUs; on CPUs for pretraining in "
-        "float32 only (where it was measured faster); never for BiLSTM models.")
+        "float32 only (where it was measured faster); never for BiLSTM models. The optimizer's "
+        "update and the BERT layers' GELU and LayerNorms are compiled on their own unless "
+        "--nojit_compile: no XLA at all.")
 
 
 @dataclasses.dataclass

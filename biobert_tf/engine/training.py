@@ -57,6 +57,7 @@ from google.protobuf import text_format
 
 from biobert_tf import atomic_files
 from biobert_tf.bert.checkpoints import reading_checkpoint
+from biobert_tf.bert.modeling import elementwise_xla
 from biobert_tf.engine import batching, distribute, progress, run_dir
 from biobert_tf.engine.optimization import clip_gradients, create_optimizer
 
@@ -137,6 +138,9 @@ class LoopConfig:
     jit_compile: bool = False
     # Micro-batches per replica batch, run one after another (see the module docstring).
     gradient_accumulation_steps: int = 1
+    # Without jit_compile, still compile the layers' elementwise work (see
+    # modeling.elementwise_xla).
+    elementwise_xla: bool = True
 
 
 def check_accumulation(config: LoopConfig, num_replicas: int) -> None:
@@ -268,7 +272,7 @@ class Trainer:
     # ---- training ------------------------------------------------------------------
     def _compute_gradients(self, batch: dict, counts: dict[str, tf.Tensor]) -> tuple:
         scale = getattr(self.optimizer, "dynamic_scale", None)  # float16 loss scaling
-        with tf.GradientTape() as tape:
+        with tf.GradientTape() as tape, elementwise_xla(self.config.elementwise_xla):
             loss, sums = self.objective.compute(batch, counts, training=True)
             scaled_loss = loss * tf.cast(scale, loss.dtype) if scale is not None else loss
         return loss, sums, tape.gradient(scaled_loss, self.objective.model.trainable_variables)
@@ -590,11 +594,12 @@ def trainer_for(settings, strategy: tf.distribute.Strategy, objective: Objective
     `engine.settings.LoopSettings`: one place for every job. `xla_default`: where the job
     compiles unless --jit_compile says (see `distribute.use_xla`)."""
     with strategy.scope():
-        # The update is compiled on its own (elementwise: XLA fuses it on every platform)
-        # unless --nojit_compile says no XLA at all.
+        # The update and the layers' elementwise work are compiled on their own (XLA fuses
+        # them on every platform) unless --nojit_compile says no XLA at all.
+        any_xla = settings.jit_compile is not False
         optimizer = create_optimizer(settings.learning_rate, num_train_steps, warmup_steps,
                                      aggregate_gradients=False, optimizer=settings.optimizer,
-                                     jit_compile=settings.jit_compile is not False)
+                                     jit_compile=any_xla)
         if keras.mixed_precision.global_policy().compute_dtype == "float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     jit_compile = distribute.use_xla(settings.jit_compile, strategy, xla_default)
@@ -604,7 +609,8 @@ def trainer_for(settings, strategy: tf.distribute.Strategy, objective: Objective
     return Trainer(strategy, objective, optimizer, LoopConfig(
         settings.output_dir, num_train_steps, settings.iterations_per_loop,
         settings.save_checkpoints_steps, settings.keep_checkpoint_max,
-        settings.train_batch_size, jit_compile, settings.gradient_accumulation_steps))
+        settings.train_batch_size, jit_compile, settings.gradient_accumulation_steps,
+        elementwise_xla=any_xla))
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:

@@ -4,7 +4,8 @@ import pytest
 
 from biobert_tf.bert.config import BertConfig
 from biobert_tf.bert.modeling import (BertEncoder, BertLayer, BertPretrainer, compiled,
-                                     gelu_erf, keras_activation)
+                                     elementwise_xla, gelu_erf, keras_activation)
+from helpers import xla_must_compile
 
 
 def _inputs(batch=2, length=12, vocab=64, seed=0):
@@ -156,3 +157,23 @@ def test_compiled_activation_computes_the_activation_and_its_gradient(hidden_act
     dx16 = tape.gradient(y16, x16, tf.cast(upstream, tf.bfloat16))
     assert y16.dtype == dx16.dtype == tf.bfloat16
     np.testing.assert_allclose(tf.cast(dx16, tf.float32).numpy(), dx, atol=0.05, rtol=0.02)
+
+
+def test_training_compiles_the_elementwise_work_unless_told_not_to(tiny_config):
+    import tensorflow as tf
+
+    encoder = BertEncoder.from_bert_config(tiny_config)
+    inputs = {k: tf.constant(v) for k, v in _inputs().items()}
+
+    def compiled_functions(training, enabled=True):
+        @tf.function
+        def call():
+            with elementwise_xla(enabled):
+                return encoder(inputs, training=training)["sequence_output"]
+        return xla_must_compile(call.get_concrete_function().graph.as_graph_def())
+
+    # The GELU's and the LayerNorms' (one function for both) forward passes; the backward
+    # passes are traced with the gradient.
+    assert compiled_functions(training=True) == 2
+    assert compiled_functions(training=True, enabled=False) == 0
+    assert compiled_functions(training=False) == 0

@@ -327,3 +327,16 @@ def test_results_are_written_whole_in_googles_format(tmp_path):
     training.write_results(str(path), {"loss": 0.5, "global_step": 3, "accuracy": 1.0})
     assert path.read_text() == "accuracy = 1.0\nglobal_step = 3\nloss = 0.5\n"
     assert [p.name for p in tmp_path.iterdir()] == ["eval_results.txt"]
+
+
+@pytest.mark.parametrize("jit_compile", [None, True, False])
+def test_nojit_compile_means_no_xla_anywhere_in_training(tmp_path, jit_compile):
+    from biobert_tf.engine.settings import LoopSettings
+
+    settings = LoopSettings(output_dir=str(tmp_path), jit_compile=jit_compile)
+    trainer = training.trainer_for(settings, tf.distribute.get_strategy(), LinearObjective(),
+                                   num_train_steps=10, warmup_steps=1)
+    # The optimizer's update and the layers' GELU and LayerNorms are compiled on their own
+    # unless the job said no XLA at all.
+    assert trainer.optimizer.jit_compile == trainer.config.elementwise_xla == (
+        jit_compile is not False)
