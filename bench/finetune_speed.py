@@ -28,9 +28,11 @@ splits a ratio into the frameworks' speed per position and the padding each reci
     python bench/finetune_speed.py --arms ours:fp32,ours:fp32:xla,ours:bf16,hf:fp32,hf:bf16
     python bench/finetune_speed.py --arms ours:fp32,hf:fp32,ours:fp32:full,hf:fp32:full
     python bench/finetune_speed.py --arms ours:fp32,ours:fp32:eigen,hf:fp32   # oneDNN vs Eigen
+    python bench/finetune_speed.py --arms ours:bf16,ours:bf16:plain,hf:bf16  # compiled GELU/LN
 
 `eigen` runs ours with TensorFlow's Eigen kernels (TF_ENABLE_ONEDNN_OPTS=0) instead of the
-oneDNN kernels that `biobert_tf` turns on for x86-64 CPUs.
+oneDNN kernels that `biobert_tf` turns on for x86-64 CPUs. `plain` runs the layers' GELU and
+LayerNorms as TensorFlow's ops instead of compiled (`modeling.elementwise_xla(False)`).
 
 Needs torch and transformers for the HF arms: pip install torch==2.13.0 transformers
 """
@@ -40,6 +42,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
 import json  # noqa: E402
 import pathlib  # noqa: E402
 import sys  # noqa: E402
@@ -78,6 +81,8 @@ def ours_worker(arm: str, args) -> None:
     lengths = features[batching.LENGTH_KEY].sum(1)
     plan = batching.train_plan(lengths, BATCH, EPOCHS, 1)
     trainer = task.build(len(plan), len(plan) // 10)
+    if "plain" in parts:  # the layers' GELU and LayerNorms as TF's ops, not compiled
+        trainer.config = dataclasses.replace(trainer.config, elementwise_xla=False)
     task.initialize()
     # Warm-up: one step for each padded length the timed steps will meet (XLA compiles each).
     multiple = trainer.length_multiple
@@ -166,7 +171,7 @@ def hf_worker(arm: str, args) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--arms", default="ours:fp32,ours:fp32:xla,hf:fp32",
-                   help="ours:{fp32,bf16}[:xla][:eigen][:full], hf:{fp32,bf16}[:full]")
+                   help="ours:{fp32,bf16}[:xla][:eigen][:full][:plain], hf:{fp32,bf16}[:full]")
     p.add_argument("--data_dir", default=str(DEFAULT_DATA))
     p.add_argument("--model_dir", default=None)
     p.add_argument("--steps", type=int, default=10, help="steps per arm per round")
