@@ -62,8 +62,8 @@ def compiled(fn):
 
     TensorFlow runs the tanh GELU as ~8 elementwise kernels forward and more backward, each a
     pass over [tokens, 3072] values, and LayerNorm as a dozen. In a bfloat16 BERT-base step
-    (batch 8, 2.1 s on 2 cores) the GELUs took 125 ms, compiled 40; the LayerNorms 88-115 ms,
-    compiled 37-43 (docs/benchmarks.md). The backward pass recomputes `fn` from its inputs
+    (batch 8, 2.1 s on 2 cores) the GELUs took 125 ms, compiled 41; the LayerNorms 69-73 ms,
+    compiled 32-33 (bench/step_parts.py). The backward pass recomputes `fn` from its inputs
     rather than keep more tensors. Inference keeps the plain functions, which oneDNN fuses
     into the matmul before them.
     """

@@ -14,9 +14,9 @@ The update of each large variable is one XLA-compiled function (`jit_compile=Tru
 default): TF runs the same arithmetic as a dozen kernels that each read and write every
 parameter, which took ~1 s of a 7.4 s BERT-base step on 2 CPU cores; fused, it is one pass
 (docs/benchmarks.md). The function assigns the variable and its moments itself, so XLA
-writes them in place: returning new values to assign outside took 1.5x as long (fresh
-buffers for 3 x 109 M floats every step). Small variables (biases, LayerNorm) stay plain
-ops: a compiled call costs ~0.7 ms to launch on a CPU, more than their update.
+writes them in place: returning new values for TensorFlow to assign took 1.6-2.7x as long
+for BERT-base (bench/step_parts.py). Small variables (biases, LayerNorm) stay plain ops: a
+compiled call costs ~0.7 ms to launch on a CPU, more than their update.
 
 Calling pattern in a custom loop under a `tf.distribute` strategy (Mirrored,
 MultiWorkerMirrored, TPU), the one `tests/test_optimization.py` checks against a single
