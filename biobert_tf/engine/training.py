@@ -606,10 +606,14 @@ def trainer_for(settings, strategy: tf.distribute.Strategy, objective: Objective
     logging.info("XLA-compiled training step: %s", "on" if jit_compile else "off")
     logging.info("optimizer: %s, %d micro-batch(es) per replica batch", settings.optimizer,
                  settings.gradient_accumulation_steps)
+    # By name: a field added to LoopConfig must not shift the others.
     return Trainer(strategy, objective, optimizer, LoopConfig(
-        settings.output_dir, num_train_steps, settings.iterations_per_loop,
-        settings.save_checkpoints_steps, settings.keep_checkpoint_max,
-        settings.train_batch_size, jit_compile, settings.gradient_accumulation_steps,
+        output_dir=settings.output_dir, num_train_steps=num_train_steps,
+        iterations_per_loop=settings.iterations_per_loop,
+        save_checkpoints_steps=settings.save_checkpoints_steps,
+        keep_checkpoint_max=settings.keep_checkpoint_max,
+        global_batch_size=settings.train_batch_size, jit_compile=jit_compile,
+        gradient_accumulation_steps=settings.gradient_accumulation_steps,
         elementwise_xla=any_xla))
 
 
