@@ -74,7 +74,10 @@ def squad_run(model_dir, data_dir, tmp_path_factory):
          "--doc_stride=32", "--max_query_length=24", "--train_batch_size=8",
          "--learning_rate=3e-3", "--num_train_epochs=3", "--iterations_per_loop=10",
          "--n_best_size=5", f"--export_dir={saved}", "--do_eval",
-         f"--dev_file={data_dir / 'squad.json'}", "--early_stopping_patience=3"],
+         f"--dev_file={data_dir / 'squad.json'}", "--early_stopping_patience=3",
+         # float32 on every CPU (auto is bfloat16 on AVX512-BF16, where the served and the
+         # predicted scores round differently, ~0.006), so that they match to 1e-5 everywhere.
+         "--mixed_precision=none"],
         capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
     return out, saved
@@ -108,16 +111,10 @@ def test_run_qa_squad_predictions_and_savedmodel(squad_run, data_dir, tmp_path):
     for x, texts, scores, n in zip(chosen, served["text"], served["score"],
                                    served["num_answers"]):
         expected = nbest[x.id]
-        # The same scores rank by rank, up to the float rounding in which the two inference
-        # paths differ; the same texts wherever that rounding cannot swap two answers (not
-        # the last: the answer below the cut may tie with it).
-        np.testing.assert_allclose(scores[:len(expected)], [b["score"] for b in expected],
-                                   atol=0.02)
         assert n >= len(expected)
-        for rank, answer in enumerate(expected[:-1]):
-            if all(abs(answer["score"] - other["score"]) > 0.02 for other in expected
-                   if other is not answer):
-                assert texts[rank] == answer["text"]
+        assert texts[:len(expected)] == [b["text"] for b in expected]
+        np.testing.assert_allclose(scores[:len(expected)], [b["score"] for b in expected],
+                                   atol=1e-5)
 
     # (Predict-only from the run directory, no model flag given: the BioASQ test's first run.)
     # A flag that contradicts the trained model's casing is an error naming both values
