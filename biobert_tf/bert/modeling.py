@@ -58,7 +58,7 @@ def keras_activation(hidden_act: str):
 def compiled(fn):
     """`fn` (of tensors, returning one) for training: its forward and its backward pass each
     one XLA-compiled pass computing in float32; the output and each gradient take the dtype
-    of the input they belong to.
+    of the input they belong to. Integer arguments (a seed) pass as they are, without a gradient.
 
     TensorFlow runs the tanh GELU as ~8 elementwise kernels forward and more backward, each a
     pass over [tokens, 3072] values, and LayerNorm as a dozen. In a bfloat16 BERT-base step
