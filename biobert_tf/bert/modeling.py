@@ -168,9 +168,10 @@ class BertLayer(TransformerEncoder):
     adding -10000 to the scores of padded keys, as Google BERT does: one pass where Keras'
     masked softmax makes two. On an AVX512-BF16 CPU the bfloat16 BERT-base pretraining step
     took ~6 % less time, and MiniLM's NER export served 1.19x faster (docs/benchmarks.md).
-    Outputs equal keras-hub's, and in training the dropout layers draw the same masks
-    (tests/bert/test_modeling.py); only a row without any real position (all padding)
-    differs, and its output is never used.
+    Outputs and gradients equal keras-hub's (tests/bert/test_modeling.py); only a row without
+    any real position (all padding) differs, and its output is never used. In training the
+    dropout layers draw Keras' masks under `elementwise_xla(False)` and hashed ones otherwise
+    (see `dropout`).
     """
 
     def __init__(self, *args, normalize_first: bool = False, **kwargs):
