@@ -1,16 +1,13 @@
 """What the elementwise parts of a BERT-base training step cost, as the library runs them and as
 TensorFlow's plain ops would.
 
-Four parts of a bfloat16 pretraining step (batch 8 × 128 positions) that are not matmuls:
+Three parts of a bfloat16 pretraining step (batch 8 × 128 positions) that are not matmuls:
 
 * `gelu`: the tanh GELU forward and backward on the 12 feed-forward activations ([1024, 3072]
   bf16 each): TensorFlow's ops against `biobert_tf.bert.modeling.compiled` (one XLA-compiled
   pass each way, float32 inside);
 * `layer_norm`: 24 LayerNorms forward and backward ([1024, 768] bf16, float32 gamma and beta):
   Keras' `LayerNormalization` against `compiled(layer_norm(1e-12))`;
-* `dropout`: the encoder layers' 36 dropouts forward and backward (12 on the attention
-  probabilities, [8, 12, 128, 128] bf16; 24 on hidden states, [8, 128, 768]): Keras' `Dropout`
-  (a Philox uniform number per element) against `compiled(dropout(0.1))` (a hashed mask);
 * `optimizer`: `AdamWeightDecay.apply_gradients` over every variable of BERT-base (109 M
   parameters, 206 variables), with the compiled update writing the variable and its moments in
   place (the library's) against one returning new values that TensorFlow assigns afterwards
@@ -36,13 +33,12 @@ import keras
 import tensorflow as tf
 
 from biobert_tf.bert.config import BertConfig
-from biobert_tf.bert.modeling import (BertEncoder, BertPretrainer, compiled, dropout,
-                                      keras_activation, layer_norm)
+from biobert_tf.bert.modeling import (BertEncoder, BertPretrainer, compiled, keras_activation,
+                                      layer_norm)
 from biobert_tf.engine import optimization
 from biobert_tf.engine.optimization import clip_gradients, create_optimizer
 
 TOKENS, HIDDEN, INTERMEDIATE, LAYERS = 8 * 128, 768, 3072, 12
-PROBABILITIES = (8, 12, 128, 128)  # batch, heads, queries, keys
 
 
 def forward_backward(fn, shape, variables=(), repeats: int = 1):
@@ -81,18 +77,6 @@ def layer_norm_arms() -> dict:
 
     return {"layer_norm: Keras": forward_backward(norm, shape, weights, 2 * LAYERS),
             "layer_norm: compiled": forward_backward(compiled_norm, shape, weights, 2 * LAYERS)}
-
-
-def dropout_arms() -> dict:
-    keras_dropout = keras.layers.Dropout(0.1, dtype="mixed_bfloat16", seed=0)
-    seeds = keras.random.SeedGenerator(0)
-    arms = {}
-    for name, fn in (("dropout: Keras", lambda x: keras_dropout(x, training=True)),
-                     ("dropout: compiled", lambda x: compiled(dropout(0.1))(x, seeds.next()))):
-        on_probabilities = forward_backward(fn, PROBABILITIES, repeats=LAYERS)
-        on_hidden = forward_backward(fn, (8, 128, HIDDEN), repeats=2 * LAYERS)
-        arms[name] = lambda a=on_probabilities, b=on_hidden: a() + b()
-    return arms
 
 
 class ReturningUpdate(optimization.AdamWeightDecay):
@@ -149,7 +133,7 @@ def main() -> None:
     args = p.parse_args()
 
     keras.utils.set_random_seed(0)
-    arms = {**gelu_arms(), **layer_norm_arms(), **dropout_arms(), **optimizer_arms()}
+    arms = {**gelu_arms(), **layer_norm_arms(), **optimizer_arms()}
     for fn in arms.values():
         fn()  # trace, compile, warm up
     times = {name: [] for name in arms}

@@ -58,7 +58,7 @@ def keras_activation(hidden_act: str):
 def compiled(fn):
     """`fn` (of tensors, returning one) for training: its forward and its backward pass each
     one XLA-compiled pass computing in float32; the output and each gradient take the dtype
-    of the input they belong to. Integer arguments (a seed) pass as they are, without a gradient.
+    of the input they belong to.
 
     TensorFlow runs the tanh GELU as ~8 elementwise kernels forward and more backward, each a
     pass over [tokens, 3072] values, and LayerNorm as a dozen. In a bfloat16 BERT-base step
@@ -68,7 +68,7 @@ def compiled(fn):
     into the matmul before them.
     """
     def in_float32(args):
-        return [tf.cast(arg, tf.float32) if arg.dtype.is_floating else arg for arg in args]
+        return [tf.cast(arg, tf.float32) for arg in args]
 
     @tf.function(jit_compile=True, autograph=False)
     def forward(*args):
@@ -78,11 +78,10 @@ def compiled(fn):
     def backward(upstream, *args):
         args32 = in_float32(args)
         with tf.GradientTape() as tape:
-            tape.watch([arg for arg in args32 if arg.dtype.is_floating])
+            tape.watch(args32)
             y = fn(*args32)
         gradients = tape.gradient(y, args32, tf.cast(upstream, tf.float32))
-        return [tf.cast(gradient, arg.dtype) if arg.dtype.is_floating else None
-                for gradient, arg in zip(gradients, args)]
+        return [tf.cast(gradient, arg.dtype) for gradient, arg in zip(gradients, args)]
 
     @tf.custom_gradient
     def compiled_fn(*args):
@@ -117,39 +116,6 @@ def layer_norm(epsilon: float):
     return normalize
 
 
-def _hash32(h: tf.Tensor) -> tf.Tensor:
-    """A 32-bit integer hash with low bias ("lowbias32", C. Wellons): uint32 in, uint32 out."""
-    for shift, multiplier in ((16, 0x7FEB352D), (15, 0x846CA68B)):
-        h = tf.bitwise.bitwise_xor(h, tf.bitwise.right_shift(h, shift)) * multiplier
-    return tf.bitwise.bitwise_xor(h, tf.bitwise.right_shift(h, 16))
-
-
-@functools.cache
-def dropout(rate: float):
-    """Dropout at `rate` as a function of (x, seed) for `compiled`, `seed` two integers (a
-    Keras SeedGenerator's draw). Each element is kept when a hash of its index and the seed
-    is at least `rate` * 2^32, so the backward pass recomputes the mask rather than keep it.
-
-    Keras' dropout draws a uniform number per element with TensorFlow's Philox kernel, ~2 ns
-    a number on 2 cores: the 36 dropouts of a bfloat16 BERT-base step's layers (batch 8) took
-    129 ms forward and backward, hashed inside XLA 19 ms (bench/step_parts.py). The masks
-    differ from Keras' for the same seed; their statistics are tested
-    (tests/bert/test_modeling.py).
-    """
-    threshold = round(rate * 2**32)
-
-    def apply(x, seed):
-        seed = tf.cast(seed, tf.uint32)
-        key = _hash32(tf.bitwise.bitwise_xor(seed[0], _hash32(seed[1])))
-        # Hashing the index before the key enters: with `index ^ key`, two keys would give
-        # the same mask up to a regular permutation of positions.
-        index = tf.bitcast(tf.range(tf.size(x), dtype=tf.int32), tf.uint32)
-        keep = tf.reshape(_hash32(tf.bitwise.bitwise_xor(_hash32(index), key)) >= threshold,
-                          tf.shape(x))
-        return tf.where(keep, x / (1.0 - rate), tf.zeros_like(x))
-    return apply
-
-
 def _initializer(stddev: float):
     # Google BERT: truncated normal with stddev initializer_range.
     return keras.initializers.TruncatedNormal(stddev=stddev)
@@ -168,10 +134,9 @@ class BertLayer(TransformerEncoder):
     adding -10000 to the scores of padded keys, as Google BERT does: one pass where Keras'
     masked softmax makes two. On an AVX512-BF16 CPU the bfloat16 BERT-base pretraining step
     took ~6 % less time, and MiniLM's NER export served 1.19x faster (docs/benchmarks.md).
-    Outputs and gradients equal keras-hub's (tests/bert/test_modeling.py); only a row without
-    any real position (all padding) differs, and its output is never used. In training the
-    dropout layers draw Keras' masks under `elementwise_xla(False)` and hashed ones otherwise
-    (see `dropout`).
+    Outputs equal keras-hub's, and in training the dropout layers draw the same masks
+    (tests/bert/test_modeling.py); only a row without any real position (all padding)
+    differs, and its output is never used.
     """
 
     def __init__(self, *args, normalize_first: bool = False, **kwargs):
@@ -184,15 +149,14 @@ class BertLayer(TransformerEncoder):
         x = self._attention(keras.ops.reshape(inputs, (-1, hidden)), shape, padding_mask,
                             training)
         x = self._normalize(self._self_attention_layer_norm,
-                            self._dropout(self._self_attention_dropout, x, training) + inputs,
-                            training)
+                            self._self_attention_dropout(x, training=training) + inputs, training)
         y = self._feedforward_output_dense(self._intermediate(
             keras.ops.reshape(x, (-1, hidden)), training))
-        y = self._dropout(self._feedforward_dropout, keras.ops.reshape(y, shape), training)
+        y = self._feedforward_dropout(keras.ops.reshape(y, shape), training=training)
         return self._normalize(self._feedforward_layer_norm, y + x, training)
 
-    # In training, activation, LayerNorm and dropout run `compiled` (unless
-    # `elementwise_xla(False)`); inference keeps Keras' layers.
+    # In training, activation and LayerNorm run `compiled` (unless `elementwise_xla(False)`);
+    # inference keeps Keras' layers.
     def _intermediate(self, tokens, training):
         """The feed-forward block's first projection and its activation."""
         dense = self._feedforward_intermediate_dense
@@ -207,14 +171,6 @@ class BertLayer(TransformerEncoder):
             return norm(x)
         gamma, beta = (tf.convert_to_tensor(w) for w in (norm.gamma, norm.beta))
         return compiled(layer_norm(norm.epsilon))(x, gamma, beta)
-
-    def _dropout(self, layer, x, training):
-        """`layer` (a Keras Dropout) applied to `x`; compiled, it draws its seed from the
-        layer's seed generator as Keras' does, so checkpoints and resumption see the same
-        state."""
-        if not (training and layer.rate and _ELEMENTWISE_XLA.get()):
-            return layer(x, training=training)
-        return compiled(dropout(layer.rate))(x, layer.seed_generator.next())
 
     def _attention(self, tokens, shape, padding_mask, training):
         """Keras' MultiHeadAttention (its weights, its dropout) of [batch * seq, hidden]
@@ -234,8 +190,7 @@ class BertLayer(TransformerEncoder):
         if padding_mask is not None:
             padded = 1.0 - ops.cast(padding_mask, scores.dtype)[:, None, None, :]
             scores = scores + padded * -10000.0
-        probabilities = self._dropout(attention._dropout_layer, ops.softmax(scores, axis=-1),
-                                      training)
+        probabilities = attention._dropout_layer(ops.softmax(scores, axis=-1), training=training)
         context = ops.transpose(ops.matmul(probabilities, value), (0, 2, 1, 3))
         output = attention._output_dense
         context = tf.nn.bias_add(ops.matmul(ops.reshape(context, (-1, hidden)),

@@ -128,8 +128,8 @@ class RuntimeSettings:
         None, "XLA-compile the forward and backward pass (fine-tuning batches then padded to "
         "multiples of 32). Default: on TPUs (always) and GPUs; on CPUs for pretraining in "
         "float32 only (where it was measured faster); never for BiLSTM models. The optimizer's "
-        "update and the BERT layers' GELU, LayerNorms and dropout are compiled on their own "
-        "unless --nojit_compile: no XLA at all.")
+        "update and the BERT layers' GELU and LayerNorms are compiled on their own unless "
+        "--nojit_compile: no XLA at all.")
 
 
 @dataclasses.dataclass
