@@ -81,23 +81,18 @@ def layer_norm_arms() -> dict:
 
 class ReturningUpdate(optimization.AdamWeightDecay):
     """The compiled update as it was before 2026-12-04: XLA returns the new values, TensorFlow
-    assigns them afterwards."""
+    assigns them afterwards. Only the compiled update differs from the library's."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        object.__setattr__(self, "_returning", tf.function(self.next_values, jit_compile=True,
-                                                           autograph=False))
+        returning = tf.function(self.next_values, jit_compile=True, autograph=False)
 
-    def update_step(self, gradient, variable, learning_rate):
-        index, dtype = self._get_variable_index(variable), variable.dtype
-        m, v = (optimization.local_copy(slots[index], variable) for slots in (self._m, self._v))
-        large = variable.shape.num_elements() >= optimization.COMPILED_UPDATE_MIN_SIZE
-        new = (self._returning if large else self.next_values)(
-            tf.cast(gradient, dtype), variable.read_value(), m.read_value(), v.read_value(),
-            tf.cast(learning_rate, dtype), tf.cast(self.iterations + 1, dtype),
-            self._decays[index], self._adapts[index])
-        for target, value in zip((variable, m, v), new):
-            target.assign(value)
+        def update(gradient, variable, m, v, *step_args):
+            new = returning(gradient, variable.read_value(), m.read_value(), v.read_value(),
+                            *step_args)
+            for target, value in zip((variable, m, v), new):
+                target.assign(value)
+        object.__setattr__(self, "_compiled_update", update)
 
 
 def optimizer_arms() -> dict:
