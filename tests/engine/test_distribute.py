@@ -40,6 +40,16 @@ def test_gpus_get_bfloat16_from_ampere_on_and_float16_before(monkeypatch, capabi
     assert not distribute.use_xla(None, STRATEGY, distribute.XLA_NEVER)
 
 
+def test_tpus_get_bfloat16_and_always_compile():
+    # A TPUStrategy object without a TPU behind it: the choice reads only its type.
+    tpu = tf.distribute.TPUStrategy.__new__(tf.distribute.TPUStrategy)
+    assert distribute.fast_precision(tpu, frozenset({"avx2"})) == "bfloat16"
+    for requested in (None, False, True):
+        for default in (distribute.XLA_ON_CPUS_TOO, distribute.XLA_ON_ACCELERATORS,
+                        distribute.XLA_NEVER):
+            assert distribute.use_xla(requested, tpu, default)
+
+
 def test_auto_sets_the_policy_and_a_given_precision_wins(monkeypatch):
     monkeypatch.setattr(distribute, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
     assert distribute.set_mixed_precision("auto", STRATEGY) == "bfloat16"
