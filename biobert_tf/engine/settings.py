@@ -29,12 +29,14 @@ from biobert_tf.annotation import formats
 
 T = TypeVar("T")
 
-HELP, CHOICES = "help", "choices"
+HELP, CHOICES, MINIMUM = "help", "choices", "minimum"
 
 
-def option(default: Any, help: str, *, choices: Sequence[str] | None = None) -> Any:
-    """A settings field: its default, the help text of its flag and, for an enum, the choices."""
-    metadata = {HELP: help, CHOICES: tuple(choices) if choices else None}
+def option(default: Any, help: str, *, choices: Sequence[str] | None = None,
+           minimum: float | None = None) -> Any:
+    """A settings field: its default, the help text of its flag and, for an enum, the choices;
+    for a number, the least value its flag accepts."""
+    metadata = {HELP: help, CHOICES: tuple(choices) if choices else None, MINIMUM: minimum}
     if isinstance(default, (list, tuple)):
         return dataclasses.field(default_factory=lambda: tuple(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -51,6 +53,16 @@ def _base_type(cls: type, field: dataclasses.Field) -> type:
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         hint = next(a for a in typing.get_args(hint) if a is not type(None))
     return typing.get_origin(hint) or hint
+
+
+def _minimum(cls: type, name: str) -> float | None:
+    """The least value of field `name`, from its nearest declaration that gives one: a field
+    redeclared with another default keeps its base's bound."""
+    for klass in cls.__mro__:
+        declared = getattr(klass, "__dataclass_fields__", {}).get(name)
+        if declared is not None and declared.metadata.get(MINIMUM) is not None:
+            return declared.metadata[MINIMUM]
+    return None
 
 
 def default_of(field: dataclasses.Field) -> Any:
@@ -72,15 +84,18 @@ def define_flags(cls: type, flag_values: flags.FlagValues = flags.FLAGS) -> None
                                  f"{existing!r}, not {default!r}")
         else:
             kind, choices = _base_type(cls, field), field.metadata[CHOICES]
+            minimum = _minimum(cls, field.name)
             if choices:
                 flags.DEFINE_enum(field.name, default, list(choices), help_text,
                                   flag_values=flag_values)
             elif kind is bool:
                 flags.DEFINE_bool(field.name, default, help_text, flag_values=flag_values)
             elif kind is int:
-                flags.DEFINE_integer(field.name, default, help_text, flag_values=flag_values)
+                flags.DEFINE_integer(field.name, default, help_text, lower_bound=minimum,
+                                     flag_values=flag_values)
             elif kind is float:
-                flags.DEFINE_float(field.name, default, help_text, flag_values=flag_values)
+                flags.DEFINE_float(field.name, default, help_text, lower_bound=minimum,
+                                   flag_values=flag_values)
             elif kind is tuple:
                 flags.DEFINE_list(field.name, list(default), help_text, flag_values=flag_values)
             elif kind is str:
@@ -138,20 +153,21 @@ class LoopSettings(RuntimeSettings):
 
     output_dir: str | None = option(None, "Where checkpoints, results and predictions go.")
     do_train: bool = option(False, "Train.")
-    train_batch_size: int = option(32, "Global training batch size.")
-    eval_batch_size: int = option(8, "Global evaluation batch size.")
+    train_batch_size: int = option(32, "Global training batch size.", minimum=1)
+    eval_batch_size: int = option(8, "Global evaluation batch size.", minimum=1)
     learning_rate: float = option(5e-5, "Peak learning rate of the optimizer.")
     optimizer: str = option("adamw", "adamw: Google BERT's Adam with weight decay; lamb: LAMB "
                             "(You et al. 2019) for large batches.", choices=("adamw", "lamb"))
     gradient_accumulation_steps: int = option(
         1, "Micro-batches each replica's batch is cut into, run one after another with their "
-        "gradients summed: the update of the whole batch in the memory of one micro-batch.")
-    save_checkpoints_steps: int = option(1000, "Steps between checkpoints.")
+        "gradients summed: the update of the whole batch in the memory of one micro-batch.",
+        minimum=1)
+    save_checkpoints_steps: int = option(1000, "Steps between checkpoints.", minimum=1)
     iterations_per_loop: int = option(1000, "Steps between metric lines and TensorBoard "
-                                      "summaries (and per host call on TPU).")
+                                      "summaries (and per host call on TPU).", minimum=1)
     keep_checkpoint_max: int = option(2, "Checkpoints kept in --output_dir (at least 2: "
                                       "the newest is known good only once the loss after it "
-                                      "is seen).")
+                                      "is seen).", minimum=1)
     seed: int = option(42, "Seed of the model's init, dropout and data order.")
 
 
@@ -159,7 +175,8 @@ class LoopSettings(RuntimeSettings):
 class TrainingSettings(LoopSettings):
     """Training counted in epochs over an in-memory data set (fine-tuning, the BiLM)."""
 
-    num_train_epochs: float = option(3.0, "Training epochs (rounded up to whole epochs).")
+    num_train_epochs: float = option(3.0, "Training epochs (rounded up to whole epochs).",
+                                     minimum=0.0)
     warmup_proportion: float = option(0.1, "Share of the steps with linear learning-rate "
                                       "warmup.")
 
@@ -188,10 +205,10 @@ class FineTuningSettings(TrainingSettings):
     do_lower_case: bool = option(True, "Lower-case the input (False for cased models such as "
                                  "BioBERT). Saved with a trained model.")
     max_seq_length: int = option(128, "Wordpieces per model window, [CLS]/[SEP] included. "
-                                 "Saved with a trained model.")
+                                 "Saved with a trained model.", minimum=3)
     do_eval: bool = option(False, "Evaluate on the dev set.")
     do_predict: bool = option(False, "Predict (and score) the test set.")
-    predict_batch_size: int = option(8, "Global prediction batch size.")
+    predict_batch_size: int = option(8, "Global prediction batch size.", minimum=1)
     early_stopping_patience: int = option(
         0, "With a dev file: evaluate after every epoch, keep the best epoch's weights and "
         "stop after this many epochs without a dev gain (0: no per-epoch evaluation).")

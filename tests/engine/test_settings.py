@@ -2,6 +2,7 @@
 types and help, and come back from the parsed command line."""
 
 import dataclasses
+import re
 
 import pytest
 from absl import flags
@@ -50,6 +51,19 @@ def test_from_flags_reads_the_command_line_and_knows_what_was_given():
 def test_a_bad_value_is_refused_by_the_flag_parser():
     with pytest.raises(flags.IllegalFlagValueError, match="head"):
         parse("--head=nope")
+
+
+@pytest.mark.parametrize("flag, message", [
+    ("--train_batch_size=0", "0 is not a positive integer"),
+    ("--predict_batch_size=-8", "-8 is not a positive integer"),
+    ("--num_train_epochs=-1", "-1.0 is not a non-negative number"),
+    # Redeclared with another default, the field keeps its base's bound.
+    ("--max_seq_length=2", "2 is not integer >= 3"),
+])
+def test_a_number_below_its_minimum_is_refused(flag, message):
+    with pytest.raises(flags.IllegalFlagValueError, match=re.escape(message)):
+        parse(flag)
+    assert parse("--num_train_epochs=0", "--max_seq_length=3").max_seq_length == 3
 
 
 def test_a_shared_flag_redefined_with_another_default_is_an_error():

@@ -49,7 +49,7 @@ class NerSettings(FineTuningSettings, BiLstmSettings):
     use_crf: bool = option(False, "A linear-chain CRF over the tag scores (Viterbi decoding). "
                            "Saved with a trained model.")
     window_stride: int = option(0, "Wordpieces between the windows of a long sentence (0: half "
-                                "a window). Saved with a trained model.")
+                                "a window). Saved with a trained model.", minimum=0)
     init_bilm_checkpoint: str | None = option(
         None, "bilstm_crf: a `python -m biobert_tf.tasks.ner.bilstm.bilm` output_dir; its "
         "vocabulary, architecture and encoder weights are used.")
@@ -185,7 +185,7 @@ class NerTask(Task):
         """Pieces between the windows of a long sentence."""
         s = self.settings
         span = s.max_seq_length - 2
-        stride = s.window_stride or span // 2
+        stride = s.window_stride or max(span // 2, 1)
         if not 0 < stride <= span:
             raise ValueError(f"--window_stride={s.window_stride} must be in [1, max_seq_length "
                              f"- 2 = {span}] (0: half a window)")

@@ -65,8 +65,9 @@ class QaSettings(FineTuningSettings):
     max_seq_length: int = option(384, "Wordpieces per window, [CLS]/[SEP] included. Saved "
                                  "with a trained model.")
     doc_stride: int = option(128, "Context pieces between the starts of two windows. Saved "
-                             "with a trained model.")
-    max_query_length: int = option(64, "Question pieces kept. Saved with a trained model.")
+                             "with a trained model.", minimum=1)
+    max_query_length: int = option(64, "Question pieces kept. Saved with a trained model.",
+                                   minimum=1)
     question_type: str = option(
         "factoid", "factoid and list: the span model; yesno: a [CLS] classifier over "
         "(question, snippet) pairs. Saved with a trained model.", choices=QUESTION_TYPES)
@@ -85,8 +86,8 @@ class QaSettings(FineTuningSettings):
                                      "(default: the predict file, when it is a golden file "
                                      "with answers); with --tfds_name a split of the year's "
                                      "golden questions (test_batch_1..5, test).")
-    n_best_size: int = option(20, "Answers per question in nbest_predictions.json.")
-    max_answer_length: int = option(30, "Longest answer, in pieces.")
+    n_best_size: int = option(20, "Answers per question in nbest_predictions.json.", minimum=1)
+    max_answer_length: int = option(30, "Longest answer, in pieces.", minimum=1)
     balance_classes: bool = option(
         True, "yesno: weight the loss of each answer by the inverse of its share of the "
         "training pairs, so that the rare 'no' counts as much as 'yes'.")

@@ -62,7 +62,7 @@ class BiLmSettings(BiLstmSettings, TrainingSettings):
                              "line.")
     ner_file: str = option("", "NER tsv files whose sentences are added as text (training "
                            "files only).")
-    max_seq_length: int = option(64, "Words per window, <s> and </s> included.")
+    max_seq_length: int = option(64, "Words per window, <s> and </s> included.", minimum=3)
     min_count: int = option(2, "Words seen fewer times are <unk>.")
     max_words: int = option(50000, "At most this many words (the most frequent).")
     eval_fraction: float = option(0.02, "Share of the windows held out for perplexity.")
