@@ -361,6 +361,13 @@ def check_vocab(config: BertConfig, vocab_file: str) -> None:
                           f"(word-embedding rows) is {config.vocab_size}: wrong vocab for this model?")
 
 
+def check_positions(config: BertConfig, max_seq_length: int) -> None:
+    """Raises unless the model has a position embedding for each of `max_seq_length` pieces."""
+    if max_seq_length > config.max_position_embeddings:
+        raise ConfigError(f"--max_seq_length={max_seq_length} is more than the model's "
+                          f"max_position_embeddings ({config.max_position_embeddings})")
+
+
 def load_backbone(path: str, config_file: str | None = None) -> tuple[BertConfig, BertEncoder]:
     """(config, encoder with weights) from a TF1 checkpoint, HF directory or keras-hub preset."""
     checkpoint = read_checkpoint(path, config_file)

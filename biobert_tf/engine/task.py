@@ -256,12 +256,15 @@ class Task(abc.ABC):
     def bert_config(self) -> BertConfig:
         settings, source = self.settings, self._encoder_dir()
         if settings.bert_config_file:
-            return BertConfig.from_json_file(settings.bert_config_file)
-        if source:
-            return BertConfig.from_json_file(os.path.join(source, checkpoints.BERT_CONFIG_NAME))
-        if self.init_weights is not None:
-            return self.init_weights.config
-        raise ValueError("--init_checkpoint or --bert_config_file is required to train")
+            config = BertConfig.from_json_file(settings.bert_config_file)
+        elif source:
+            config = BertConfig.from_json_file(os.path.join(source, checkpoints.BERT_CONFIG_NAME))
+        elif self.init_weights is not None:
+            config = self.init_weights.config
+        else:
+            raise ValueError("--init_checkpoint or --bert_config_file is required to train")
+        checkpoints.check_positions(config, settings.max_seq_length)
+        return config
 
     @functools.cached_property
     def vocab_file(self) -> str:

@@ -44,13 +44,13 @@ class PretrainingSettings(LoopSettings):
     vocab_file: str | None = option(None, "vocab.txt written beside the exported model "
                                     "(default: beside --init_checkpoint).")
     max_seq_length: int = option(128, "Maximum total input sequence length (as the data was "
-                                 "written).")
+                                 "written).", minimum=3)
     max_predictions_per_seq: int = option(20, "Maximum number of masked LM predictions (as "
-                                          "the data was written).")
+                                          "the data was written).", minimum=1)
     do_eval: bool = option(False, "Whether to run eval on the dev set.")
-    num_train_steps: int = option(100000, "Number of training steps.")
-    num_warmup_steps: int = option(10000, "Number of warmup steps.")
-    max_eval_steps: int = option(100, "Maximum number of eval steps.")
+    num_train_steps: int = option(100000, "Number of training steps.", minimum=1)
+    num_warmup_steps: int = option(10000, "Number of warmup steps.", minimum=0)
+    max_eval_steps: int = option(100, "Maximum number of eval steps.", minimum=1)
     # Google's defaults and meanings, not fine-tuning's.
     output_dir: str | None = option(None, "Where checkpoints, summaries, the TF1 export and "
                                     "eval_results.txt go. Required.")
@@ -96,12 +96,15 @@ class Pretraining:
         --output_dir."""
         s = self.settings
         if s.bert_config_file:
-            return BertConfig.from_json_file(s.bert_config_file)
-        if self.init_weights is not None:
-            return self.init_weights.config
-        if os.path.exists(self.saved_config_file):
-            return BertConfig.from_json_file(self.saved_config_file)
-        raise ValueError("--bert_config_file or --init_checkpoint is required")
+            config = BertConfig.from_json_file(s.bert_config_file)
+        elif self.init_weights is not None:
+            config = self.init_weights.config
+        elif os.path.exists(self.saved_config_file):
+            config = BertConfig.from_json_file(self.saved_config_file)
+        else:
+            raise ValueError("--bert_config_file or --init_checkpoint is required")
+        checkpoints.check_positions(config, s.max_seq_length)
+        return config
 
     @functools.cached_property
     def vocab_file(self) -> str | None:
@@ -121,7 +124,8 @@ class Pretraining:
         """Reads every input the settings name, so that a bad one stops the run before any
         training."""
         s = self.settings
-        self.vocab_file  # noqa: B018 (reads the config and the init checkpoint too)
+        self.bert_config  # noqa: B018 (reads the init checkpoint too; checks the length)
+        self.vocab_file  # noqa: B018
         if s.do_train:
             data.check_data_files(s.input_file, s.max_seq_length, s.max_predictions_per_seq)
             saved = self.saved_config_file

@@ -324,6 +324,10 @@ def test_usage_and_data_are_checked_before_anything_runs(data_dir):
     # A malformed evaluation file stops the run before training, not after.
     (["--input_file=DATA/data-*.tfrecord", "--eval_input_file=DATA/bert_config.json",
       "--output_dir=OUT", "--do_train", "--do_eval"], "bert_config.json: not a TFRecord file"),
+    # Longer than the model's position embeddings: one line, not a failure inside the model.
+    (["--input_file=DATA/data-*.tfrecord", "--output_dir=OUT", "--do_train",
+      f"--max_seq_length={SEQ + 1}"],
+     f"--max_seq_length={SEQ + 1} is more than the model's max_position_embeddings ({SEQ})"),
 ])
 def test_bad_input_is_one_line_before_any_training(data_dir, tmp_path, flags, message):
     out = tmp_path / "out"
