@@ -73,6 +73,8 @@ def check_usage(task_class: type[Task], settings: FineTuningSettings) -> None:
     if not settings.output_dir:
         raise ValueError("--output_dir is required")
     wanted = [settings.do_train, settings.do_eval, settings.do_predict, settings.export_dir]
+    if task_class.predicts_text and settings.predict_text is not None:
+        check_text_flag("--predict_text", settings.predict_text)
     if task_class.predicts_text:
         wanted += [settings.predict_text, settings.predict_file]
     if not any(wanted):
@@ -87,6 +89,17 @@ def check_usage(task_class: type[Task], settings: FineTuningSettings) -> None:
     if settings.predict_format != "jsonl" and not task_class.writes_documents:
         raise ValueError(f"--predict_format={settings.predict_format}: this task's predictions "
                          "are not annotations of a text; use --predict_format=jsonl")
+
+
+def check_text_flag(flag: str, text: str) -> None:
+    """A one-line error for a text flag that is empty or holds bytes that are not UTF-8 (which
+    Python keeps from the command line as lone surrogates)."""
+    if not text.strip():
+        raise ValueError(f"{flag} is empty")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(f"{flag}: not UTF-8 at character {error.start + 1}") from None
 
 
 def check_tfds_usage(task_class: type[Task], settings: FineTuningSettings) -> None:

@@ -41,7 +41,14 @@ def load(export_dir: str, flag: str) -> tf.Module:
     check_saved_model(export_dir, flag)
     import tensorflow_text  # noqa: F401  (registers the tokenizer ops the graph uses)
     entry.absorb_onednn_notice()  # the model's ragged concats would print it
-    return tf.saved_model.load(export_dir)
+    try:
+        return tf.saved_model.load(export_dir)
+    except (IndexError, ValueError, tf.errors.OpError) as error:
+        # A damaged or truncated export (TensorFlow's own message is a multi-line traceback;
+        # IndexError is its "Read less bytes than requested" for cut variables).
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"{flag}={export_dir}: cannot read the SavedModel, damaged or cut "
+                         f"short? ({detail})") from None
 
 
 def check_saved_model(export_dir: str, flag: str) -> None:

@@ -70,3 +70,16 @@ def test_chunk_size_not_a_power_of_two():
 def test_no_rows():
     out = run([], 8, True)
     assert out["doubled"].shape == (0, SEQ) and out["width"].shape == (0, 2)
+
+
+def test_a_damaged_export_is_one_line(tmp_path):
+    module = tf.Module()
+    module.weights = tf.Variable(tf.range(50_000, dtype=tf.float32))
+    module.__call__ = tf.function(lambda texts: {"n": tf.size(texts)},
+                                  input_signature=[tf.TensorSpec([None], tf.string)])
+    serving.save(module, str(tmp_path / "model"))
+    [data] = (tmp_path / "model" / "variables").glob("variables.data-*")
+    data.write_bytes(data.read_bytes()[:1000])
+    with pytest.raises(ValueError, match=r"^--ner_model=.*model: cannot read the SavedModel, "
+                                         r"damaged or cut short\? \(.+\)$"):
+        serving.load(str(tmp_path / "model"), "--ner_model")

@@ -151,6 +151,11 @@ def test_run_re_writes_biobert_results_and_exports(gad_run, gad_dir, tmp_path):
     assert (fresh / "test_results.tsv").read_text() == before
     assert json.loads((fresh / "text_predictions.jsonl").read_text())["label"] in ("0", "1")
     assert (out / "test_results.tsv").read_text() == before
+    # Bytes that are not UTF-8 in --predict_text: one line, not a traceback from TensorFlow.
+    bad = run_re("--predict_text=@GENE$ binds \udcff @DISEASE$")
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr, bad.stderr[-4000:]
+    assert bad.stderr.splitlines()[-1] == ("run_re.py: error: --predict_text: not UTF-8 at "
+                                           "character 14")
     # A flag that contradicts the trained model is an error naming both values (in-process:
     # run_ner's test checks that the command line prints it as one line).
     with pytest.raises(ValueError, match="--do_lower_case=true contradicts the trained "
