@@ -1,4 +1,4 @@
-"""BioBERT's claim in miniature: does pretraining on biomedical text improve biomedical tasks?
+r"""BioBERT's claim in miniature: does pretraining on biomedical text improve biomedical tasks?
 
 Every step runs through the project's own commands (subprocesses of
 `python -m tfrecords_tools.build_vocab`, `python -m tfrecords_tools.create_pretraining_data`,

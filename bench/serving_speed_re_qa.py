@@ -1,4 +1,4 @@
-"""Raw-input serving speed of relation extraction and QA, side by side in one run: our exported
+r"""Raw-input serving speed of relation extraction and QA, side by side in one run: our exported
 SavedModels vs HuggingFace pipelines, on the same model weights, inputs and machine (the NER
 counterpart is `serving_speed.py`, whose helpers this reuses).
 

@@ -1,5 +1,5 @@
 """Annotates PubMed XML, BioC XML or text files with exported NER (and RE) models, writing
-PubTator, BioC JSON or jsonl shards (issue 20).
+PubTator, BioC JSON or jsonl shards.
 
     python -m tfrecords_tools.annotate --input_file='pubmed/*.xml.gz' \\
         --ner_model=out/ncbi_export=Disease,out/bc2gm_export=Gene \\

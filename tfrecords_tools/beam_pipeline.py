@@ -1,4 +1,4 @@
-"""`create_pretraining_data` as an Apache Beam pipeline, for corpora bigger than one machine.
+r"""`create_pretraining_data` as an Apache Beam pipeline, for corpora bigger than one machine.
 
     python -m tfrecords_tools.beam_pipeline --input_file='pubmed/*.xml.gz' \
         --output_prefix=out/pubmed --num_shards=256 --vocab_file=vocab.txt --do_lower_case=false \

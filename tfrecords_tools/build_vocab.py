@@ -1,4 +1,4 @@
-"""Builds a WordPiece `vocab.txt` (Google BERT layout) or a SentencePiece model from a text corpus.
+r"""Builds a WordPiece `vocab.txt` (Google BERT layout) or a SentencePiece model from a text corpus.
 
     python -m tfrecords_tools.build_vocab --input_file='corpus/*.txt' --output_file=vocab.txt \
         --vocab_size=30522 --do_lower_case=false

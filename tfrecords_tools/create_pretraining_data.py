@@ -1,4 +1,4 @@
-"""Corpus → masked-LM / next-sentence TFRecords, with Google BERT's flags and schema.
+r"""Corpus → masked-LM / next-sentence TFRecords, with Google BERT's flags and schema.
 
     python -m tfrecords_tools.create_pretraining_data \
         --input_file=pubmed/*.xml.gz --output_file=out/pubmed-0.tfrecord,out/pubmed-1.tfrecord \
