@@ -83,6 +83,10 @@ def read_conll(path: str | os.PathLike) -> list[Sentence]:
         token, tag = fields[0], fields[-1].strip()
         if not token:
             raise NerDataError(f"{path}:{line_number}: empty token in {line!r}")
+        if any(c.isspace() for c in token):  # a tab-separated token may hold spaces
+            raise NerDataError(f"{path}:{line_number}: the token {token!r} contains whitespace; "
+                               "a token is one word (NER_result_conll.txt separates columns by "
+                               "spaces)")
         try:
             split_label(tag)
         except ValueError as e:

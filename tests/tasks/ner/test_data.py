@@ -44,10 +44,10 @@ def test_reads_conll2003_columns_and_docstart(tmp_path):
         (("Peter", "Blackburn"), ("B-PER", "I-PER"), 9)]
 
 
-def test_tab_lines_keep_spaces_in_tokens_and_ignore_middle_columns(tmp_path):
-    path = _write(tmp_path, "a b\tNN\tB-X\nc\tNN\tI-X\n")
+def test_tab_lines_ignore_middle_columns(tmp_path):
+    path = _write(tmp_path, "a\tNN\tB-X\nc\tNN\tI-X\n")
     (sentence,) = read_conll(path)
-    assert sentence.tokens == ("a b", "c") and sentence.labels == ("B-X", "I-X")
+    assert sentence.tokens == ("a", "c") and sentence.labels == ("B-X", "I-X")
 
 
 def test_never_drops_tokens(tmp_path):
@@ -68,6 +68,8 @@ def test_never_drops_tokens(tmp_path):
     ("a\tb-X\n", 1, "invalid tag"),
     ("a\t[PAD]\n", 1, "invalid tag"),
     ("\tO\n", 1, "empty token"),
+    ("a\tO\nAPC 2\tO\n", 2, "the token 'APC 2' contains whitespace"),
+    ("a\tO\n \u00a0\tO\n", 2, "contains whitespace"),
 ])
 def test_malformed_lines_name_path_and_line(tmp_path, data, line, message):
     path = _write(tmp_path, data)
