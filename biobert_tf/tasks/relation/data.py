@@ -68,6 +68,10 @@ TASK_FORMATS = {
     "chemprot_scibert": "scibert_jsonl",
 }
 
+# The labels of the --task_name data sets whose label set is fixed (BioBERT's BioBERTProcessor);
+# any other label in their files is a data error.
+TASK_LABELS = {"gad": ("0", "1"), "euadr": ("0", "1")}
+
 PLACEHOLDER_RE = re.compile(r"@[A-Z][A-Z0-9_]*(?:-[A-Z0-9_]+)*\$")
 DEFAULT_PLACEHOLDERS = ("@E1$", "@E2$")
 DEFAULT_JOINT_PLACEHOLDER = "@E1-E2$"

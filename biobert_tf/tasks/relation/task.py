@@ -245,6 +245,7 @@ class RelationTask(Task):
         if mode == "auto":
             mode = "blind" if all(is_blinded(x) for x in train) else "markers"
         types, placeholders = entity_types_of(train, mode, s.entity_types, s.placeholders)
+        check_labels(train, examples[len(train):], s.task_name)
         spec = RelationSpec(tuple(re_data.label_list(examples)), mode, s.head, s.lstm_units,
                             types, placeholders)
         if len(spec.labels) < 2:
@@ -377,6 +378,24 @@ class RelationTask(Task):
 
     def prediction_document(self, record: dict) -> AnnotatedDocument:
         return prediction_document(record, self.spec)
+
+
+def check_labels(train: Sequence[RelationExample], others: Sequence[RelationExample],
+                 task_name: str | None) -> None:
+    """A label outside a fixed task's set is an error naming its line; a dev or test label that
+    no training example has is a warning (a typo, most often: the model gets a class for it
+    that it cannot learn)."""
+    known = re_data.TASK_LABELS.get(task_name or "")
+    for x in [*train, *others]:
+        if known and x.label not in known:
+            raise ValueError(f"{x.path}:{x.line}: label {x.label!r} is not one of {task_name}'s "
+                             f"labels {list(known)}")
+    trained, warned = {x.label for x in train}, set()
+    for x in others:
+        if x.label not in trained | warned:
+            warned.add(x.label)
+            logging.warning("%s:%d: label %r is in no training example (a typo?); the model "
+                            "gets a class for it that it cannot learn", x.path, x.line, x.label)
 
 
 def classify(classifier: Callable[[tf.Tensor], dict[str, tf.Tensor]], texts: Sequence[str],

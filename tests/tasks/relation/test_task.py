@@ -17,8 +17,8 @@ from biobert_tf.engine import distribute, driver, prediction_formats, run_dir
 from biobert_tf.engine.file_prediction import predict_file
 from biobert_tf.tasks.relation.cross_validation import cross_validate
 from biobert_tf.tasks.relation.model import RelationSpec
-from biobert_tf.tasks.relation.task import RelationSettings, RelationTask, classify, \
-    prediction_document
+from biobert_tf.tasks.relation.task import RelationSettings, RelationTask, check_labels, \
+    classify, prediction_document
 from helpers import REPO, python, serve_in_fresh_process, shared_file, xla_compiled_functions
 from helpers import re_vocab
 
@@ -397,3 +397,20 @@ def test_a_predicted_sentence_as_a_document():
     assert [(e.id, e.text, e.type) for e in marked.entities] == [("T0", "EGFR", "GENE"),
                                                                  ("T1", "gefitinib", "CHEMICAL")]
     assert [(r.e1, r.e2) for r in marked.relations] == [("T1", "T0")]
+
+
+def test_labels_outside_a_fixed_task_set_are_errors_and_unseen_ones_warnings(caplog):
+    def example(label, path, line):
+        return re_data.RelationExample("@GENE$ and @DISEASE$.", label, None, None, "x", path,
+                                       line)
+
+    train = [example("0", "train.tsv", 2), example("1", "train.tsv", 3)]
+    with pytest.raises(ValueError, match=r"^test.tsv:5: label '2' is not one of gad's labels "
+                                         r"\['0', '1'\]$"):
+        check_labels(train, [example("1", "test.tsv", 4), example("2", "test.tsv", 5)], "gad")
+    with pytest.raises(ValueError, match="^train.tsv:2: label 'yes'"):
+        check_labels([example("yes", "train.tsv", 2)], [], "euadr")
+    caplog.set_level("WARNING")
+    check_labels(train, [example("2", "test.tsv", 5), example("2", "test.tsv", 6)], None)
+    assert caplog.messages == ["test.tsv:5: label '2' is in no training example (a typo?); the "
+                               "model gets a class for it that it cannot learn"]
