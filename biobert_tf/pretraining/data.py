@@ -73,14 +73,15 @@ def data_files(input_files: str | list[str]) -> list[str]:
 
 
 def check_data_files(input_files: str | list[str], max_seq_length: int,
-                     max_predictions_per_seq: int) -> list[str]:
-    """`data_files`, each read through once and the first record parsed, so that a bad file
+                     max_predictions_per_seq: int, vocab_size: int | None = None) -> list[str]:
+    """`data_files`, each read through once and its first record parsed, so that a bad file
     fails here, before any training: a file that is not a TFRecord file, or is truncated or
     corrupt anywhere (the pipeline would fail when it gets there, maybe hours later), or whose
     examples were written for other lengths (it would fail at the first batch; all files
-    empty, it would wait forever).
+    empty, it would wait forever), or whose first records hold a token id beyond `vocab_size`
+    (written with a larger vocab than the model's; it would fail inside the embedding).
 
-    Reading checks every record's framing and CRCs, with nothing parsed but the first record;
+    Reading checks every record's framing and CRCs, with nothing parsed but each file's first;
     files are read in parallel. It costs about 4 s per GB and core (records of 1.5 kB): for
     BioBERT's PubMed data at dupe_factor 10 (~470M examples, ~600 GB) about 45 core-minutes,
     once per run — small beside the days of training it protects.
@@ -91,18 +92,37 @@ def check_data_files(input_files: str | list[str], max_seq_length: int,
         heads = list(pool.map(_read_through, files))  # raises the first file's error, in order
     finally:
         pool.shutdown(cancel_futures=True)  # after an error, the files not started stay unread
-    first, first_path = next(((head, path) for head, path in zip(heads, files) if head is not None),
-                             (None, None))
-    if first is None:
+    if all(head is None for head in heads):
         raise ValueError(f"no records in the pretraining data files {input_files!r}")
-    try:
-        parse_examples(first, max_seq_length, max_predictions_per_seq)
-    except tf.errors.InvalidArgumentError:
-        raise ValueError(
-            f"{first_path}: its first record is not a pretraining example of "
-            f"--max_seq_length={max_seq_length} and --max_predictions_per_seq="
-            f"{max_predictions_per_seq} ({_lengths(first.numpy())})") from None
+    for head, path in zip(heads, files):
+        if head is None:
+            continue
+        try:
+            parse_examples(head, max_seq_length, max_predictions_per_seq)
+        except tf.errors.InvalidArgumentError:
+            raise ValueError(
+                f"{path}: its first record is not a pretraining example of "
+                f"--max_seq_length={max_seq_length} and --max_predictions_per_seq="
+                f"{max_predictions_per_seq} ({_lengths(head.numpy())})") from None
+        if vocab_size is not None:
+            _check_token_ids(path, max_seq_length, max_predictions_per_seq, vocab_size)
     return files
+
+
+# Records per file whose token ids are checked against the model's vocab (a sample: parsing
+# every record would cost more than reading them).
+TOKEN_ID_SAMPLE = 1024
+
+
+def _check_token_ids(path: str, max_seq_length: int, max_predictions_per_seq: int,
+                     vocab_size: int) -> None:
+    """Raises if a token id of the file's first records is beyond the model's vocab."""
+    records = tf.data.TFRecordDataset(path).take(TOKEN_ID_SAMPLE).batch(TOKEN_ID_SAMPLE)
+    ids = parse_examples(next(iter(records)), max_seq_length, max_predictions_per_seq)
+    largest = int(tf.reduce_max(ids["input_ids"]))
+    if largest >= vocab_size:
+        raise ValueError(f"{path}: token id {largest} in its first records is beyond the "
+                         f"model's vocab_size {vocab_size}: written with another vocab?")
 
 
 # Bytes that frame each record of a TFRecord file: its length (8) and two CRCs (4 + 4).

@@ -127,7 +127,8 @@ class Pretraining:
         self.bert_config  # noqa: B018 (reads the init checkpoint too; checks the length)
         self.vocab_file  # noqa: B018
         if s.do_train:
-            data.check_data_files(s.input_file, s.max_seq_length, s.max_predictions_per_seq)
+            data.check_data_files(s.input_file, s.max_seq_length, s.max_predictions_per_seq,
+                                  self.bert_config.vocab_size)
             saved = self.saved_config_file
             if os.path.exists(saved) and BertConfig.from_json_file(saved) != self.bert_config:
                 raise ValueError(f"the model of the run in --output_dir ({saved}) is not the one "
@@ -135,7 +136,7 @@ class Pretraining:
                                  "its own config, or choose another --output_dir")
         if s.do_eval:
             data.check_data_files(self.eval_input_file, s.max_seq_length,
-                                  s.max_predictions_per_seq)
+                                  s.max_predictions_per_seq, self.bert_config.vocab_size)
             if not (s.do_train or self.init_weights is not None or
                     tf.train.latest_checkpoint(s.output_dir)):
                 raise ValueError(f"nothing to evaluate: no checkpoint in {s.output_dir} and no "

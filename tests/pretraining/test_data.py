@@ -51,6 +51,24 @@ def test_sound_files_pass_and_the_writers_record_is_skipped(tmp_path, shard_byte
         f"{tmp_path}/data-0.tfrecord", f"{tmp_path}/data-1.tfrecord"]
 
 
+def test_each_files_first_record_is_checked_for_lengths_and_token_ids(tmp_path, shard_bytes):
+    (tmp_path / "data-0.tfrecord").write_bytes(shard_bytes)  # ids 0..6, row by row
+    with tf.io.TFRecordWriter(str(tmp_path / "data-1.tfrecord")) as writer:
+        writer.write(_example(1))
+        writer.write(_example(3))  # not the first record
+    files = f"{tmp_path}/data-*.tfrecord"
+    assert len(check_data_files(files, SEQ, PRED, vocab_size=7)) == 2
+    with pytest.raises(ValueError, match=rf"^{tmp_path}/data-1\.tfrecord: token id 3 in its "
+                                         "first records is beyond the model's vocab_size 3: "
+                                         "written with another vocab\?$"):
+        check_data_files([f"{tmp_path}/data-1.tfrecord"], SEQ, PRED, vocab_size=3)
+    with pytest.raises(ValueError, match=rf"^{tmp_path}/data-0\.tfrecord: token id 6"):
+        check_data_files(files, SEQ, PRED, vocab_size=6)
+    with pytest.raises(ValueError, match=rf"^{tmp_path}/data-0\.tfrecord: its first record is "
+                                         f"not a pretraining example of --max_seq_length={SEQ + 1}"):
+        check_data_files(files, SEQ + 1, PRED)
+
+
 def test_an_unfinished_shard_is_refused(tmp_path, shard_bytes):
     (tmp_path / "data-0.tfrecord").write_bytes(shard_bytes)
     (tmp_path / "data-1.tfrecord.partial").write_bytes(shard_bytes)
