@@ -120,10 +120,14 @@ def read_examples(sources: Sequence[Source], question_type: str,
                 raise ValueError(f"{source}: question {qid} is also in {first_source[qid]}")
         examples += found
     if training_data:
-        answered = [x for x in examples if (x.label if question_type == "yesno" else x.answers)]
+        def has_answer(x):
+            return x.label if question_type == "yesno" else x.answers
+
+        answered = [x for x in examples if has_answer(x)]
         if len(answered) < len(examples):
-            logging.warning("%d training examples without an answer are left out",
-                            len(examples) - len(answered))
+            first = next(x for x in examples if not has_answer(x))
+            logging.warning("%d training examples without an answer are left out (the first: "
+                            "%s, id %s)", len(examples) - len(answered), first.where, first.id)
         examples = answered
     if not examples:
         raise ValueError(f"{describe(sources)}: no {question_type} examples" +

@@ -5,6 +5,7 @@ stopping, predict-only from a run directory, the SavedModel, bad input before tr
 import dataclasses
 import json
 import pathlib
+import re
 import shutil
 import subprocess
 
@@ -281,7 +282,7 @@ def test_bad_input_fails_before_training(model_dir, data_dir, tmp_path):
                                STRATEGY))
 
 
-def test_yesno_training_data_from_several_golden_files(data_dir, tmp_path):
+def test_yesno_training_data_from_several_golden_files(data_dir, tmp_path, caplog):
     """Every batch's golden file adds training pairs; a question in two files is refused;
     pairs without an answer are left out of training, with a warning."""
     train, dev = data_dir / "train_golden.json", data_dir / "dev_golden.json"
@@ -293,6 +294,9 @@ def test_yesno_training_data_from_several_golden_files(data_dir, tmp_path):
                                          r"train_golden.json"):
         read_examples([str(train), shutil.copy(train, tmp_path / "copy.json")], "yesno", True)
     unanswered = bioasq_test_set(dev, tmp_path / "test_set.json")
+    caplog.set_level("WARNING")
     assert read_examples([str(train), unanswered], "yesno", True) == alone
+    assert re.search(r"^\d+ training examples without an answer are left out \(the first: "
+                     r"question \w+, id \w+\)$", caplog.messages[-1]), caplog.messages
     with pytest.raises(ValueError, match="no yesno examples with an answer"):
         read_examples([unanswered], "yesno", training_data=True)
