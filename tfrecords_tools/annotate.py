@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import glob
 import io
 import json
 import os
@@ -172,7 +173,8 @@ def counts(done: dict) -> collections.Counter:
 def check_and_record_run(prefix: str, settings: dict, inputs: Sequence[tuple[str, str]]) -> None:
     """Writes PREFIX.run.json: the settings that decide the output, and each input's size (by
     stem, those of earlier runs kept). An existing record with other settings, or another size
-    for an input of the same stem, is a one-line error: the shards there are not this run's."""
+    for an input of the same stem with a finished shard, is a one-line error: the shards there
+    are not this run's."""
     path = prefix + RUN_SUFFIX
     settings = json.loads(json.dumps(settings))  # as read back: tuples become lists
     sizes = {stem: os.path.getsize(file) for stem, file in inputs}
@@ -184,7 +186,10 @@ def check_and_record_run(prefix: str, settings: dict, inputs: Sequence[tuple[str
         if differing:
             raise ValueError(f"{path}: written by a run with other {', '.join(differing)}: {how}")
         for stem, size in sizes.items():
-            if record["input_sizes"].get(stem, size) != size:
+            # A changed input matters once a shard of it is finished (a run that failed on
+            # the input before any shard, on a malformed file, left only this record).
+            if record["input_sizes"].get(stem, size) != size and glob.glob(
+                    f"{glob.escape(prefix)}-{glob.escape(stem)}-*{DONE_SUFFIX}"):
                 raise ValueError(f"{path}: an input named {stem} of {record['input_sizes'][stem]} "
                                  f"bytes was annotated there, now {size} bytes: {how}")
         sizes = {**record["input_sizes"], **sizes}

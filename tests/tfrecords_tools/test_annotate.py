@@ -270,8 +270,12 @@ def test_shard_names_an_empty_input_and_the_run_record(tmp_path):
     assert json.loads((tmp_path / "out" / "ann.run.json").read_text())["input_sizes"] == {
         "x": 2, "y": 3}
     first.write_text("changed\n")
-    with pytest.raises(ValueError, match="an input named x of 2 bytes was annotated there, now "
-                                         "8 bytes"):
+    # No shard of x finished (its first run failed on it): the new size replaces the old.
+    check_and_record_run(prefix, settings, [("x", str(first))])
+    (tmp_path / "out" / "ann-x-00000.pubtator.done.json").write_text("{}")
+    first.write_text("changed again\n")
+    with pytest.raises(ValueError, match="an input named x of 8 bytes was annotated there, now "
+                                         "14 bytes"):
         check_and_record_run(prefix, settings, [("x", str(first))])
     with pytest.raises(ValueError, match="ann.run.json: written by a run with other models, "
                                          "re_threshold: choose another --output_prefix"):
