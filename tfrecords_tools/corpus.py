@@ -173,7 +173,7 @@ def read_documents(path: str, input_format: str = "auto", skip_bad_documents: bo
         for item in read_items(path, input_format):
             if isinstance(item, BadDocument):
                 if not skip_bad_documents:
-                    raise CorpusError(f"{item} (skip_bad_documents=True skips such documents)")
+                    raise CorpusError(f"{item} (--skip_bad_documents skips such documents)")
                 stats.skip(str(item))
             elif not item.sentences:
                 stats.empty += 1

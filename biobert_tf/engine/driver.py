@@ -144,6 +144,8 @@ def run(task: Task) -> dict[str, dict]:
         task.export(s.export_dir)
     if task.predicts_text and s.predict_text:
         [result] = task.predict_texts([s.predict_text])
+        if "error" in result:  # a text the model cannot take (one line of a file just says so)
+            raise ValueError(f"--predict_text: {result['error']}")
         path = task.result_path("text_predictions.jsonl")
         atomic_files.write_text(path, json.dumps(result, ensure_ascii=False) + "\n")
         print(json.dumps(result, ensure_ascii=False, indent=1))

@@ -156,6 +156,11 @@ def test_run_re_writes_biobert_results_and_exports(gad_run, gad_dir, tmp_path):
     assert bad.returncode == 1 and "Traceback" not in bad.stderr, bad.stderr[-4000:]
     assert bad.stderr.splitlines()[-1] == ("run_re.py: error: --predict_text: not UTF-8 at "
                                            "character 14")
+    # A text the model cannot take: one line and a failed exit, not a JSON error and success.
+    unusable = run_re("--predict_text=no entities here")
+    assert unusable.returncode == 1 and unusable.stderr.splitlines()[-1] == (
+        "run_re.py: error: --predict_text: the sentence does not hold exactly the two entities "
+        "(blind mode)")
     # A flag that contradicts the trained model is an error naming both values (in-process:
     # run_ner's test checks that the command line prints it as one line).
     with pytest.raises(ValueError, match="--do_lower_case=true contradicts the trained "
