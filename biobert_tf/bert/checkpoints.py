@@ -136,6 +136,10 @@ def model_weights(model: BertEncoder | BertPretrainer) -> dict[str, np.ndarray]:
     return {s.name: s.to_tf1(np.asarray(s.variable.numpy())) for s in _model_slots(model)}
 
 
+# How many of a mismatched checkpoint's problems `assign_weights` lists.
+SHOWN_PROBLEMS = 8
+
+
 def assign_weights(model: BertEncoder | BertPretrainer, weights: dict[str, np.ndarray],
                    source: str = "checkpoint") -> list[str]:
     """Sets every model variable from `weights` (Google TF1 names).
@@ -161,8 +165,12 @@ def assign_weights(model: BertEncoder | BertPretrainer, weights: dict[str, np.nd
     unexpected = sorted(n for n in weights if n.startswith(scopes) and n not in expected)
     problems += [f"unexpected {n} (shape {list(np.shape(weights[n]))})" for n in unexpected]
     if problems:
+        # The first few say what is wrong (a model of other size lists dozens of variables).
+        shown = problems[:SHOWN_PROBLEMS] + (
+            [f"... and {len(problems) - SHOWN_PROBLEMS} more"]
+            if len(problems) > SHOWN_PROBLEMS else [])
         raise CheckpointError(f"{source} does not match the model "
-                              f"({len(problems)} problems):\n  " + "\n  ".join(problems))
+                              f"({len(problems)} problems):\n  " + "\n  ".join(shown))
     for slot in slots:
         slot.variable.assign(slot.to_keras(np.asarray(weights[slot.name])))
     return sorted(n for n in weights if not n.startswith(scopes))

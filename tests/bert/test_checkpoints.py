@@ -1,6 +1,7 @@
 """Checkpoint import/export. TF1 checkpoints are written here with Google BERT's own
 variable names (tf.raw_ops.SaveV2), independent of biobert_tf's writer."""
 
+import dataclasses
 import json
 import os
 import re
@@ -156,6 +157,16 @@ def test_mismatched_checkpoint_lists_every_problem(tmp_path, tiny_config):
     assert "missing bert/encoder/layer_1/output/dense/bias (expected shape [16])" in message
     assert "shape mismatch bert/pooler/dense/kernel: expected [16, 16], found [16, 8]" in message
     assert "unexpected bert/encoder/layer_7/output/dense/bias" in message
+    # A checkpoint of a deeper model: its first problems, and how many more.
+    deeper = dataclasses.replace(tiny_config,
+                                 num_hidden_layers=tiny_config.num_hidden_layers + 2)
+    prefix = write_google_checkpoint(str(tmp_path / "deeper"), deeper, google_variables(deeper))
+    with pytest.raises(CheckpointError) as error:
+        checkpoints.assign_weights(BertEncoder.from_bert_config(tiny_config),
+                                   checkpoints.read_checkpoint(prefix).weights)
+    lines = str(error.value).splitlines()
+    assert len(lines) == 1 + checkpoints.SHOWN_PROBLEMS + 1 and lines[-1].startswith("  ... and ")
+    assert "unexpected bert/encoder/layer_" in lines[1]
 
 
 def test_task_heads_outside_bert_are_reported_not_loaded(tmp_path, tiny_config):
