@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import os
 
 import tensorflow as tf
 from absl import logging
 
-from biobert_tf import atomic_files
+from biobert_tf import atomic_files, json_files
 from biobert_tf.bert import checkpoints
 from biobert_tf.bert.config import BertConfig
 from biobert_tf.bert.modeling import BertEncoder, BertPretrainer
@@ -67,6 +68,13 @@ def check_usage(settings: PretrainingSettings) -> None:
             raise ValueError(f"--{name} is required")
     if not (settings.do_train or settings.do_eval):
         raise ValueError("nothing to do: set --do_train and/or --do_eval")
+
+
+# Flags a run in --output_dir resumes with as it trained: its optimizer state and data
+# position mean nothing under others (saved beside the config when training starts).
+RESUMED_AS_TRAINED = ("optimizer", "train_batch_size", "gradient_accumulation_steps",
+                      "max_seq_length", "max_predictions_per_seq")
+RESUME_SETTINGS_NAME = "resume_settings.json"
 
 
 class Pretraining:
@@ -134,6 +142,7 @@ class Pretraining:
                 raise ValueError(f"the model of the run in --output_dir ({saved}) is not the one "
                                  "--bert_config_file or --init_checkpoint gives: resume it with "
                                  "its own config, or choose another --output_dir")
+            self._check_resume_settings()
         if s.do_eval:
             data.check_data_files(self.eval_input_file, s.max_seq_length,
                                   s.max_predictions_per_seq, self.bert_config.vocab_size)
@@ -141,6 +150,20 @@ class Pretraining:
                     tf.train.latest_checkpoint(s.output_dir)):
                 raise ValueError(f"nothing to evaluate: no checkpoint in {s.output_dir} and no "
                                  "--init_checkpoint")
+
+    def _check_resume_settings(self) -> None:
+        """One line for a flag of RESUMED_AS_TRAINED that differs from the run's in
+        --output_dir."""
+        path = os.path.join(self.settings.output_dir, RESUME_SETTINGS_NAME)
+        if not os.path.exists(path):
+            return
+        saved = json_files.load(path).object()
+        for name in RESUMED_AS_TRAINED:
+            ours = getattr(self.settings, name)
+            if name in saved and saved[name] != ours:
+                raise ValueError(f"--{name}={ours} contradicts the run in --output_dir, trained "
+                                 f"with {name}={saved[name]} ({path}): resume it with that, or "
+                                 "choose another --output_dir")
 
     # ---- the model and the loop ---------------------------------------------------------
     def build(self) -> training.Trainer:
@@ -164,6 +187,9 @@ class Pretraining:
         if self.chief:
             os.makedirs(s.output_dir, exist_ok=True)
             self.bert_config.to_json_file(self.saved_config_file)
+            atomic_files.write_text(
+                os.path.join(s.output_dir, RESUME_SETTINGS_NAME),
+                json.dumps({name: getattr(s, name) for name in RESUMED_AS_TRAINED}, indent=1))
         initialize = ((lambda: checkpoints.restore_pretraining_weights(self.model,
                                                                        self.init_weights))
                       if self.init_weights else None)

@@ -117,6 +117,16 @@ def test_train_eval_export_and_resume_after_kill(data_dir, tmp_path):
     assert evaluated.returncode == 0, evaluated.stderr[-4000:]
     assert dict(line.split(" = ") for line in (tmp_path / "straight" / "eval_results.txt")
                 .read_text().splitlines()) == results
+    # Resumed with another optimizer: one line, before training on the run's Adam moments.
+    other = subprocess.run(
+        [*python(), str(REPO / "run_pretraining.py"), f"--input_file={data_dir}/data-*.tfrecord",
+         f"--output_dir={tmp_path / 'straight'}", f"--max_seq_length={SEQ}",
+         f"--max_predictions_per_seq={PRED}", *steps[:1], "--num_train_steps=9",
+         "--optimizer=lamb", *steps[2:]], capture_output=True, text=True, timeout=600)
+    assert other.returncode == 1 and other.stderr.splitlines()[-1] == (
+        "run_pretraining.py: error: --optimizer=lamb contradicts the run in --output_dir, "
+        f"trained with optimizer=adamw ({tmp_path / 'straight' / 'resume_settings.json'}): "
+        "resume it with that, or choose another --output_dir"), other.stderr[-3000:]
 
     # Kill -9 once the first checkpoint (step 2) is there, then rerun the same command.
     process = run_pretraining(data_dir, tmp_path / "killed", *steps, wait=False, fresh=True)
