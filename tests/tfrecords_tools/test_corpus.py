@@ -196,7 +196,7 @@ def test_bioc_bad_passage_offset_is_a_bad_document(tmp_path, offset, reason):
         f"<passage><offset>{offset}</offset><text>One.</text></passage>"))
     items = list(read_items(path))
     assert items[0] == BadDocument(f"{path}:1", reason, "D1") and items[1].doc_id == "D2"
-    with pytest.raises(CorpusError, match=f"^{re.escape(f'{path}:1: {reason}')} \\(skip_bad_documents"):
+    with pytest.raises(CorpusError, match=f"^{re.escape(f'{path}:1: {reason}')} \\(--skip_bad_documents"):
         list(read_documents(path))
     assert [d.doc_id for d in read_documents(path, skip_bad_documents=True)] == ["D2"]
 
