@@ -250,7 +250,11 @@ class Task(abc.ABC):
         out = self.settings.output_dir
         if not self.settings.do_train and out and run_dir.is_run_dir(out):
             return out
-        return self.init_run_dir
+        init = self.init_run_dir
+        if init and not os.path.exists(os.path.join(init, checkpoints.BERT_CONFIG_NAME)):
+            raise ValueError(f"--init_checkpoint={init}: a {run_dir.read_record(init)['task']} "
+                             "run, which has no BERT encoder to start from")
+        return init
 
     @functools.cached_property
     def bert_config(self) -> BertConfig:

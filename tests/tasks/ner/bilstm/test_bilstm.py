@@ -195,3 +195,11 @@ def test_run_ner_bilstm_crf_learns_and_exports(tmp_path):
     [fresh] = [p for p in out.iterdir() if p.name.startswith("predict-")]
     tagged = json.loads((fresh / "text_predictions.jsonl").read_text(encoding="utf-8"))
     assert [e["text"] for e in tagged["entities"]] == entities[2]
+    # A BERT tagger cannot start from this run: one line saying why (it asked for a vocab).
+    bert = subprocess.run(
+        [*python(), str(REPO / "run_ner.py"), f"--data_dir={DEMO_DATA}", "--train_file=train.tsv",
+         f"--output_dir={tmp_path / 'bert'}", "--do_train", f"--init_checkpoint={out}"],
+        capture_output=True, text=True, timeout=600)
+    assert bert.returncode == 1 and bert.stderr.splitlines()[-1] == (
+        f"run_ner.py: error: --init_checkpoint={out}: a ner_bilstm run, which has no BERT "
+        "encoder to start from"), bert.stderr[-3000:]
