@@ -74,14 +74,14 @@ def data_files(input_files: str | list[str]) -> list[str]:
 
 def check_data_files(input_files: str | list[str], max_seq_length: int,
                      max_predictions_per_seq: int, vocab_size: int | None = None) -> list[str]:
-    """`data_files`, each read through once and its first record parsed, so that a bad file
+    """`data_files`, each read through once and its first records parsed, so that a bad file
     fails here, before any training: a file that is not a TFRecord file, or is truncated or
     corrupt anywhere (the pipeline would fail when it gets there, maybe hours later), or whose
     examples were written for other lengths (it would fail at the first batch; all files
-    empty, it would wait forever), or whose first records hold a token id beyond `vocab_size`
+    empty, it would wait forever), or whose records hold a token id beyond `vocab_size`
     (written with a larger vocab than the model's; it would fail inside the embedding).
 
-    Reading checks every record's framing and CRCs, with nothing parsed but each file's first;
+    Reading checks every record's framing and CRCs; only each file's first records are parsed;
     files are read in parallel. It costs about 4 s per GB and core (records of 1.5 kB): for
     BioBERT's PubMed data at dupe_factor 10 (~470M examples, ~600 GB) about 45 core-minutes,
     once per run — small beside the days of training it protects.
@@ -89,40 +89,49 @@ def check_data_files(input_files: str | list[str], max_seq_length: int,
     files = data_files(input_files)
     pool = concurrent.futures.ThreadPoolExecutor(os.cpu_count())  # TF reads without the GIL
     try:
-        heads = list(pool.map(_read_through, files))  # raises the first file's error, in order
+        nonempty = list(pool.map(_read_through, files))  # raises the first file's error, in order
     finally:
         pool.shutdown(cancel_futures=True)  # after an error, the files not started stay unread
-    if all(head is None for head in heads):
+    if not any(nonempty):
         raise ValueError(f"no records in the pretraining data files {input_files!r}")
-    for head, path in zip(heads, files):
-        if head is None:
-            continue
-        try:
-            parse_examples(head, max_seq_length, max_predictions_per_seq)
-        except tf.errors.InvalidArgumentError:
-            raise ValueError(
-                f"{path}: its first record is not a pretraining example of "
-                f"--max_seq_length={max_seq_length} and --max_predictions_per_seq="
-                f"{max_predictions_per_seq} ({_lengths(head.numpy())})") from None
-        if vocab_size is not None:
-            _check_token_ids(path, max_seq_length, max_predictions_per_seq, vocab_size)
+    for has_records, path in zip(nonempty, files):
+        if has_records:
+            _check_first_records(path, max_seq_length, max_predictions_per_seq, vocab_size)
     return files
 
 
-# Records per file whose token ids are checked against the model's vocab (a sample: parsing
-# every record would cost more than reading them).
-TOKEN_ID_SAMPLE = 1024
+# Records at the start of each file that are parsed (a sample: parsing every record would cost
+# more than reading them).
+FIRST_RECORDS = 1024
 
 
-def _check_token_ids(path: str, max_seq_length: int, max_predictions_per_seq: int,
-                     vocab_size: int) -> None:
-    """Raises if a token id of the file's first records is beyond the model's vocab."""
-    records = tf.data.TFRecordDataset(path).take(TOKEN_ID_SAMPLE).batch(TOKEN_ID_SAMPLE)
-    ids = parse_examples(next(iter(records)), max_seq_length, max_predictions_per_seq)
-    largest = int(tf.reduce_max(ids["input_ids"]))
-    if largest >= vocab_size:
+def _check_first_records(path: str, max_seq_length: int, max_predictions_per_seq: int,
+                         vocab_size: int | None) -> None:
+    """Raises unless the file's first records are pretraining examples of these lengths whose
+    token ids are below `vocab_size` (if given)."""
+    records = next(iter(tf.data.TFRecordDataset(path).take(FIRST_RECORDS).batch(FIRST_RECORDS)))
+    try:
+        ids = parse_examples(records, max_seq_length, max_predictions_per_seq)["input_ids"]
+    except tf.errors.InvalidArgumentError:
+        bad = next(i for i in range(len(records))
+                   if not _parses(records[i], max_seq_length, max_predictions_per_seq))
+        which = "its first record" if bad == 0 else f"its record {bad + 1}"
+        raise ValueError(
+            f"{path}: {which} is not a pretraining example of --max_seq_length={max_seq_length} "
+            f"and --max_predictions_per_seq={max_predictions_per_seq} "
+            f"({_lengths(records[bad].numpy())})") from None
+    largest = int(tf.reduce_max(ids))
+    if vocab_size is not None and largest >= vocab_size:
         raise ValueError(f"{path}: token id {largest} in its first records is beyond the "
                          f"model's vocab_size {vocab_size}: written with another vocab?")
+
+
+def _parses(record: tf.Tensor, max_seq_length: int, max_predictions_per_seq: int) -> bool:
+    try:
+        parse_examples(record, max_seq_length, max_predictions_per_seq)
+    except tf.errors.InvalidArgumentError:
+        return False
+    return True
 
 
 # Bytes that frame each record of a TFRecord file: its length (8) and two CRCs (4 + 4).
@@ -138,9 +147,9 @@ def _framed_bytes(path: tf.Tensor) -> tf.Tensor:
             tf.cast(tf.strings.length(batch), tf.int64)) + _FRAME_BYTES * tf.size(batch, tf.int64))
 
 
-def _read_through(path: str) -> tf.Tensor | None:
-    """The first record of a TFRecord file (None if it has none), after reading the file through
-    once to check every record's framing and CRCs."""
+def _read_through(path: str) -> bool:
+    """Whether a TFRecord file holds a record, after reading it through once to check every
+    record's framing and CRCs."""
     try:
         first = next(iter(tf.data.TFRecordDataset(path).take(1)), None)
     except tf.errors.DataLossError:
@@ -155,7 +164,7 @@ def _read_through(path: str) -> tf.Tensor | None:
     if whole != tf.io.gfile.stat(path).length:
         raise ValueError(f"{path}: truncated or corrupt TFRecord file (truncated record at "
                          f"{whole})")
-    return first
+    return first is not None
 
 
 def _lengths(record: bytes) -> str:

@@ -67,6 +67,14 @@ def test_each_files_first_record_is_checked_for_lengths_and_token_ids(tmp_path, 
     with pytest.raises(ValueError, match=rf"^{tmp_path}/data-0\.tfrecord: its first record is "
                                          f"not a pretraining example of --max_seq_length={SEQ + 1}"):
         check_data_files(files, SEQ + 1, PRED)
+    # A record of other lengths after a sound first one is named by its place.
+    with tf.io.TFRecordWriter(str(tmp_path / "data-1.tfrecord")) as writer:
+        writer.write(_example(1))
+        writer.write(tf.train.Example().SerializeToString())
+    with pytest.raises(ValueError, match=rf"^{tmp_path}/data-1\.tfrecord: its record 2 is not a "
+                                         "pretraining example of .* \(it has no input_ids, no "
+                                         "masked_lm_positions\)$"):
+        check_data_files(files, SEQ, PRED)
 
 
 def test_an_unfinished_shard_is_refused(tmp_path, shard_bytes):
