@@ -73,9 +73,9 @@ def check_usage(task_class: type[Task], settings: FineTuningSettings) -> None:
     if not settings.output_dir:
         raise ValueError("--output_dir is required")
     wanted = [settings.do_train, settings.do_eval, settings.do_predict, settings.export_dir]
-    if task_class.predicts_text and settings.predict_text is not None:
-        check_text_flag("--predict_text", settings.predict_text)
     if task_class.predicts_text:
+        if settings.predict_text is not None:
+            check_text_flag("--predict_text", settings.predict_text)
         wanted += [settings.predict_text, settings.predict_file]
     if not any(wanted):
         raise ValueError("nothing to do: set --do_train, --do_eval, --do_predict or "

@@ -46,7 +46,7 @@ def load(export_dir: str, flag: str) -> tf.Module:
     except (IndexError, ValueError, tf.errors.OpError) as error:
         # A damaged or truncated export (TensorFlow's own message is a multi-line traceback;
         # IndexError is its "Read less bytes than requested" for cut variables).
-        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        detail = (str(error).strip() or type(error).__name__).splitlines()[0]
         raise ValueError(f"{flag}={export_dir}: cannot read the SavedModel, damaged or cut "
                          f"short? ({detail})") from None
 

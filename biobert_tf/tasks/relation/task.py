@@ -390,10 +390,10 @@ def check_labels(train: Sequence[RelationExample], others: Sequence[RelationExam
         if known and x.label not in known:
             raise ValueError(f"{x.path}:{x.line}: label {x.label!r} is not one of {task_name}'s "
                              f"labels {list(known)}")
-    trained, warned = {x.label for x in train}, set()
+    seen = {x.label for x in train}  # and the labels already warned of
     for x in others:
-        if x.label not in trained | warned:
-            warned.add(x.label)
+        if x.label not in seen:
+            seen.add(x.label)
             logging.warning("%s:%d: label %r is in no training example (a typo?); the model "
                             "gets a class for it that it cannot learn", x.path, x.line, x.label)
 
